@@ -1,0 +1,33 @@
+"""The SDK's public surface is pinned: a name added to or dropped from `batchscore` is a visible change."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import batchscore
+
+PUBLIC_API = ["__version__"]
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(batchscore.__all__) == sorted(PUBLIC_API)
+    for name in batchscore.__all__:
+        assert hasattr(batchscore, name), name
+
+
+def test_sdk_does_not_import_the_server() -> None:
+    code = "import sys, batchscore, batchscore._cli; print('batchscore_server' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_console_script_prints_the_version() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "from batchscore._cli import main; main()", "--version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"batchscore {batchscore.__version__}"
