@@ -40,7 +40,14 @@ def _install_node_tools(session: nox.Session) -> None:
         return
     # SCARF_ANALYTICS: a dependency's postinstall would otherwise try to phone home from an offline machine.
     session.run(
-        "npm", "ci", "--no-audit", "--no-fund", external=True, env={"SCARF_ANALYTICS": "false"}, cwd=str(MOCK_DIR)
+        "npm",
+        "ci",
+        "--prefix",
+        str(MOCK_DIR),
+        "--no-audit",
+        "--no-fund",
+        external=True,
+        env={"SCARF_ANALYTICS": "false"},
     )
     stamp.write_text(wanted, encoding="utf-8")
 
