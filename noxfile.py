@@ -114,9 +114,7 @@ def mock(session: nox.Session) -> None:
     """Serve the contract with Prism on 127.0.0.1:4010 (or the port given after --) until interrupted."""
     _install_node_tools(session)
     port = session.posargs[0] if session.posargs else "4010"
-    session.run(
-        str(NODE_BIN / "prism"), "mock", CONTRACT, "--host", "127.0.0.1", "--port", port, external=True
-    )
+    session.run(str(NODE_BIN / "prism"), "mock", CONTRACT, "--host", "127.0.0.1", "--port", port, external=True)
 
 
 @nox.session

@@ -155,6 +155,6 @@ def test_ml_server_batch_states_are_all_states() -> None:
 def test_old_client_spellings_are_documented() -> None:
     start = contract()["components"]["schemas"]["StartBatchExecutionResponse"]
     assert {"batchExecutionId", "BatchExecutionId"} <= set(start["required"])
-    poll, parameters = ours("get", "/api/{name}/{version}/batch/{executionId}")
+    _, parameters = ours("get", "/api/{name}/{version}/batch/{executionId}")
     names = {p["name"] for p in parameters}
     assert {"showPartialResults", "showPartialResult"} <= names
