@@ -1,0 +1,236 @@
+"""Users, passwords (argon2), access tokens (JWT HS256) and rotating refresh tokens.
+
+An access token names the refresh token it was issued with (``rt``); a refresh or a revoke of that refresh token
+therefore also invalidates the access token - ML Server's "each refresh invalidates the previous pair".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import jwt
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from batchscore_server import _db
+from batchscore_server._errors import ApiError
+
+_HASHER = PasswordHasher()
+# Verifying against this keeps a login for an unknown user as slow as one with a wrong password.
+_DUMMY_HASH = _HASHER.hash("batchscore-no-such-user")
+_ALGORITHM = "HS256"
+
+
+class Role(StrEnum):
+    """ML Server's roles."""
+
+    OWNER = "Owner"
+    CONTRIBUTOR = "Contributor"
+    READER = "Reader"
+
+
+@dataclass(frozen=True)
+class User:
+    """The authenticated caller."""
+
+    name: str
+    role: Role
+
+    @property
+    def is_owner(self) -> bool:
+        """Owners may do everything."""
+        return self.role is Role.OWNER
+
+
+def load_or_create_secret(data_dir: Path) -> bytes:
+    """The JWT signing secret: generated once, kept (mode 0600) in the data directory."""
+    path = data_dir / "jwt-secret"
+    if path.exists():
+        return path.read_bytes()
+    secret = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(secret)
+    return secret
+
+
+def add_user(engine: sa.Engine, name: str, password: str, role: Role) -> None:
+    """Create a user, or reset the password and role of an existing one.
+
+    Args:
+        engine: The database.
+        name: User name.
+        password: Plain password (only its argon2 hash is stored).
+        role: The user's role.
+
+    """
+    row = {"password_hash": _HASHER.hash(password), "role": role.value}
+    with engine.begin() as conn:
+        updated = conn.execute(sa.update(_db.users).where(_db.users.c.name == name).values(**row)).rowcount
+        if not updated:
+            conn.execute(sa.insert(_db.users).values(name=name, created=time.time(), **row))
+
+
+def has_users(engine: sa.Engine) -> bool:
+    """Whether any user exists (a new data directory has none)."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(_db.users)).scalar_one() > 0
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Authenticator:
+    """Issues, checks, rotates and revokes tokens.
+
+    Args:
+        engine: The database.
+        secret: The JWT signing secret.
+        access_seconds: Access token life.
+        refresh_seconds: Refresh token life.
+
+    """
+
+    def __init__(self, engine: sa.Engine, secret: bytes, access_seconds: int, refresh_seconds: int) -> None:
+        self._engine = engine
+        self._secret = secret
+        self._access_seconds = access_seconds
+        self._refresh_seconds = refresh_seconds
+
+    def login(self, username: str, password: str) -> dict[str, Any]:
+        """Check a password and issue a token pair.
+
+        Raises:
+            ApiError: 401 when the user name or password is wrong.
+
+        """
+        with self._engine.connect() as conn:
+            row = conn.execute(sa.select(_db.users).where(_db.users.c.name == username)).mappings().first()
+        try:
+            _HASHER.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            row = None
+        if row is None:
+            raise ApiError(401, "invalid user name or password", "password")
+        with self._engine.begin() as conn:
+            return self._issue(conn, username)
+
+    def renew(self, refresh_token: str) -> dict[str, Any]:
+        """Rotate a token pair: the old refresh token (and its access tokens) stop working.
+
+        Raises:
+            ApiError: 401 when the refresh token is unknown, expired or revoked.
+
+        """
+        with self._engine.begin() as conn:
+            row = self._live_refresh_row(conn, refresh_token)
+            conn.execute(
+                sa.update(_db.refresh_tokens)
+                .where(_db.refresh_tokens.c.token_id == row["token_id"])
+                .values(revoked=True)
+            )
+            return self._issue(conn, row["user_name"])
+
+    def revoke(self, refresh_token: str) -> None:
+        """Revoke a refresh token and the access tokens issued with it.
+
+        Raises:
+            ApiError: 401 when the refresh token is unknown, expired or already revoked.
+
+        """
+        with self._engine.begin() as conn:
+            row = self._live_refresh_row(conn, refresh_token)
+            conn.execute(
+                sa.update(_db.refresh_tokens)
+                .where(_db.refresh_tokens.c.token_id == row["token_id"])
+                .values(revoked=True)
+            )
+
+    def authenticate(self, authorization: str | None) -> User:
+        """The user an ``Authorization: Bearer`` header names.
+
+        Raises:
+            ApiError: 401 when the header is missing, the token expired, was tampered with or was revoked, or the
+                user no longer exists.
+
+        """
+        if not authorization:
+            raise ApiError(
+                401,
+                "an access token is required (Authorization: Bearer <token>)",
+                "Authorization",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise self._invalid("the Authorization header must be 'Bearer <access_token>'")
+        try:
+            claims = jwt.decode(
+                token.strip(), self._secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
+            )
+        except jwt.ExpiredSignatureError:
+            raise self._invalid("the access token has expired") from None
+        except jwt.PyJWTError:
+            raise self._invalid("the access token is invalid") from None
+        with self._engine.connect() as conn:
+            refresh = conn.execute(
+                sa.select(_db.refresh_tokens.c.revoked).where(_db.refresh_tokens.c.token_id == claims.get("rt"))
+            ).first()
+            user = conn.execute(sa.select(_db.users.c.role).where(_db.users.c.name == claims["sub"])).first()
+        if refresh is None or refresh.revoked:
+            raise self._invalid("the access token was revoked")
+        if user is None:
+            raise self._invalid("the token's user no longer exists")
+        return User(name=claims["sub"], role=Role(user.role))
+
+    @staticmethod
+    def _invalid(message: str) -> ApiError:
+        return ApiError(401, message, "Authorization", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    def _live_refresh_row(self, conn: sa.Connection, refresh_token: str) -> Any:
+        token_id, _, _ = refresh_token.partition(".")
+        row = (
+            conn.execute(sa.select(_db.refresh_tokens).where(_db.refresh_tokens.c.token_id == token_id))
+            .mappings()
+            .first()
+        )
+        if (
+            row is None
+            or not secrets.compare_digest(row["token_hash"], _token_hash(refresh_token))
+            or row["revoked"]
+            or row["expires_at"] < time.time()
+        ):
+            raise ApiError(401, "the refresh token is invalid, expired or revoked", "refreshToken")
+        return row
+
+    def _issue(self, conn: sa.Connection, username: str) -> dict[str, Any]:
+        now = int(time.time())
+        token_id = secrets.token_hex(8)
+        refresh_token = f"{token_id}.{secrets.token_urlsafe(32)}"
+        conn.execute(
+            sa.insert(_db.refresh_tokens).values(
+                token_id=token_id,
+                token_hash=_token_hash(refresh_token),
+                user_name=username,
+                expires_at=now + self._refresh_seconds,
+                revoked=False,
+            )
+        )
+        expires = now + self._access_seconds
+        claims = {"sub": username, "iat": now, "exp": expires, "rt": token_id, "jti": secrets.token_hex(8)}
+        return {
+            "token_type": "Bearer",
+            "access_token": jwt.encode(claims, self._secret, algorithm=_ALGORITHM),
+            "expires_in": self._access_seconds,
+            "expires_on": str(expires),
+            "refresh_token": refresh_token,
+        }

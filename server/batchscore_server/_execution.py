@@ -1,0 +1,294 @@
+"""Running a service's code: the one function both consume requests and Dask batch workers call.
+
+Each process keeps the namespace a service's snapshot and ``initCode`` build, so loading a model happens once per
+process and service revision instead of once per record. A record's code then runs in a copy of that namespace
+with the record's inputs bound by name, inside a fresh working directory that is removed afterwards.
+
+Running code changes process-wide state (the working directory, ``sys.stdout``), so a process must run one record
+at a time: a request-response pool of processes, or Dask workers with one thread each.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import importlib
+import io
+import linecache
+import os
+import pickle
+import shutil
+import tempfile
+import traceback
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import CodeType
+from typing import Any
+
+from batchscore_server._types import PARAMETER_TYPES, OutputError, encode_output
+
+# The file names compiled code carries: tracebacks show them, and _format_user_error finds the user's frames
+# (and their source lines) by them.
+_CODE_FILE = "<code>"
+_INIT_CODE_FILE = "<initCode>"
+
+# Per process: ServiceSpec.key -> the namespace its snapshot and initCode built.
+_BASE_NAMESPACES: dict[str, dict[str, Any]] = {}
+
+
+class ServiceInitError(Exception):
+    """A service's snapshot could not be loaded or its ``initCode`` raised; the message says which, and why."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a worker needs to run one revision of a service; picklable, so it can travel to Dask workers.
+
+    Attributes:
+        key: Unique per service definition revision; the per-process namespace cache is keyed by it.
+        code: Python source run for every record.
+        init_code: Python source run once per process before the first record (may be empty).
+        inputs: The inputs as ``(name, type)`` pairs.
+        outputs: The outputs as ``(name, type)`` pairs.
+        output_file_names: Files (relative to the working directory) the service declares it produces.
+        snapshot_dir: A directory with one file per workspace object (file name = object name, content = its
+            pickle), or ``None``.
+
+    """
+
+    key: str
+    code: str
+    init_code: str
+    inputs: tuple[tuple[str, str], ...]
+    outputs: tuple[tuple[str, str], ...]
+    output_file_names: tuple[str, ...]
+    snapshot_dir: str | None
+
+    def __post_init__(self) -> None:
+        """Refuse definitions that could not run correctly, before any record does.
+
+        Raises:
+            ValueError: A parameter type is unknown, or an output file name is not a relative path inside the
+                working directory (it is moved to a path built from it).
+
+        """
+        for name, type_name in (*self.inputs, *self.outputs):
+            if type_name not in PARAMETER_TYPES:
+                raise ValueError(f"parameter {name!r} has an unknown type {type_name!r}")
+        for file_name in self.output_file_names:
+            path = PurePosixPath(file_name)
+            if not file_name or path.is_absolute() or ".." in path.parts or "\\" in file_name:
+                raise ValueError(f"output file name {file_name!r} must be a relative path inside the working directory")
+
+
+def clear_cache() -> None:
+    """Forget every service namespace this process built, so the next record of each reloads and re-inits."""
+    _BASE_NAMESPACES.clear()
+
+
+def execute(
+    spec: ServiceSpec, inputs: Mapping[str, Any], workdir: Path, artifact_dir: Path | None = None
+) -> dict[str, Any]:
+    """Run the service's code for one record and report it as a ``WebServiceResult``.
+
+    Failures of the service (its snapshot, its ``initCode``, its code, or an output that does not match its type)
+    are reported in the result, never raised.
+
+    Args:
+        spec: The service revision to run.
+        inputs: The record's inputs, already checked and converted by ``decode_inputs``.
+        workdir: The record's working directory: created, made the current directory while the code runs, and
+            removed afterwards. It must not exist yet or be empty.
+        artifact_dir: For a batch: where the declared output files the code produced are moved (created when
+            there is one). ``None`` for a consume, whose reply carries the files base64-encoded.
+
+    Returns:
+        ``success``, ``errorMessage`` (``""`` on success), ``consoleOutput`` (stdout and stderr),
+        ``changedFiles`` (POSIX paths relative to the working directory), ``outputParameters`` (JSON-encoded),
+        and ``outputFiles`` (name to base64 text, ``None`` for a declared file not produced) without
+        ``artifact_dir``, or ``storedFiles`` (the declared names moved to ``artifact_dir``) with it. A failed
+        snapshot or ``initCode`` adds ``initFailed: True``.
+
+    Raises:
+        ValueError: ``workdir`` exists and is not empty (removing it afterwards would destroy someone's files).
+
+    """
+    workdir = workdir.absolute()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if any(workdir.iterdir()):
+        raise ValueError(f"working directory {workdir} is not empty")
+    console = io.StringIO()
+    result: dict[str, Any] = {"success": False, "errorMessage": "", "consoleOutput": "", "outputParameters": {}}
+    try:
+        with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+            try:
+                # Built inside the capture, so what initCode prints shows in the first record's consoleOutput.
+                base = _base_namespace(spec, workdir.parent)
+            except ServiceInitError as error:
+                result.update(errorMessage=str(error), initFailed=True)
+            else:
+                with contextlib.chdir(workdir):
+                    result.update(_run_code(spec, base, inputs))
+        result["consoleOutput"] = console.getvalue()
+        result["changedFiles"] = _files_under(workdir)
+        if artifact_dir is None:
+            result["outputFiles"] = _read_output_files(spec, workdir)
+        else:
+            result["storedFiles"] = _store_output_files(spec, workdir, artifact_dir)
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_rows(
+    spec: ServiceSpec,
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    scratch_root: str,
+    artifact_root: str,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """Run a batch's records one after another in this process (a Dask task's body).
+
+    Args:
+        spec: The service revision to run.
+        rows: ``(index, inputs)`` pairs: the record's position in the batch and its decoded inputs.
+        scratch_root: Where each record gets a fresh working directory.
+        artifact_root: Where record ``index``'s declared output files are kept, under ``<artifact_root>/<index>``.
+        should_stop: Asked before each record; when it returns ``True`` (the batch was canceled) the rest are
+            not run.
+
+    Returns:
+        ``{"rows": {index: result}, "stopped": bool}``, each result as ``execute`` returns it, ``stopped`` telling
+        whether records were left unrun. A dict rather than a bare list because Dask serializes lists element by
+        element, which is slow for large batches.
+
+    """
+    results: dict[int, dict[str, Any]] = {}
+    for index, inputs in rows:
+        if should_stop is not None and should_stop():
+            return {"rows": results, "stopped": True}
+        workdir = Path(scratch_root) / uuid.uuid4().hex
+        results[index] = execute(spec, inputs, workdir, Path(artifact_root) / str(index))
+    return {"rows": results, "stopped": False}
+
+
+def _base_namespace(spec: ServiceSpec, scratch: Path) -> dict[str, Any]:
+    cached = _BASE_NAMESPACES.get(spec.key)
+    if cached is not None:
+        return cached
+    # "__main__", as if the code were a script; without it classes the code defines would claim "builtins".
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    if spec.snapshot_dir is not None:
+        namespace.update(_load_snapshot(Path(spec.snapshot_dir)))
+    if spec.init_code:
+        # A throwaway working directory: initCode runs once per process, so files it writes must neither land
+        # in the worker's own directory nor count as the first record's changed files.
+        with (
+            tempfile.TemporaryDirectory(dir=scratch, ignore_cleanup_errors=True) as init_dir,
+            contextlib.chdir(init_dir),
+        ):
+            try:
+                exec(_compile(spec.init_code, _INIT_CODE_FILE), namespace)
+            except (Exception, SystemExit) as error:
+                raise ServiceInitError(f"initCode failed:\n{_format_user_error(error, spec)}") from None
+    _BASE_NAMESPACES[spec.key] = namespace
+    return namespace
+
+
+def _load_snapshot(snapshot_dir: Path) -> dict[str, Any]:
+    objects: dict[str, Any] = {}
+    for path in sorted(snapshot_dir.iterdir()):
+        if path.is_file():
+            try:
+                objects[path.name] = _unpickle(path.read_bytes())
+            except Exception as error:
+                raise ServiceInitError(
+                    f"snapshot object {path.name!r} could not be loaded: {type(error).__name__}: {error}"
+                ) from None
+    return objects
+
+
+def _unpickle(data: bytes) -> Any:
+    try:
+        return pickle.loads(data)
+    except Exception:
+        # Sessions may pickle with dill, whose own Unpickler resolves references plain pickle cannot (e.g. to
+        # the session's __main__). cloudpickle needs no fallback: its loads *is* pickle.loads.
+        try:
+            dill = importlib.import_module("dill")
+        except ImportError:
+            dill = None
+        if dill is None:
+            raise  # the unpickling error, not the ImportError: that handler has finished
+        return dill.loads(data)
+
+
+def _run_code(spec: ServiceSpec, base: Mapping[str, Any], inputs: Mapping[str, Any]) -> dict[str, Any]:
+    # A copy, so names one record binds cannot leak into the next; it is shallow, as deep-copying a model per
+    # record would cost more than running it.
+    namespace = dict(base)
+    namespace.update(inputs)
+    try:
+        exec(_compile(spec.code, _CODE_FILE), namespace)
+    # SystemExit too: code calling sys.exit() fails its record instead of ending the worker.
+    except (Exception, SystemExit) as error:
+        return {"errorMessage": _format_user_error(error, spec)}
+    outputs: dict[str, Any] = {}
+    for name, type_name in spec.outputs:
+        if name not in namespace:
+            return {"errorMessage": f"output {name!r} was not set by the code"}
+        try:
+            outputs[name] = encode_output(type_name, namespace[name], f"outputParameters.{name}")
+        except OutputError as error:
+            return {"errorMessage": str(error)}
+    return {"success": True, "outputParameters": outputs}
+
+
+def _compile(source: str, file_name: str) -> CodeType:
+    return compile(source, file_name, "exec", dont_inherit=True)
+
+
+def _format_user_error(error: BaseException, spec: ServiceSpec) -> str:
+    # Start the traceback at the first frame of the service's own code, dropping this module's frames; a
+    # SyntaxError has none and is shown alone (with its line and caret).
+    tb = error.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename not in {_CODE_FILE, _INIT_CODE_FILE}:
+        tb = tb.tb_next
+    # Compiled source has no file to read lines from; lending linecache the text puts each frame's line in
+    # the traceback. Removed again, as another service's text goes under the same names.
+    sources = {_CODE_FILE: spec.code, _INIT_CODE_FILE: spec.init_code}
+    for file_name, source in sources.items():
+        linecache.cache[file_name] = (len(source), None, source.splitlines(keepends=True), file_name)
+    try:
+        return "".join(traceback.format_exception(type(error), error, tb))
+    finally:
+        for file_name in sources:
+            linecache.cache.pop(file_name, None)
+
+
+def _files_under(directory: Path) -> list[str]:
+    return sorted(
+        (Path(root) / name).relative_to(directory).as_posix() for root, _, names in os.walk(directory) for name in names
+    )
+
+
+def _read_output_files(spec: ServiceSpec, workdir: Path) -> dict[str, str | None]:
+    files: dict[str, str | None] = {}
+    for name in spec.output_file_names:
+        path = workdir / name
+        files[name] = base64.b64encode(path.read_bytes()).decode("ascii") if path.is_file() else None
+    return files
+
+
+def _store_output_files(spec: ServiceSpec, workdir: Path, artifact_dir: Path) -> list[str]:
+    stored: list[str] = []
+    for name in spec.output_file_names:
+        path = workdir / name
+        if path.is_file():
+            target = artifact_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(path, target)
+            stored.append(name)
+    return stored

@@ -1,0 +1,182 @@
+"""Checks of path parameters and request bodies; every failure names its field."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from typing import Any
+
+from batchscore_server._errors import ApiError
+from batchscore_server._types import PARAMETER_TYPES, InputError, coerce_text_record, decode_inputs
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
+IDENTIFIER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+FILE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_\-][A-Za-z0-9_. \-]{0,254}$")
+
+
+def check(pattern: re.Pattern[str], value: str, field: str, what: str) -> str:
+    """Return ``value`` when it matches ``pattern``, else raise a 400 naming ``field``."""
+    if not pattern.fullmatch(value):
+        raise ApiError(400, f"{field} {value[:80]!r} is not a valid {what}", field)
+    return value
+
+
+def parse_json(raw: bytes, field: str = "body") -> Any:
+    """Parse a JSON body; NaN and Infinity are refused (they are not JSON)."""
+
+    def refuse_constant(name: str) -> Any:
+        raise ValueError(f"{name} is not valid JSON")
+
+    try:
+        return json.loads(raw, parse_constant=refuse_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
+
+
+def _definitions(value: Any, field: str) -> list[tuple[str, str]]:
+    if not isinstance(value, list):
+        raise ApiError(400, f"{field} must be a list of {{name, type}} objects", field)
+    found: list[tuple[str, str]] = []
+    for position, item in enumerate(value):
+        where = f"{field}[{position}]"
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("type"), str):
+            raise ApiError(400, f"{where} must be an object with string name and type", where)
+        check(IDENTIFIER_PATTERN, item["name"], f"{where}.name", "Python identifier")
+        if item["type"] not in PARAMETER_TYPES:
+            raise ApiError(400, f"{where}.type must be one of {', '.join(sorted(PARAMETER_TYPES))}", f"{where}.type")
+        if any(name == item["name"] for name, _ in found):
+            raise ApiError(400, f"{where}.name {item['name']!r} is defined twice", f"{where}.name")
+        found.append((item["name"], item["type"]))
+    return found
+
+
+def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
+    """Check a publish (or, with ``partial``, a PATCH) body and return the fields it sets, normalised.
+
+    Raises:
+        ApiError: 400 naming the field for a wrong shape or value; 422 for code that does not compile or an
+            unsupported runtimeType.
+
+    """
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    known = {
+        "snapshotId",
+        "code",
+        "description",
+        "operationId",
+        "inputParameterDefinitions",
+        "outputParameterDefinitions",
+        "runtimeType",
+        "initCode",
+        "outputFileNames",
+    }
+    fields: dict[str, Any] = {}
+    for key, value in body.items():
+        if key not in known:
+            continue  # be liberal: old clients send extra fields
+        if value is None:
+            continue
+        if key in ("code", "initCode", "description", "snapshotId", "operationId", "runtimeType") and not isinstance(
+            value, str
+        ):
+            raise ApiError(400, f"{key} must be a string", key)
+        fields[key] = value
+    if not partial and not fields.get("code"):
+        raise ApiError(400, "code is required and must not be empty", "code")
+    if "code" in fields and not fields["code"].strip():
+        raise ApiError(400, "code must not be empty", "code")
+    for key in ("inputParameterDefinitions", "outputParameterDefinitions"):
+        if key in fields:
+            fields[key] = [{"name": n, "type": t} for n, t in _definitions(fields[key], key)]
+    if "outputFileNames" in fields:
+        names = fields["outputFileNames"]
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ApiError(400, "outputFileNames must be a list of file names", "outputFileNames")
+        for position, name in enumerate(names):
+            check(FILE_NAME_PATTERN, name, f"outputFileNames[{position}]", "plain file name")
+    if "operationId" in fields:
+        check(IDENTIFIER_PATTERN, fields["operationId"], "operationId", "Python identifier")
+    if "snapshotId" in fields:
+        check(ID_PATTERN, fields["snapshotId"], "snapshotId", "snapshot id")
+    if "runtimeType" in fields and fields["runtimeType"].lower() != "python":
+        raise ApiError(
+            422, f"runtimeType {fields['runtimeType']!r} is not supported; batchscore runs Python", "runtimeType"
+        )
+    for key in ("code", "initCode"):
+        if fields.get(key):
+            try:
+                compile(fields[key], f"<{key}>", "exec")
+            except (SyntaxError, ValueError) as error:
+                raise ApiError(422, f"{key} does not compile: {error}", key) from None
+    return fields
+
+
+def batch_records(raw: bytes, content_type: str, inputs: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Parse and validate every record of a batch body (JSON array, NDJSON or CSV).
+
+    Raises:
+        ApiError: 400 naming ``body[<index>].<input>`` for the first invalid record; 415 for another media type.
+
+    """
+    media_type = content_type.split(";")[0].strip().lower() or "application/json"
+    if media_type == "application/json":
+        records = parse_json(raw)
+        if not isinstance(records, list):
+            raise ApiError(400, "the body must be a JSON array of input records", "body")
+    elif media_type in ("application/x-ndjson", "application/jsonl", "application/json-seq"):
+        records = []
+        for number, line in enumerate(raw.splitlines(), start=1):
+            if line.strip():
+                records.append(parse_json(line, f"body line {number}"))
+    elif media_type == "text/csv":
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ApiError(400, "the CSV body is not UTF-8", "body") from None
+        reader = csv.DictReader(io.StringIO(text))
+        try:
+            rows = list(reader)
+        except csv.Error as error:
+            raise ApiError(400, f"the CSV body is malformed: {error}", "body") from None
+        records = []
+        for index, row in enumerate(rows):
+            if None in row:
+                raise ApiError(400, f"CSV row {index} has more cells than the header", f"body[{index}]")
+            try:
+                records.append(coerce_text_record(inputs, row, f"body[{index}]"))
+            except InputError as error:
+                raise ApiError(400, str(error), error.field) from None
+    else:
+        raise ApiError(
+            415,
+            f"Content-Type {media_type} is not accepted; use application/json, application/x-ndjson or text/csv",
+            "Content-Type",
+        )
+    if not records:
+        raise ApiError(400, "the batch has no records", "body")
+    for index, record in enumerate(records):
+        try:
+            decode_inputs(inputs, record, f"body[{index}]")
+        except InputError as error:
+            raise ApiError(400, str(error), error.field) from None
+    return records
+
+
+def positive_number(value: str | None, field: str, *, integer: bool, maximum: float) -> float | None:
+    """Parse an optional positive query number (400 naming the field when it is not one)."""
+    if value is None:
+        return None
+    try:
+        number = int(value) if integer else float(value)
+    except ValueError:
+        raise ApiError(
+            400, f"{field} must be a {'whole' if integer else ''} number, got {value[:40]!r}", field
+        ) from None
+    if not math.isfinite(number) or number <= 0 or number > maximum:
+        raise ApiError(400, f"{field} must be greater than 0 and at most {maximum:g}", field)
+    return number

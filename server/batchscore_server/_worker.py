@@ -1,0 +1,78 @@
+"""Entry points that run in worker processes: Dask batch workers and the consume process pool.
+
+They live in an importable module on purpose: Dask pickles them by reference, so the per-process service cache
+in ``_execution`` survives from one task to the next (a function from ``__main__`` would get fresh globals).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from batchscore_server._execution import ServiceSpec, execute, run_rows
+from batchscore_server._types import decode_inputs
+
+# A cancel must stop rows from starting, but asking the scheduler before every row costs ~0.5 ms; the answer is
+# cached this long, and a cancel request waits CANCEL_SETTLE_SECONDS (> this) before it returns.
+CANCEL_CHECK_SECONDS = 0.05
+CANCEL_SETTLE_SECONDS = 0.12
+
+
+def spec_from_dict(spec: Mapping[str, Any]) -> ServiceSpec:
+    """Rebuild a ServiceSpec from the JSON form stored with a batch or a service."""
+    return ServiceSpec(
+        key=spec["key"],
+        code=spec["code"],
+        init_code=spec.get("initCode") or "",
+        inputs=tuple((name, kind) for name, kind in spec["inputs"]),
+        outputs=tuple((name, kind) for name, kind in spec["outputs"]),
+        output_file_names=tuple(spec["outputFileNames"]),
+        snapshot_dir=spec.get("snapshotDir"),
+    )
+
+
+def consume(spec: Mapping[str, Any], record: Mapping[str, Any], scratch_root: str) -> dict[str, Any]:
+    """Run one request-response execution (in the consume pool). ``record`` was validated by the server."""
+    service = spec_from_dict(spec)
+    inputs = decode_inputs(service.inputs, record, "body")
+    return execute(service, inputs, Path(scratch_root) / uuid.uuid4().hex)
+
+
+def _cancel_checker(event_name: str | None) -> Callable[[], bool] | None:
+    if event_name is None:
+        return None
+    from distributed import Event
+
+    event = Event(event_name)
+    last_check = 0.0
+    stopped = False
+
+    def should_stop() -> bool:
+        nonlocal last_check, stopped
+        now = time.monotonic()
+        if not stopped and now - last_check >= CANCEL_CHECK_SECONDS:
+            stopped = event.is_set()
+            last_check = now
+        return stopped
+
+    return should_stop
+
+
+def run_chunk(
+    spec: Mapping[str, Any],
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    scratch_root: str,
+    artifact_root: str,
+    cancel_event: str | None,
+) -> dict[str, Any]:
+    """Run a chunk of batch rows one after another on a Dask worker.
+
+    Returns ``{"rows": {index: result}, "stopped": bool}`` - dict-wrapped because Dask serializes a bare list
+    element by element.
+    """
+    service = spec_from_dict(spec)
+    decoded = [(index, decode_inputs(service.inputs, record, f"body[{index}]")) for index, record in rows]
+    return run_rows(service, decoded, scratch_root, artifact_root, _cancel_checker(cancel_event))

@@ -1,0 +1,87 @@
+"""A real server (SQLite data dir, Dask LocalCluster workers, consume pool) shared by the end-to-end tests."""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from batchscore_server._embedded import RunningServer, running_server
+
+MTCARS = Path(__file__).resolve().parent.parent / "data" / "mtcars.csv"
+FINAL_STATES = {"complete", "failed", "canceled"}
+
+# The seed's service: the model is fitted once per worker in initCode; each execution draws Histogram.png.
+SEED_INIT = f"""
+import pandas as pd
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+cars = pd.read_csv({str(MTCARS)!r})
+cars_model = smf.glm("am ~ hp + wt", data=cars, family=sm.families.Binomial()).fit()
+"""
+SEED_CODE = """
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+def manual_transmission(hp, wt):
+    plt.figure()
+    plt.hist(cars["hp"])
+    plt.savefig("Histogram.png")
+    plt.close()
+    return float(cars_model.predict(pd.DataFrame({"hp": [hp], "wt": [wt]})).iloc[0])
+
+answer = manual_transmission(hp, wt)
+"""
+NUMERIC_IO = {
+    "inputParameterDefinitions": [{"name": "hp", "type": "numeric"}, {"name": "wt", "type": "numeric"}],
+    "outputParameterDefinitions": [{"name": "answer", "type": "numeric"}],
+}
+
+
+def mtcars_records() -> list[dict[str, float]]:
+    with MTCARS.open(encoding="utf-8") as handle:
+        return [{"hp": float(row["hp"]), "wt": float(row["wt"])} for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[RunningServer]:
+    with running_server(workers=2) as running:
+        yield running
+
+
+def login(server: RunningServer, username: str = "admin", password: str | None = None) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server.url}/login", json={"username": username, "password": password or server.admin_password}
+    )
+    response.raise_for_status()
+    body: dict[str, Any] = response.json()
+    return body
+
+
+@pytest.fixture(scope="session")
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    token = login(server)["access_token"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+        yield client
+
+
+def publish(api: httpx.Client, name: str, code: str, init_code: str = "", **fields: Any) -> None:
+    body = {"code": code, "initCode": init_code, "runtimeType": "Python", **NUMERIC_IO, **fields}
+    response = api.post(f"/services/{name}/v1", json=body)
+    assert response.status_code == 201, response.text
+
+
+def wait_until_finished(api: httpx.Client, name: str, execution_id: str, timeout: float = 240) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = api.get(f"/api/{name}/v1/batch/{execution_id}", params={"limit": 1}).json()
+        if body["state"] in FINAL_STATES:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"batch {execution_id} did not finish in {timeout} s")

@@ -1,0 +1,36 @@
+"""Tokens: missing, tampered, rotated and revoked tokens are refused."""
+
+from __future__ import annotations
+
+import httpx
+
+from batchscore_server._embedded import RunningServer
+from tests.e2e.conftest import login
+
+
+def test_tokens(server: RunningServer) -> None:
+    assert httpx.get(f"{server.url}/services").status_code == 401
+    pair = login(server)
+    good = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert httpx.get(f"{server.url}/services", headers=good).status_code == 200
+    tampered = {"Authorization": f"Bearer {pair['access_token'][:-2]}xx"}
+    response = httpx.get(f"{server.url}/services", headers=tampered)
+    assert response.status_code == 401
+    assert response.json()["field"] == "Authorization"
+
+    renewed = httpx.post(f"{server.url}/login/refreshToken", json={"refreshToken": pair["refresh_token"]})
+    assert renewed.status_code == 200
+    # Rotation: the old pair stops working.
+    assert httpx.get(f"{server.url}/services", headers=good).status_code == 401
+    again = httpx.post(f"{server.url}/login/refreshToken", json={"refreshToken": pair["refresh_token"]})
+    assert again.status_code == 401
+    new_token = renewed.json()["access_token"]
+    revoke = httpx.delete(f"{server.url}/login/refreshToken", params={"refreshToken": renewed.json()["refresh_token"]})
+    assert revoke.status_code == 200
+    assert httpx.get(f"{server.url}/services", headers={"Authorization": f"Bearer {new_token}"}).status_code == 401
+
+
+def test_wrong_password(server: RunningServer) -> None:
+    response = httpx.post(f"{server.url}/login", json={"username": "admin", "password": "wrong"})
+    assert response.status_code == 401
+    assert response.json() == {"code": 401, "message": "invalid user name or password", "field": "password"}

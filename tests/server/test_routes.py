@@ -1,0 +1,23 @@
+"""The server implements the contract exactly: a route for every operation and no route outside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+
+from batchscore_server._app import create_app
+from batchscore_server._settings import Settings
+from tests._contract import operations
+
+# Served beside the contract: the contract document itself.
+OUTSIDE_THE_CONTRACT = {("get", "/swagger.json")}
+
+
+def test_routes_match_the_contract(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path))
+    routes = {
+        (method.lower(), route.path) for route in app.routes if isinstance(route, APIRoute) for method in route.methods
+    }
+    contract = {(method, path) for method, path, _, _ in operations()}
+    assert routes - OUTSIDE_THE_CONTRACT == contract
