@@ -49,6 +49,16 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
         engine.dispose()
 
 
+def add_user_to(data_dir: Path, name: str, password: str, role: Role) -> None:
+    """Create a user in a data directory, or reset an existing user's password and role."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(data_dir / Settings(data_dir=data_dir).database_path.name)
+    try:
+        add_user(engine, name, password, role)
+    finally:
+        engine.dispose()
+
+
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the server in the foreground until interrupted.
 
