@@ -30,8 +30,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from batchscore_server import _db, _validation, _worker
 from batchscore_server._auth import Authenticator, Role, User, load_or_create_secret
-from batchscore_server._batch import FINAL_STATES, BatchEngine
+from batchscore_server._batch import FINAL_STATES, UNFINISHED_STATES, BatchEngine
 from batchscore_server._errors import ApiError, not_found
+from batchscore_server._service_swagger import service_document
 from batchscore_server._settings import Settings
 from batchscore_server._types import InputError, decode_inputs
 
@@ -357,6 +358,20 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             row = service_row(conn, name, version)
             require_write(row, user)
             conn.execute(sa.delete(_db.services).where(_db.services.c.name == name, _db.services.c.version == version))
+            running = (
+                conn.execute(
+                    sa.select(_db.batches.c.id).where(
+                        _db.batches.c.name == name,
+                        _db.batches.c.version == version,
+                        _db.batches.c.state.in_(UNFINISHED_STATES),
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        reason = f"service {name} version {version} was deleted while the batch ran"
+        for batch_id in running:
+            await server.batches.cancel(batch_id, fail_reason=reason)
         shutil.rmtree(settings.objects_dir / "services" / name / version, ignore_errors=True)
         return Response(status_code=200)
 
@@ -516,9 +531,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         user = await user_of(request)
         with engine.connect() as conn:
             service = web_service(service_row(conn, name, version), user)
-        from batchscore_server._service_swagger import service_document
-
-        return service_document(service)
+        return service_document(service, CONTRACT_PATH)
 
     # -- batch -----------------------------------------------------------------------------------------------
 
@@ -554,7 +567,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             "completedItemCount": counts.get("complete", 0) + counts.get("failed", 0),
             "totalItemCount": batch["total"],
             "failedItemCount": counts.get("failed", 0),
-            "runningItemCount": counts.get("running", 0),
+            "runningItemCount": server.batches.running_count(batch["id"]),
             "canceledItemCount": counts.get("canceled", 0),
             "parallelCount": batch["parallel_count"],
             "createdBy": batch["owner"],

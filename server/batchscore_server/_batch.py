@@ -2,8 +2,10 @@
 
 Rows go to workers in chunks (one Dask task runs several rows one after another), so scheduler overhead is paid
 per chunk, not per row; keeping at most ``min(parallelCount, worker threads)`` chunks in flight bounds how many
-rows of one batch run at once. Every result is written to SQLite with a per-batch completion sequence number
-(the polling cursor) before anything else sees it, so a restart resumes from the database alone.
+rows of one batch run at once. Workers report each row's start and result as events (see ``_worker.run_chunk``):
+results are written to SQLite as they arrive, each with a per-batch completion sequence number (the polling
+cursor), and a row running longer than ``itemTimeout`` is failed and its worker process killed. A restart
+resumes from the database alone.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import logging
 import math
 import time
 import uuid
-from collections import deque
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import dask
@@ -25,14 +29,21 @@ from distributed.scheduler import KilledWorker
 
 from batchscore_server import _db
 from batchscore_server._settings import Settings
-from batchscore_server._worker import CANCEL_SETTLE_SECONDS, run_chunk
+from batchscore_server._worker import (
+    CANCEL_SETTLE_SECONDS,
+    ROW_EVENTS_TOPIC,
+    cancel_event_name,
+    kill_worker_process,
+    run_chunk,
+)
 
 log = logging.getLogger("batchscore_server.batch")
 
 UNFINISHED_STATES = ("pending", "ready", "inProgress")
 FINAL_STATES = ("complete", "failed", "canceled")
 MAX_CHUNK_ROWS = 500
-CHUNKS_PER_SLOT = 4  # several chunks per parallel slot keep results flowing before the batch ends
+CHUNKS_PER_SLOT = 4  # several chunks per parallel slot spread the rows evenly over the workers
+TICK_SECONDS = 0.1  # how often buffered results are written and running rows checked against itemTimeout
 WORKER_DIED = "the worker process running this row died (it crashed, was killed, or exceeded its memory limit)"
 
 # Scheduler settings from the measured pitfalls: a dead worker must fail its task at once instead of re-running
@@ -43,9 +54,18 @@ DASK_CONFIG = {
     "distributed.scheduler.worker-saturation": 1.0,
 }
 
+Row = tuple[int, Any]
 
-def _cancel_event_name(batch_id: str) -> str:
-    return f"batchscore-cancel-{batch_id}"
+
+@dataclass
+class _Live:
+    """What the engine knows about a running batch beyond the database."""
+
+    running: dict[int, tuple[float, str]] = field(default_factory=dict)  # started, no result: (monotonic, worker)
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)  # results not yet written
+    recorded: set[int] = field(default_factory=set)  # rows with a result, so a late "start" event is ignored
+    cancel_requested: bool = False
+    fail_reason: str | None = None
 
 
 class BatchEngine:
@@ -63,7 +83,8 @@ class BatchEngine:
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._canceled: set[str] = set()
+        self._live: dict[str, _Live] = defaultdict(_Live)
+        self._killed_on_purpose: set[str] = set()  # worker addresses killed to end a timed-out row
 
     @property
     def client(self) -> Client:
@@ -86,6 +107,7 @@ class BatchEngine:
             )
             address = self._cluster.scheduler_address
         self._client = await Client(address, asynchronous=True)
+        self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
         self._resume()
 
     async def close(self) -> None:
@@ -105,25 +127,39 @@ class BatchEngine:
         info = self.client.scheduler_info()
         return sum(worker.get("nthreads", 1) for worker in info.get("workers", {}).values())
 
+    def running_count(self, batch_id: str) -> int:
+        """Rows of the batch that have started and have no result yet."""
+        live = self._live.get(batch_id)
+        return len(live.running) if live else 0
+
     def launch(self, batch_id: str) -> None:
         """Start running a batch (that is in the database with pending rows)."""
-        self._canceled.discard(batch_id)
+        self._live.pop(batch_id, None)
         self._tasks[batch_id] = asyncio.create_task(self._run(batch_id), name=f"batch-{batch_id}")
 
-    async def cancel(self, batch_id: str) -> None:
-        """Stop a batch: no row starts after this returns; running rows finish and keep their results."""
-        self._canceled.add(batch_id)
-        await Event(_cancel_event_name(batch_id), client=self.client).set()
+    async def cancel(self, batch_id: str, fail_reason: str | None = None) -> None:
+        """Stop a batch: no row starts after this returns; running rows finish and keep their results.
+
+        Args:
+            batch_id: The batch.
+            fail_reason: End the batch ``failed`` with this reason instead of ``canceled`` (its service was
+                deleted, say); rows that never ran get the reason as their error.
+
+        """
+        live = self._live[batch_id]
+        live.cancel_requested = True
+        live.fail_reason = live.fail_reason or fail_reason
+        await Event(cancel_event_name(batch_id), client=self.client).set()
         # Workers cache the cancel flag briefly (see _worker): waiting longer than that cache means no row of
         # this batch can start after we return.
         await asyncio.sleep(CANCEL_SETTLE_SECONDS)
-        task = self._tasks.get(batch_id)
-        if task is None:
+        if batch_id not in self._tasks:
             with self._engine.begin() as conn:
-                self._finish_canceled(conn, batch_id)
+                self._finish_stopped(conn, batch_id)
+            self._live.pop(batch_id, None)
 
     async def wait(self, batch_id: str) -> None:
-        """Wait until the engine is done with a batch (for DELETE after cancel)."""
+        """Wait until the engine is done with a batch (running rows have finished and are recorded)."""
         task = self._tasks.get(batch_id)
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -131,20 +167,28 @@ class BatchEngine:
 
     # -- internals -------------------------------------------------------------------------------------------
 
+    def _on_row_event(self, event: tuple[float, dict[str, Any]]) -> None:
+        message = event[1]
+        live = self._live.get(message["batch"])
+        if live is None:
+            return  # a late event of a batch this process no longer runs; the chunk's return has it too
+        index = int(message["index"])
+        if message["event"] == "start":
+            if index not in live.recorded:
+                live.running[index] = (time.monotonic(), message["worker"])
+        else:
+            live.running.pop(index, None)
+            live.results[index] = message["result"]
+
     def _resume(self) -> None:
-        with self._engine.begin() as conn:
+        with self._engine.connect() as conn:
             unfinished = (
                 conn.execute(sa.select(_db.batches.c.id).where(_db.batches.c.state.in_(UNFINISHED_STATES)))
                 .scalars()
                 .all()
             )
-            # A row that was running when the server stopped has no result; it runs again from the start.
-            conn.execute(
-                sa.update(_db.batch_rows)
-                .where(_db.batch_rows.c.batch_id.in_(unfinished), _db.batch_rows.c.state == "running")
-                .values(state="pending")
-            )
         for batch_id in unfinished:
+            # Rows without a result (including any that were running when the server stopped) run again.
             log.info("resuming batch %s", batch_id)
             self.launch(batch_id)
 
@@ -159,56 +203,66 @@ class BatchEngine:
                 self._fail_batch(conn, batch_id, f"the batch engine failed: {error!r}")
         finally:
             self._tasks.pop(batch_id, None)
+            self._live.pop(batch_id, None)
             with contextlib.suppress(Exception):
-                await Event(_cancel_event_name(batch_id), client=self.client).clear()
+                await Event(cancel_event_name(batch_id), client=self.client).clear()
 
     async def _schedule(self, batch_id: str) -> None:
+        live = self._live[batch_id]
         with self._engine.begin() as conn:
             batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
             pending = conn.execute(
                 sa.select(_db.batch_rows.c.idx, _db.batch_rows.c.inputs)
-                .where(_db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.state == "pending")
+                .where(_db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.seq.is_(None))
                 .order_by(_db.batch_rows.c.idx)
             ).all()
             conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
-        spec = batch["spec"]
+        item_timeout: float | None = batch["item_timeout"]
         slots = max(1, min(batch["parallel_count"], await self.worker_count() or 1))
         chunk_rows = max(1, min(MAX_CHUNK_ROWS, math.ceil(len(pending) / (slots * CHUNKS_PER_SLOT))))
-        queue: deque[list[tuple[int, Any]]] = deque(
+        if item_timeout is not None:
+            # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own
+            # start is then the only clock that names the right row.
+            chunk_rows = 1
+        queue: deque[list[Row]] = deque(
             [[(row.idx, row.inputs) for row in pending[i : i + chunk_rows]] for i in range(0, len(pending), chunk_rows)]
         )
-        artifact_root = str(self._settings.artifacts_dir / batch_id)
-        scratch_root = str(self._settings.scratch_dir)
-        in_flight: dict[Future[Any], list[tuple[int, Any]]] = {}
-        failure: str | None = None
-        while (queue or in_flight) and failure is None:
-            while queue and len(in_flight) < slots and batch_id not in self._canceled:
+        in_flight: dict[Future[Any], list[Row]] = {}
+        init_failure: str | None = None
+        while (queue or in_flight) and init_failure is None:
+            while queue and len(in_flight) < slots and not live.cancel_requested:
                 chunk = queue.popleft()
-                self._mark_running(batch_id, [index for index, _ in chunk])
                 future = self.client.submit(
                     run_chunk,
-                    spec,
+                    batch_id,
+                    batch["spec"],
                     chunk,
-                    scratch_root,
-                    artifact_root,
-                    _cancel_event_name(batch_id),
+                    str(self._settings.scratch_dir),
+                    str(self._settings.artifacts_dir / batch_id),
                     key=f"batch-{batch_id}-{uuid.uuid4().hex}",
                     pure=False,
                 )
                 in_flight[future] = chunk
             if not in_flight:
                 break
-            done, _ = await wait_for_futures(list(in_flight), return_when="FIRST_COMPLETED")
+            try:
+                done, _ = await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+            init_failure = self._flush(batch_id)
             for future in done:
                 chunk = in_flight.pop(future)
-                failure = await self._collect(batch_id, future, chunk, queue) or failure
-        for future in in_flight:
-            future.cancel()
+                init_failure = await self._collect(batch_id, future, chunk, queue) or init_failure
+            if item_timeout is not None:
+                await self._enforce_timeout(batch_id, item_timeout, in_flight, queue)
+        if in_flight:
+            await self.client.cancel(list(in_flight))
+        init_failure = self._flush(batch_id) or init_failure
         with self._engine.begin() as conn:
-            if failure is not None:
-                self._fail_batch(conn, batch_id, failure)
-            elif batch_id in self._canceled:
-                self._finish_canceled(conn, batch_id)
+            if init_failure is not None:
+                self._fail_batch(conn, batch_id, init_failure)
+            elif live.cancel_requested:
+                self._finish_stopped(conn, batch_id)
             else:
                 conn.execute(
                     sa.update(_db.batches)
@@ -216,64 +270,116 @@ class BatchEngine:
                     .values(state="complete", completed=time.time())
                 )
 
+    def _flush(self, batch_id: str) -> str | None:
+        """Write the results events brought; returns the reason when initCode failed (the batch cannot run)."""
+        live = self._live[batch_id]
+        if not live.results:
+            return None
+        results, live.results = live.results, {}
+        return self._record(batch_id, results)
+
     async def _collect(
-        self, batch_id: str, future: Future[Any], chunk: list[tuple[int, Any]], queue: deque[list[tuple[int, Any]]]
+        self, batch_id: str, future: Future[Any], chunk: list[Row], queue: deque[list[Row]]
     ) -> str | None:
-        """Record a finished chunk; returns a batch-level failure reason when the service cannot run at all."""
+        """Record a finished chunk; returns the reason when initCode failed (the batch cannot run at all)."""
+        live = self._live[batch_id]
+        for index, _ in chunk:
+            live.running.pop(index, None)
         try:
             outcome = await future
-        except KilledWorker:
-            if len(chunk) > 1:
-                # Which row killed the worker is unknown: run the chunk's rows one per task to find it.
-                self._mark_pending(batch_id, [index for index, _ in chunk])
-                queue.extendleft([[row] for row in reversed(chunk)])
-                return None
-            self._record(batch_id, {chunk[0][0]: _failure(WORKER_DIED)})
+        except KilledWorker as death:
+            unrecorded = self._without_result(batch_id, chunk)
+            if death.last_worker.address in self._killed_on_purpose:
+                # The worker was killed for another row's timeout; these rows were only caught in the blast.
+                queue.appendleft(unrecorded)
+            elif len(unrecorded) > 1:
+                # Which row killed the worker is unknown: run the rows one per task to find it.
+                queue.extendleft([[row] for row in reversed(unrecorded)])
+            elif unrecorded:
+                self._record(batch_id, {unrecorded[0][0]: failure_result(WORKER_DIED)})
             return None
         except Exception as error:
-            self._record(batch_id, {index: _failure(f"the row could not be run: {error!r}") for index, _ in chunk})
-            return None
-        results: dict[int, dict[str, Any]] = {int(index): result for index, result in outcome["rows"].items()}
-        init_failure: str | None = next((str(r["errorMessage"]) for r in results.values() if r.get("initFailed")), None)
+            message = f"the row could not be run: {error!r}"
+            return self._record(
+                batch_id, {index: failure_result(message) for index, _ in self._without_result(batch_id, chunk)}
+            )
+        reason = self._record(batch_id, {int(index): result for index, result in outcome["rows"].items()})
+        if outcome["stopped"] and not live.cancel_requested:
+            queue.appendleft(self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
+        return reason
+
+    async def _enforce_timeout(
+        self, batch_id: str, item_timeout: float, in_flight: dict[Future[Any], list[Row]], queue: deque[list[Row]]
+    ) -> None:
+        live = self._live[batch_id]
+        now = time.monotonic()
+        unseen = {f.key: rows[0][0] for f, rows in in_flight.items() if rows[0][0] not in live.running}
+        if unseen:
+            # A row holding the GIL cannot send its start event; the scheduler still knows where its task runs.
+            processing: dict[str, list[str]] = await self.client.processing()
+            for worker, keys in processing.items():
+                for key in keys:
+                    if key in unseen and unseen[key] not in live.recorded:
+                        live.running[unseen[key]] = (now, worker)
+        for index, (started, worker) in list(live.running.items()):
+            if now - started <= item_timeout:
+                continue
+            future = next((f for f, rows in in_flight.items() if any(i == index for i, _ in rows)), None)
+            live.running.pop(index, None)
+            self._record(
+                batch_id,
+                {index: failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")},
+            )
+            if future is None:
+                continue
+            chunk = in_flight.pop(future)
+            # Cancel first so the scheduler cannot re-run the chunk, then kill the process: a thread cannot be
+            # interrupted, and the nanny starts a fresh worker.
+            await self.client.cancel([future])
+            self._killed_on_purpose.add(worker)
+            try:
+                await self.client.run(kill_worker_process, workers=[worker], nanny=True)
+            except Exception:
+                log.exception("could not kill worker %s after a timeout", worker)
+            self._flush(batch_id)
+            rest = self._without_result(batch_id, chunk)
+            if rest:
+                queue.appendleft(rest)
+
+    def _without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
+        indexes = [index for index, _ in rows]
+        with self._engine.connect() as conn:
+            recorded = set(
+                conn.execute(
+                    sa.select(_db.batch_rows.c.idx).where(
+                        _db.batch_rows.c.batch_id == batch_id,
+                        _db.batch_rows.c.idx.in_(indexes),
+                        _db.batch_rows.c.seq.is_not(None),
+                    )
+                ).scalars()
+            )
+        return [row for row in rows if row[0] not in recorded]
+
+    def _record(self, batch_id: str, results: dict[int, dict[str, Any]]) -> str | None:
+        """Store results once each; returns the reason when one reports that initCode failed."""
+        init_failure = next((str(r["errorMessage"]) for r in results.values() if r.get("initFailed")), None)
         if init_failure is not None:
             return init_failure
-        self._record(batch_id, results)
-        not_run = [index for index, _ in chunk if index not in results]
-        if not_run:
-            self._mark_pending(batch_id, not_run)
-        return None
-
-    def _mark_running(self, batch_id: str, indexes: list[int]) -> None:
-        self._set_row_state(batch_id, indexes, "running")
-
-    def _mark_pending(self, batch_id: str, indexes: list[int]) -> None:
-        self._set_row_state(batch_id, indexes, "pending")
-
-    def _set_row_state(self, batch_id: str, indexes: list[int], state: str) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(_db.batch_rows)
-                .where(_db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.idx.in_(indexes))
-                .values(state=state)
-            )
-
-    def _record(self, batch_id: str, results: dict[int, dict[str, Any]]) -> None:
-        """Store results once each: a row that already has a result keeps it (never recorded twice)."""
         with self._engine.begin() as conn:
             record_results(conn, batch_id, results)
+        live = self._live[batch_id]
+        live.recorded.update(results)
+        for index in results:
+            live.running.pop(index, None)
+        return None
 
-    def _finish_canceled(self, conn: sa.Connection, batch_id: str) -> None:
-        leftovers = (
-            conn.execute(
-                sa.select(_db.batch_rows.c.idx).where(
-                    _db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.state.in_(("pending", "running"))
-                )
-            )
-            .scalars()
-            .all()
-        )
-        canceled = {index: _canceled_result() for index in leftovers}
-        record_results(conn, batch_id, canceled, state="canceled")
+    def _finish_stopped(self, conn: sa.Connection, batch_id: str) -> None:
+        live = self._live.get(batch_id)
+        if live is not None and live.fail_reason is not None:
+            self._fail_batch(conn, batch_id, live.fail_reason)
+            return
+        leftovers = _rows_without_result(conn, batch_id)
+        record_results(conn, batch_id, {index: canceled_result() for index in leftovers}, state="canceled")
         conn.execute(
             sa.update(_db.batches)
             .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
@@ -281,16 +387,8 @@ class BatchEngine:
         )
 
     def _fail_batch(self, conn: sa.Connection, batch_id: str, reason: str) -> None:
-        leftovers = (
-            conn.execute(
-                sa.select(_db.batch_rows.c.idx).where(
-                    _db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.state.in_(("pending", "running"))
-                )
-            )
-            .scalars()
-            .all()
-        )
-        record_results(conn, batch_id, {index: _failure(reason) for index in leftovers})
+        leftovers = _rows_without_result(conn, batch_id)
+        record_results(conn, batch_id, {index: failure_result(reason) for index in leftovers})
         conn.execute(
             sa.update(_db.batches)
             .where(_db.batches.c.id == batch_id)
@@ -298,18 +396,32 @@ class BatchEngine:
         )
 
 
-def _failure(message: str) -> dict[str, Any]:
+def _rows_without_result(conn: sa.Connection, batch_id: str) -> Iterable[int]:
+    return (
+        conn.execute(
+            sa.select(_db.batch_rows.c.idx).where(_db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.seq.is_(None))
+        )
+        .scalars()
+        .all()
+    )
+
+
+def failure_result(message: str) -> dict[str, Any]:
+    """A row result for a row that failed outside its own code (timeout, dead worker, batch failure)."""
     return {"success": False, "errorMessage": message, "consoleOutput": "", "changedFiles": [], "outputParameters": {}}
 
 
-def _canceled_result() -> dict[str, Any]:
-    return _failure("canceled: the batch was canceled before this row ran")
+def canceled_result() -> dict[str, Any]:
+    """The result of a row that never ran because its batch was canceled."""
+    return failure_result("canceled: the batch was canceled before this row ran")
 
 
 def record_results(
     conn: sa.Connection, batch_id: str, results: dict[int, dict[str, Any]], state: str | None = None
 ) -> None:
     """Give each row without a result its result and the next completion sequence number.
+
+    A row that already has a result keeps it: a result is never recorded twice.
 
     Args:
         conn: A connection inside a transaction.

@@ -148,6 +148,8 @@ def run_rows(
     scratch_root: str,
     artifact_root: str,
     should_stop: Callable[[], bool] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    on_done: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Run a batch's records one after another in this process (a Dask task's body).
 
@@ -158,6 +160,9 @@ def run_rows(
         artifact_root: Where record ``index``'s declared output files are kept, under ``<artifact_root>/<index>``.
         should_stop: Asked before each record; when it returns ``True`` (the batch was canceled) the rest are
             not run.
+        on_start: Told each record's index just before it runs (the server's clock for item timeouts).
+        on_done: Told each record's index and result as soon as it has one (results stream to the server
+            instead of waiting for the whole chunk).
 
     Returns:
         ``{"rows": {index: result}, "stopped": bool}``, each result as ``execute`` returns it, ``stopped`` telling
@@ -169,8 +174,12 @@ def run_rows(
     for index, inputs in rows:
         if should_stop is not None and should_stop():
             return {"rows": results, "stopped": True}
+        if on_start is not None:
+            on_start(index)
         workdir = Path(scratch_root) / uuid.uuid4().hex
         results[index] = execute(spec, inputs, workdir, Path(artifact_root) / str(index))
+        if on_done is not None:
+            on_done(index, results[index])
     return {"rows": results, "stopped": False}
 
 

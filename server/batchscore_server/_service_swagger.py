@@ -1,8 +1,20 @@
-"""The per-service OpenAPI 3 document: one service version's consume and batch operations, typed by its inputs."""
+"""The per-service OpenAPI document, cut from the contract itself so it can never disagree with it.
+
+It keeps the contract's ``/login*`` operations and every operation under ``/api/{name}/{version}``, with the name
+and version written into the paths, the consume operation named by the service's operationId, and
+``InputParameters``/``OutputParameters`` typed by the service's own definitions. Request bodies keep only their
+JSON form: generators (openapi-python-client among them) emit broken code for alternative media types, and this
+document exists to generate application clients (the NDJSON and CSV batch bodies stay in the main contract).
+"""
 
 from __future__ import annotations
 
+import copy
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 _JSON_SCHEMA_OF_TYPE: dict[str, dict[str, Any]] = {
     "logical": {"type": "boolean"},
@@ -13,197 +25,85 @@ _JSON_SCHEMA_OF_TYPE: dict[str, dict[str, Any]] = {
     "matrix": {"type": "array", "items": {"type": "array", "items": {}}},
     "data.frame": {"type": "object", "additionalProperties": {"type": "array", "items": {}}},
 }
+_SERVICE_PREFIX = "/api/{name}/{version}"
+_PATH_PARAMETER_REFS = ("#/components/parameters/ServiceName", "#/components/parameters/ServiceVersion")
+_JSON = "application/json"
 
 
-def _object(definitions: list[dict[str, str]], *, required: bool) -> dict[str, Any]:
+@cache
+def _contract(path: Path) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _typed_object(definitions: list[dict[str, str]], *, required: bool, description: str) -> dict[str, Any]:
     properties = {d["name"]: {**_JSON_SCHEMA_OF_TYPE[d["type"]], "description": d["type"]} for d in definitions}
-    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    schema: dict[str, Any] = {"type": "object", "description": description, "properties": properties}
     if required and definitions:
         schema["required"] = [d["name"] for d in definitions]
     return schema
 
 
-def service_document(service: dict[str, Any]) -> dict[str, Any]:
+def _narrow_operation(operation: dict[str, Any]) -> None:
+    body = operation.get("requestBody", {})
+    if _JSON in body.get("content", {}):
+        body["content"] = {_JSON: body["content"][_JSON]}
+    for response in operation.get("responses", {}).values():
+        for link in response.get("links", {}).values():
+            for name in ("name", "version"):
+                link.get("parameters", {}).pop(name, None)
+
+
+def service_document(service: dict[str, Any], contract_path: Path) -> dict[str, Any]:
     """Build the OpenAPI 3.1 document of one service version.
 
     Args:
         service: The contract's ``WebService`` object of the version.
+        contract_path: The contract (``openapi/batchscore.yaml``) to cut the document from.
 
     Returns:
-        An OpenAPI document with the consume operation (named by the service's operationId) and the batch
-        operations, whose schemas carry the service's own inputs and outputs.
+        The document: login, consume (named by the service's operationId), batch and files operations, with the
+        service's inputs and outputs as schemas.
 
     """
+    contract = copy.deepcopy(_contract(contract_path))
     name, version = service["name"], service["version"]
-    base = f"/api/{name}/{version}"
-    error = {"$ref": "#/components/schemas/Error"}
-    json_error = {"description": "Error.", "content": {"application/json": {"schema": error}}}
-    path_id = {"name": "executionId", "in": "path", "required": True, "schema": {"type": "string"}}
-    result_ref = {"$ref": "#/components/schemas/WebServiceResult"}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": name, "version": version, "description": service.get("description", "")},
-        "security": [{"bearerAuth": []}],
-        "paths": {
-            "/login": {
-                "post": {
-                    "operationId": "login",
-                    "security": [],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["username", "password"],
-                                    "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
-                                }
-                            }
-                        },
-                    },
-                    "responses": {
-                        "200": {
-                            "description": "Tokens.",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["access_token"],
-                                        "properties": {
-                                            "access_token": {"type": "string"},
-                                            "refresh_token": {"type": "string"},
-                                            "token_type": {"type": "string"},
-                                        },
-                                    }
-                                }
-                            },
-                        },
-                        "401": json_error,
-                    },
-                }
-            },
-            base: {
-                "post": {
-                    "operationId": service.get("operationId") or "consume",
-                    "description": f"Consume the {name} web service.",
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/InputParameters"}}},
-                    },
-                    "responses": {
-                        "200": {"description": "OK", "content": {"application/json": {"schema": result_ref}}},
-                        "400": json_error,
-                        "401": json_error,
-                    },
-                }
-            },
-            f"{base}/batch": {
-                "post": {
-                    "operationId": "StartBatchExecution",
-                    "parameters": [
-                        {"name": "parallelCount", "in": "query", "schema": {"type": "integer", "minimum": 1}}
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            "application/json": {
-                                "schema": {"type": "array", "items": {"$ref": "#/components/schemas/InputParameters"}}
-                            }
-                        },
-                    },
-                    "responses": {
-                        "202": {
-                            "description": "Accepted",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "type": "object",
-                                        "required": ["batchExecutionId"],
-                                        "properties": {"batchExecutionId": {"type": "string"}},
-                                    }
-                                }
-                            },
-                        },
-                        "400": json_error,
-                        "401": json_error,
-                    },
-                },
-                "get": {
-                    "operationId": "GetBatchExecutions",
-                    "responses": {
-                        "200": {
-                            "description": "OK",
-                            "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}},
-                        },
-                        "401": json_error,
-                    },
-                },
-            },
-            f"{base}/batch/{{executionId}}": {
-                "get": {
-                    "operationId": "GetBatchExecutionStatus",
-                    "parameters": [
-                        path_id,
-                        {"name": "showPartialResults", "in": "query", "schema": {"type": "boolean"}},
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "OK",
-                            "content": {
-                                "application/json": {"schema": {"$ref": "#/components/schemas/BatchWebServiceResult"}}
-                            },
-                        },
-                        "404": json_error,
-                    },
-                },
-                "delete": {
-                    "operationId": "CancelAndDeleteBatchExecution",
-                    "parameters": [path_id],
-                    "responses": {
-                        "200": {
-                            "description": "OK",
-                            "content": {"application/json": {"schema": {"type": "array", "items": {"type": "string"}}}},
-                        },
-                        "404": json_error,
-                    },
-                },
-            },
-        },
-        "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {
-                "InputParameters": _object(service["inputParameterDefinitions"], required=True),
-                "OutputParameters": _object(service["outputParameterDefinitions"], required=False),
-                "WebServiceResult": {
-                    "type": "object",
-                    "required": ["success"],
-                    "properties": {
-                        "success": {"type": "boolean"},
-                        "errorMessage": {"type": "string"},
-                        "consoleOutput": {"type": "string"},
-                        "changedFiles": {"type": "array", "items": {"type": "string"}},
-                        "outputParameters": {"$ref": "#/components/schemas/OutputParameters"},
-                        "index": {"type": "integer"},
-                    },
-                },
-                "BatchWebServiceResult": {
-                    "type": "object",
-                    "required": ["state", "completedItemCount", "totalItemCount"],
-                    "properties": {
-                        "state": {"type": "string"},
-                        "completedItemCount": {"type": "integer"},
-                        "totalItemCount": {"type": "integer"},
-                        "batchExecutionResults": {"type": "array", "items": result_ref},
-                    },
-                },
-                "Error": {
-                    "type": "object",
-                    "properties": {
-                        "code": {"type": "integer"},
-                        "message": {"type": "string"},
-                        "field": {"type": "string"},
-                    },
-                },
-            },
-        },
+    paths: dict[str, Any] = {}
+    for path, item in contract["paths"].items():
+        if path.startswith("/login"):
+            paths[path] = item
+        elif path.startswith(_SERVICE_PREFIX):
+            item["parameters"] = [p for p in item.get("parameters", []) if p.get("$ref") not in _PATH_PARAMETER_REFS]
+            if not item["parameters"]:
+                del item["parameters"]
+            paths[f"/api/{name}/{version}{path.removeprefix(_SERVICE_PREFIX)}"] = item
+    for item in paths.values():
+        for key, operation in item.items():
+            if key != "parameters":
+                _narrow_operation(operation)
+    consume = paths[f"/api/{name}/{version}"]["post"]
+    consume["operationId"] = service.get("operationId") or "consume"
+    consume["description"] = f"Consume the {name} web service. {consume['description']}"
+    schemas = contract["components"]["schemas"]
+    schemas["InputParameters"] = _typed_object(
+        service["inputParameterDefinitions"], required=True, description=f"The inputs of {name} {version}."
+    )
+    schemas["OutputParameters"] = _typed_object(
+        service["outputParameterDefinitions"], required=False, description=f"The outputs of {name} {version}."
+    )
+    # Examples in the contract show the seed's inputs; another service's inputs would not match them.
+    for item in paths.values():
+        for key, operation in item.items():
+            if key != "parameters" and "requestBody" in operation:
+                for media in operation["requestBody"]["content"].values():
+                    if "InputParameters" in str(media.get("schema")):
+                        media.pop("example", None)
+    contract["components"].pop("requestBodies", None)  # the publish body, which this document has no use for
+    contract["info"] = {
+        "title": name,
+        "version": version,
+        "description": service.get("description") or f"The {name} web service, version {version}.",
     }
+    contract["tags"] = [t for t in contract["tags"] if t["name"] in ("Authentication", "Consume", "Batch")]
+    contract["paths"] = paths
+    return contract

@@ -174,9 +174,8 @@ def positive_number(value: str | None, field: str, *, integer: bool, maximum: fl
     try:
         number = int(value) if integer else float(value)
     except ValueError:
-        raise ApiError(
-            400, f"{field} must be a {'whole' if integer else ''} number, got {value[:40]!r}", field
-        ) from None
+        kind = "a whole number" if integer else "a number"
+        raise ApiError(400, f"{field} must be {kind}, got {value[:40]!r}", field) from None
     if not math.isfinite(number) or number <= 0 or number > maximum:
-        raise ApiError(400, f"{field} must be greater than 0 and at most {maximum:g}", field)
+        raise ApiError(400, f"{field} must be greater than 0 and at most {maximum:.0f}", field)
     return number

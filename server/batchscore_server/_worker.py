@@ -6,6 +6,8 @@ in ``_execution`` survives from one task to the next (a function from ``__main__
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +21,13 @@ from batchscore_server._types import decode_inputs
 # cached this long, and a cancel request waits CANCEL_SETTLE_SECONDS (> this) before it returns.
 CANCEL_CHECK_SECONDS = 0.05
 CANCEL_SETTLE_SECONDS = 0.12
+# One fixed topic (the scheduler keeps topics forever); each message names its batch.
+ROW_EVENTS_TOPIC = "batchscore-rows"
+
+
+def cancel_event_name(batch_id: str) -> str:
+    """The distributed Event that tells a batch's chunks to stop."""
+    return f"batchscore-cancel-{batch_id}"
 
 
 def spec_from_dict(spec: Mapping[str, Any]) -> ServiceSpec:
@@ -62,17 +71,45 @@ def _cancel_checker(event_name: str | None) -> Callable[[], bool] | None:
 
 
 def run_chunk(
+    batch_id: str,
     spec: Mapping[str, Any],
     rows: Sequence[tuple[int, Mapping[str, Any]]],
     scratch_root: str,
     artifact_root: str,
-    cancel_event: str | None,
 ) -> dict[str, Any]:
     """Run a chunk of batch rows one after another on a Dask worker.
 
-    Returns ``{"rows": {index: result}, "stopped": bool}`` - dict-wrapped because Dask serializes a bare list
-    element by element.
+    Each row's start and result also go to the server at once as worker events on ``ROW_EVENTS_TOPIC``: the
+    server shows partial results while the chunk runs, times rows out, and keeps results of a chunk whose worker
+    is killed later. The chunk's return value repeats every result (events are a fast path that a crash can lose).
+
+    Returns:
+        ``{"rows": {index: result}, "stopped": bool}`` - dict-wrapped because Dask serializes a bare list element
+        by element.
+
     """
+    from distributed import get_worker
+
+    worker = get_worker()
     service = spec_from_dict(spec)
     decoded = [(index, decode_inputs(service.inputs, record, f"body[{index}]")) for index, record in rows]
-    return run_rows(service, decoded, scratch_root, artifact_root, _cancel_checker(cancel_event))
+
+    def on_start(index: int) -> None:
+        worker.log_event(
+            ROW_EVENTS_TOPIC, {"batch": batch_id, "index": index, "event": "start", "worker": worker.address}
+        )
+
+    def on_done(index: int, result: dict[str, Any]) -> None:
+        worker.log_event(ROW_EVENTS_TOPIC, {"batch": batch_id, "index": index, "event": "done", "result": result})
+
+    return run_rows(
+        service, decoded, scratch_root, artifact_root, _cancel_checker(cancel_event_name(batch_id)), on_start, on_done
+    )
+
+
+def kill_worker_process(dask_worker: Any) -> None:
+    """Kill a worker process from its nanny (``client.run(..., nanny=True)``); the nanny starts a new one.
+
+    SIGKILL through the nanny works even when the row holds the GIL, where a graceful restart waits for seconds.
+    """
+    os.kill(dask_worker.pid, signal.SIGKILL)
