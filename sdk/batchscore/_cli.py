@@ -44,6 +44,8 @@ def serve(
     scheduler: str | None = typer.Option(
         None, help="Use this Dask scheduler (tcp://HOST:PORT) instead of a local one."
     ),
+    max_parallel_count: int = typer.Option(100, help="Cap on a batch's parallelCount."),
+    max_body_mb: int = typer.Option(256, help="Larger request bodies are refused with 413."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -53,7 +55,13 @@ def serve(
     except ImportError:
         typer.echo(SERVER_MISSING, err=True)
         raise typer.Exit(2) from None
-    settings = Settings(data_dir=data_dir, workers=workers or default_workers(), scheduler=scheduler)
+    settings = Settings(
+        data_dir=data_dir,
+        workers=workers or default_workers(),
+        scheduler=scheduler,
+        max_parallel_count=max_parallel_count,
+        max_body_bytes=max_body_mb * 1024 * 1024,
+    )
     try:
         run_server(settings, host, port)
     except SetupError as error:

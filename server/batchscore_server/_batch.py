@@ -124,8 +124,9 @@ class BatchEngine:
 
     async def worker_count(self) -> int:
         """Worker threads the cluster has now."""
-        info = self.client.scheduler_info()
-        return sum(worker.get("nthreads", 1) for worker in info.get("workers", {}).values())
+        # Asked of the scheduler each time: the client's cached scheduler_info() misses workers that join later.
+        threads: dict[str, int] = await self.client.nthreads()
+        return sum(threads.values())
 
     def running_count(self, batch_id: str) -> int:
         """Rows of the batch that have started and have no result yet."""

@@ -38,9 +38,13 @@ def test_cancel_keeps_finished_rows_then_delete_removes_the_batch(api: httpx.Cli
     records = [{"hp": float(i), "wt": 0.5} for i in range(40)]
     execution_id = api.post("/api/slow/v1/batch", params={"parallelCount": 2}, json=records).json()["batchExecutionId"]
     deadline = time.monotonic() + 120
-    while api.get(f"/api/slow/v1/batch/{execution_id}").json()["completedItemCount"] < 3:
+    most_running = 0
+    while (status := api.get(f"/api/slow/v1/batch/{execution_id}").json())["completedItemCount"] < 3:
+        most_running = max(most_running, status["runningItemCount"])
+        assert status["runningItemCount"] <= 2, "parallelCount=2 caps the rows running at once"
         assert time.monotonic() < deadline
-        time.sleep(0.1)
+        time.sleep(0.05)
+    assert most_running >= 1
     canceled = api.post(f"/api/slow/v1/batch/{execution_id}/cancel")
     assert canceled.status_code == 200
     body = canceled.json()

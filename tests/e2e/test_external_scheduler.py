@@ -1,0 +1,111 @@
+"""`--scheduler ADDR`: batches run on an existing Dask cluster (a separate scheduler and worker process)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from batchscore_server._embedded import running_server
+from tests.e2e.conftest import login, publish, wait_until_finished
+
+# The scheduler settings the engine relies on, given to an external scheduler the documented way.
+SCHEDULER_ENV = {
+    "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0",
+    "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+}
+
+
+@pytest.fixture(scope="module")
+def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("dask")
+    scheduler_file = folder / "scheduler.json"
+    env = {**os.environ, **SCHEDULER_ENV}
+    processes: list[subprocess.Popen[bytes]] = []
+    with (folder / "dask.log").open("ab") as log:
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--no-dashboard",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            assert time.monotonic() < deadline, (folder / "dask.log").read_text()
+            time.sleep(0.1)
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_worker",
+                    "--scheduler-file",
+                    str(scheduler_file),
+                    "--nthreads",
+                    "1",
+                    "--nworkers",
+                    "2",
+                    "--no-dashboard",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        )
+    try:
+        yield str(json.loads(scheduler_file.read_text())["address"])
+    finally:
+        for process in reversed(processes):
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def wait_for_workers(status_url: str, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while httpx.get(status_url).json()["components"]["cluster"]["details"]["workers"] < count:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_batches_run_on_an_existing_cluster(scheduler_address: str, tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", workers=1, scheduler=scheduler_address) as server:
+        wait_for_workers(f"{server.url}/status", 2)
+        token = login(server)["access_token"]
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as api:
+            publish(api, "remote", "import os\nanswer = hp + wt\nprint(os.getpid())\n")
+            records = [{"hp": float(i), "wt": 1.0} for i in range(20)]
+            execution_id = api.post("/api/remote/v1/batch", json=records).json()["batchExecutionId"]
+            final = wait_until_finished(api, "remote", execution_id, timeout=120)
+            assert final["completedItemCount"] == 20
+            results = api.get(f"/api/remote/v1/batch/{execution_id}").json()["batchExecutionResults"]
+            assert [r["outputParameters"]["answer"] for r in results] == [i + 1.0 for i in range(20)]
+            worker_pids = {r["consoleOutput"].strip() for r in results}
+            assert str(os.getpid()) not in worker_pids
