@@ -2,8 +2,78 @@
 
 This package is the hand-written SDK. It is built on the low-level client generated from the contract
 (``batchscore_client``) and never the other way round.
+
+Example:
+    >>> import batchscore
+    >>> client = batchscore.Client("http://127.0.0.1:12800", username="admin", password=pw)
+    >>> svc = client.get_service("mtService", "v1.0.0")
+    >>> batch = svc.batch(records, parallel_count=5).start()
+    >>> results = batch.wait()
+    >>> results.to_frame()
+
 """
 
+from batchscore._client import AsyncClient, Client
+from batchscore._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BatchCanceledError,
+    BatchError,
+    BatchFailedError,
+    BatchscoreError,
+    ConflictError,
+    DownloadError,
+    InternalServerError,
+    InvalidRecordError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+    WaitTimeoutError,
+)
+from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
+from batchscore._retry import PollPolicy, RetryPolicy
+from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._version import __version__
 
-__all__ = ["__version__"]
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncBatch",
+    "AsyncClient",
+    "AsyncService",
+    "AuthenticationError",
+    "BadRequestError",
+    "Batch",
+    "BatchCanceledError",
+    "BatchError",
+    "BatchFailedError",
+    "BatchState",
+    "BatchStatus",
+    "BatchscoreError",
+    "Client",
+    "ConflictError",
+    "DownloadError",
+    "ExecutionResult",
+    "InternalServerError",
+    "InvalidRecordError",
+    "NotFoundError",
+    "Parameter",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "RateLimitError",
+    "RetryPolicy",
+    "Service",
+    "ServiceInfo",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+    "__version__",
+]

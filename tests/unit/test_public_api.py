@@ -7,13 +7,63 @@ import sys
 
 import batchscore
 
-PUBLIC_API = ["__version__"]
+PUBLIC_API = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncBatch",
+    "AsyncClient",
+    "AsyncService",
+    "AuthenticationError",
+    "BadRequestError",
+    "Batch",
+    "BatchCanceledError",
+    "BatchError",
+    "BatchFailedError",
+    "BatchState",
+    "BatchStatus",
+    "BatchscoreError",
+    "Client",
+    "ConflictError",
+    "DownloadError",
+    "ExecutionResult",
+    "InternalServerError",
+    "InvalidRecordError",
+    "NotFoundError",
+    "Parameter",
+    "PayloadTooLargeError",
+    "PermissionDeniedError",
+    "PollPolicy",
+    "RateLimitError",
+    "RetryPolicy",
+    "Service",
+    "ServiceInfo",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+    "__version__",
+]
 
 
 def test_public_api_is_pinned() -> None:
+    assert batchscore.__all__ == sorted(batchscore.__all__), "keep __all__ sorted"
     assert sorted(batchscore.__all__) == sorted(PUBLIC_API)
     for name in batchscore.__all__:
         assert hasattr(batchscore, name), name
+
+
+def test_every_public_name_is_documented() -> None:
+    for name in batchscore.__all__:
+        value = getattr(batchscore, name)
+        if callable(value):
+            assert value.__doc__, f"{name} has no docstring"
+
+
+def test_every_error_is_a_batchscore_error() -> None:
+    for name in batchscore.__all__:
+        value = getattr(batchscore, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, batchscore.BatchscoreError), name
 
 
 def test_sdk_does_not_import_the_server() -> None:

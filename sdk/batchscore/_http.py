@@ -1,0 +1,200 @@
+"""The HTTP plumbing under both clients: token handling (an ``httpx.Auth`` flow) and retries (transports).
+
+The auth flow is written once as a generator, which httpx drives both synchronously and asynchronously, so the
+log-in and the transparent refresh after a 401 are the same code for ``Client`` and ``AsyncClient``.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+import httpx
+
+from batchscore._exceptions import APIConnectionError, APITimeoutError, AuthenticationError, status_error
+from batchscore._retry import RETRY_STATUSES, RetryPolicy, is_replayable, may_retry, retry_delay
+
+
+class TokenAuth(httpx.Auth):
+    """Bearer tokens for a batchscore (or ML Server) endpoint.
+
+    Logs in on first use when given a user name and password; on a 401 it renews the pair with the refresh token
+    (or logs in again) once and resends the request, so a long-running script outlives its access token.
+
+    Args:
+        base_url: The server's URL (``/login`` is resolved against it, so a path prefix is kept).
+        username: User name for ``POST /login``.
+        password: Its password.
+        access_token: A token obtained elsewhere (used as is; without credentials it cannot be renewed).
+
+    """
+
+    requires_response_body = True
+
+    def __init__(
+        self, base_url: httpx.URL, username: str | None, password: str | None, access_token: str | None = None
+    ) -> None:
+        self._base_url = base_url
+        self._username = username
+        self._password = password
+        self.access_token = access_token
+        self.refresh_token: str | None = None
+        self._lock = threading.Lock()
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Add the bearer token; log in first when needed; renew once after a 401."""
+        if self.access_token is None:
+            yield from self._log_in()
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        response = yield request
+        if response.status_code != 401 or not is_replayable(request) or not self._can_renew():
+            return
+        renewed = False
+        if self.refresh_token is not None:
+            refresh = yield self._refresh_request()
+            renewed = refresh.status_code == 200 and self._store(refresh)
+        if not renewed:
+            yield from self._log_in()
+        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        yield request
+
+    def _can_renew(self) -> bool:
+        return self.refresh_token is not None or self._username is not None
+
+    def _log_in(self) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._username is None or self._password is None:
+            return
+        login = httpx.Request("POST", self._url("login"), json={"username": self._username, "password": self._password})
+        response = yield login
+        if response.status_code != 200 or not self._store(response):
+            raise (
+                status_error(response)
+                if response.status_code >= 400
+                else AuthenticationError("the login answer carried no access_token", response, None)
+            )
+
+    def _refresh_request(self) -> httpx.Request:
+        return httpx.Request("POST", self._url("login/refreshToken"), json={"refreshToken": self.refresh_token})
+
+    def _url(self, path: str) -> httpx.URL:
+        return self._base_url.join(path)
+
+    def _store(self, response: httpx.Response) -> bool:
+        try:
+            body = response.json()
+        except ValueError:
+            return False
+        # ML Server spells keys differently across versions: accept any casing.
+        fields = {str(key).lower(): value for key, value in body.items()} if isinstance(body, dict) else {}
+        token = fields.get("access_token")
+        if not isinstance(token, str) or not token:
+            return False
+        with self._lock:
+            self.access_token = token
+            refresh = fields.get("refresh_token")
+            self.refresh_token = refresh if isinstance(refresh, str) and refresh else None
+        return True
+
+
+class RetryTransport(httpx.BaseTransport):
+    """Retries connection errors and 408/429/5xx answers of requests that are safe to send twice.
+
+    Args:
+        inner: The transport that sends requests.
+        policy: How often and how long to wait.
+        sleep: Called to wait between attempts (tests pass a fake).
+
+    """
+
+    def __init__(self, inner: httpx.BaseTransport, policy: RetryPolicy, sleep: Callable[[float], None]) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request, retrying as the policy allows."""
+        retry = 0
+        while True:
+            try:
+                response = self._inner.handle_request(request)
+            except httpx.TransportError:
+                if retry >= self._policy.max_retries or not may_retry(request):
+                    raise
+                retry += 1
+                self._sleep(retry_delay(self._policy, retry, None, self._rng))
+                continue
+            if (
+                response.status_code not in RETRY_STATUSES
+                or retry >= self._policy.max_retries
+                or not may_retry(request)
+            ):
+                return response
+            retry += 1
+            response.read()
+            response.close()
+            self._sleep(retry_delay(self._policy, retry, response, self._rng))
+
+    def close(self) -> None:
+        """Close the inner transport."""
+        self._inner.close()
+
+
+class AsyncRetryTransport(httpx.AsyncBaseTransport):
+    """The async twin of :class:`RetryTransport` (same decisions, awaited I/O)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        policy: RetryPolicy,
+        sleep: Callable[[float], Coroutine[Any, Any, None]],
+    ) -> None:
+        self._inner = inner
+        self._policy = policy
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send the request, retrying as the policy allows."""
+        retry = 0
+        while True:
+            try:
+                response = await self._inner.handle_async_request(request)
+            except httpx.TransportError:
+                if retry >= self._policy.max_retries or not may_retry(request):
+                    raise
+                retry += 1
+                await self._sleep(retry_delay(self._policy, retry, None, self._rng))
+                continue
+            if (
+                response.status_code not in RETRY_STATUSES
+                or retry >= self._policy.max_retries
+                or not may_retry(request)
+            ):
+                return response
+            retry += 1
+            await response.aread()
+            await response.aclose()
+            await self._sleep(retry_delay(self._policy, retry, response, self._rng))
+
+    async def aclose(self) -> None:
+        """Close the inner transport."""
+        await self._inner.aclose()
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Raise the mapped :class:`~batchscore.APIStatusError` for an error response (its body must be read)."""
+    if response.status_code >= 400:
+        raise status_error(response)
+
+
+def connection_error(error: httpx.TransportError) -> APIConnectionError:
+    """Map an httpx transport error to the SDK's connection errors."""
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(f"no answer in time: {error}", error.request)
+    return APIConnectionError(f"could not reach the server: {error}", error.request)
+
+
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)

@@ -1,0 +1,140 @@
+"""Turning Python functions, types and models into an ML Server publish request."""
+
+from __future__ import annotations
+
+import inspect
+import pickle
+import textwrap
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from batchscore._models import Parameter
+from batchscore_client.models import ParameterDefinition, ParameterType, PublishWebServiceRequest, RuntimeType
+
+# ML Server's mapping of Python types to its parameter types (azureml-model-management-sdk's encoding_type.py).
+_TYPE_NAMES: dict[str, str] = {
+    "bool": "logical",
+    "int": "integer",
+    "float": "numeric",
+    "str": "character",
+    "list": "vector",
+    "tuple": "vector",
+    "ndarray": "vector",
+    "matrix": "matrix",
+    "DataFrame": "data.frame",
+}
+ML_TYPES = frozenset(t.value for t in ParameterType)
+
+TypeSpec = type | str
+FUNCTION_RESULT = "_batchscore_result"
+
+
+def parameter_type(spec: TypeSpec, name: str) -> str:
+    """ML Server's type name for a Python type (``float`` -> ``numeric``) or an ML Server type name.
+
+    Raises:
+        ValueError: The type has no ML Server equivalent.
+
+    """
+    if isinstance(spec, str):
+        if spec in ML_TYPES:
+            return spec
+        mapped = _TYPE_NAMES.get(spec)
+    else:
+        mapped = _TYPE_NAMES.get(spec.__name__)
+    if mapped is None:
+        raise ValueError(
+            f"{name}: {spec!r} has no ML Server type; use float, int, bool, str, list, numpy.matrix, "
+            f"pandas.DataFrame or one of {', '.join(sorted(ML_TYPES))}"
+        )
+    return mapped
+
+
+def parameters(specs: Mapping[str, TypeSpec] | None) -> list[Parameter]:
+    """Convert ``{"hp": float}`` to ``[Parameter("hp", "numeric")]``, keeping the order."""
+    return [Parameter(name, parameter_type(spec, name)) for name, spec in (specs or {}).items()]
+
+
+def function_code(function: Callable[..., Any], inputs: Sequence[Parameter], outputs: Sequence[Parameter]) -> str:
+    """The function's source followed by a call line that binds the inputs and sets the outputs.
+
+    One output gets the return value; several outputs are read from a returned mapping by name, or unpacked
+    from a returned sequence in order.
+
+    Raises:
+        ValueError: The function's source is not available (a lambda, a builtin, code typed in a REPL).
+
+    """
+    if function.__name__ == "<lambda>":
+        raise ValueError("a lambda cannot be published: define the function with def")
+    try:
+        source = textwrap.dedent(inspect.getsource(function))
+    except (OSError, TypeError) as error:
+        raise ValueError(f"the source of {function.__name__} is not available: {error}") from None
+    accepted = inspect.signature(function).parameters
+    missing = [p.name for p in inputs if p.name not in accepted]
+    if missing:
+        raise ValueError(f"{function.__name__}() takes no parameter named {', '.join(missing)}")
+    arguments = ", ".join(f"{p.name}={p.name}" for p in inputs)
+    call = f"{function.__name__}({arguments})"
+    if len(outputs) == 1:
+        return f"{source}\n{outputs[0].name} = {call}\n"
+    lines = [source, f"{FUNCTION_RESULT} = {call}"]
+    if outputs:
+        names = [p.name for p in outputs]
+        lines.append(f"if isinstance({FUNCTION_RESULT}, dict):")
+        lines.extend(f"    {name} = {FUNCTION_RESULT}[{name!r}]" for name in names)
+        lines.append("else:")
+        lines.append(f"    {', '.join(names)}, = {FUNCTION_RESULT}")
+    return "\n".join(lines) + "\n"
+
+
+def init_code(init: Callable[[], Any] | str | None) -> str:
+    """Init code from source text, or from a function whose returned mapping becomes the service's globals."""
+    if init is None or isinstance(init, str):
+        return init or ""
+    source = textwrap.dedent(inspect.getsource(init))
+    return f"{source}\nglobals().update({init.__name__}() or {{}})\n"
+
+
+def publish_request(
+    code: str,
+    *,
+    init: str,
+    inputs: Sequence[Parameter],
+    outputs: Sequence[Parameter],
+    artifacts: Sequence[str],
+    description: str | None,
+    alias: str | None,
+    snapshot_id: str | None,
+) -> dict[str, Any]:
+    """The JSON body of a publish (or update) request, built with the generated client's model."""
+    request = PublishWebServiceRequest(
+        code=code,
+        runtime_type=RuntimeType.PYTHON,
+        input_parameter_definitions=[ParameterDefinition(name=p.name, type_=ParameterType(p.type)) for p in inputs],
+        output_parameter_definitions=[ParameterDefinition(name=p.name, type_=ParameterType(p.type)) for p in outputs],
+        output_file_names=list(artifacts),
+    )
+    if init:
+        request.init_code = init
+    if description:
+        request.description = description
+    if alias:
+        request.operation_id = alias
+    if snapshot_id:
+        request.snapshot_id = snapshot_id
+    return request.to_dict()
+
+
+def serialize_model(value: Any, name: str) -> bytes:
+    """Pickle a model object for the session workspace.
+
+    Raises:
+        ValueError: The object cannot be pickled.
+
+    """
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as error:
+        raise ValueError(f"model {name!r} cannot be pickled: {error}") from None

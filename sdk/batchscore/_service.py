@@ -1,0 +1,562 @@
+"""Services and batches, sync and async twins with the same method names.
+
+A service consumes one record at a time (``consume``, or the method named by its alias) and starts batches.
+A batch mirrors the seed's R object: ``start``, ``id``, ``results``, ``wait``, ``cancel``, ``list_artifacts``,
+``artifact`` and ``download``, plus ``retry_failed``, ``delete`` and ``iter_results``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from batchscore._exceptions import BatchscoreError
+from batchscore._models import BatchState, BatchStatus, ExecutionResult, ServiceInfo
+from batchscore._records import RecordSource, RecordStream, check_record, check_records, record_factory
+from batchscore._shared import (
+    ProgressCallback,
+    WaitTracker,
+    batch_path,
+    destination_folder,
+    safe_file_name,
+    service_path,
+)
+
+if TYPE_CHECKING:
+    from batchscore._client import AsyncClient, Client
+
+NDJSON = "application/x-ndjson"
+
+
+def _consume_inputs(info: ServiceInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+    names = [p.name for p in info.inputs]
+    if len(args) > len(names):
+        raise TypeError(f"{info.operation_id}() takes {len(names)} inputs ({', '.join(names)}), got {len(args)}")
+    inputs = dict(zip(names, args, strict=False))
+    for key, value in kwargs.items():
+        if key in inputs:
+            raise TypeError(f"{info.operation_id}() got input {key!r} twice")
+        inputs[key] = value
+    check_record(inputs, info.inputs, None)
+    return inputs
+
+
+class _ServiceBase:
+    """What both service twins know: the service's description and its consume alias."""
+
+    info: ServiceInfo
+
+    @property
+    def name(self) -> str:
+        """The service name."""
+        return self.info.name
+
+    @property
+    def version(self) -> str:
+        """The service version."""
+        return self.info.version
+
+    def capabilities(self) -> dict[str, Any]:
+        """A summary: name, version, inputs, outputs, artifacts and the consume method's name."""
+        return {
+            "name": self.info.name,
+            "version": self.info.version,
+            "inputs": {p.name: p.type for p in self.info.inputs},
+            "outputs": {p.name: p.type for p in self.info.outputs},
+            "artifacts": list(self.info.artifacts),
+            "operation_id": self.info.operation_id,
+            "api": service_path(self.info.name, self.info.version),
+        }
+
+    def _alias(self, attribute: str) -> bool:
+        aliases = {self.info.operation_id, _snake_case(self.info.operation_id)}
+        return attribute in aliases
+
+    def __repr__(self) -> str:
+        inputs = ", ".join(f"{p.name}: {p.type}" for p in self.info.inputs)
+        return f"<{type(self).__name__} {self.info.name} {self.info.version} ({inputs})>"
+
+
+def _snake_case(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
+
+class Service(_ServiceBase):
+    """A published service version (from ``Client.get_service`` or ``Client.publish_service``).
+
+    Besides :meth:`consume`, the service has a method named by its alias (``operationId``), in the alias's
+    spelling and in snake case: ``api.manualTransmission(120, 2.8)`` or ``api.manual_transmission(120, 2.8)``.
+    """
+
+    def __init__(self, client: Client, info: ServiceInfo) -> None:
+        self._client = client
+        self.info = info
+
+    def __getattr__(self, attribute: str) -> Callable[..., ExecutionResult]:
+        if attribute.startswith("_") or not self._alias(attribute):
+            raise AttributeError(f"{type(self).__name__} has no attribute {attribute!r}")
+        return self.consume
+
+    def consume(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Run the service once and wait for the result (inputs positionally in order, or by name).
+
+        Returns:
+            The result; a failure of the service's code is ``success=False`` with ``error_message``.
+
+        Raises:
+            InvalidRecordError: The inputs do not match the service's (checked before sending).
+            APIStatusError: The server refused the request.
+
+        """
+        inputs = _consume_inputs(self.info, args, kwargs)
+        answer = self._client._request("POST", service_path(self.name, self.version), json=inputs)
+        return ExecutionResult.from_json(answer.json())
+
+    def swagger(self) -> dict[str, Any]:
+        """The service's own OpenAPI document (to generate an application client from)."""
+        document: dict[str, Any] = self._client._request(
+            "GET", f"{service_path(self.name, self.version)}/swagger.json"
+        ).json()
+        return document
+
+    def batch(
+        self,
+        records: RecordSource,
+        *,
+        parallel_count: int = 10,
+        item_timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        """A batch of records to run (not started yet: call ``start()``).
+
+        Args:
+            records: A DataFrame, a list of dicts, a dict of columns, or a CSV/TSV/Parquet/NDJSON path.
+            parallel_count: How many records may run at once (the server may cap it).
+            item_timeout: Seconds one record may run before it fails.
+            idempotency_key: Starting twice with the same key gives the same execution (one is generated).
+
+        Raises:
+            InvalidRecordError: A record does not match the service's inputs (row and column named).
+
+        """
+        return Batch(
+            self, records, parallel_count=parallel_count, item_timeout=item_timeout, idempotency_key=idempotency_key
+        )
+
+    def get_batch(self, execution_id: str) -> Batch:
+        """An existing batch execution, e.g. to resume waiting from another process."""
+        return Batch(self, None, execution_id=execution_id)
+
+    def get_batch_executions(self) -> list[str]:
+        """The ids of this service's batch executions that the user may see."""
+        answer: list[str] = self._client._request("GET", batch_path(self.name, self.version)).json()
+        return answer
+
+    list_batch_executions = get_batch_executions
+
+
+class AsyncService(_ServiceBase):
+    """The asynchronous twin of :class:`Service`."""
+
+    def __init__(self, client: AsyncClient, info: ServiceInfo) -> None:
+        self._client = client
+        self.info = info
+
+    def __getattr__(self, attribute: str) -> Callable[..., Any]:
+        if attribute.startswith("_") or not self._alias(attribute):
+            raise AttributeError(f"{type(self).__name__} has no attribute {attribute!r}")
+        return self.consume
+
+    async def consume(self, *args: Any, **kwargs: Any) -> ExecutionResult:
+        """Run the service once (see :meth:`Service.consume`)."""
+        inputs = _consume_inputs(self.info, args, kwargs)
+        answer = await self._client._request("POST", service_path(self.name, self.version), json=inputs)
+        return ExecutionResult.from_json(answer.json())
+
+    async def swagger(self) -> dict[str, Any]:
+        """The service's own OpenAPI document."""
+        answer = await self._client._request("GET", f"{service_path(self.name, self.version)}/swagger.json")
+        document: dict[str, Any] = answer.json()
+        return document
+
+    def batch(
+        self,
+        records: RecordSource,
+        *,
+        parallel_count: int = 10,
+        item_timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> AsyncBatch:
+        """A batch of records to run (see :meth:`Service.batch`)."""
+        return AsyncBatch(
+            self, records, parallel_count=parallel_count, item_timeout=item_timeout, idempotency_key=idempotency_key
+        )
+
+    def get_batch(self, execution_id: str) -> AsyncBatch:
+        """An existing batch execution."""
+        return AsyncBatch(self, None, execution_id=execution_id)
+
+    async def get_batch_executions(self) -> list[str]:
+        """The ids of this service's batch executions that the user may see."""
+        answer: list[str] = (await self._client._request("GET", batch_path(self.name, self.version))).json()
+        return answer
+
+    list_batch_executions = get_batch_executions
+
+
+class _BatchBase:
+    """What both batch twins share: the records, the request parts and the execution id."""
+
+    STATE = BatchState
+
+    def __init__(
+        self,
+        service: Service | AsyncService,
+        records: RecordSource | None,
+        *,
+        parallel_count: int = 10,
+        item_timeout: float | None = None,
+        idempotency_key: str | None = None,
+        execution_id: str | None = None,
+    ) -> None:
+        self._service_info = service.info
+        self.parallel_count = parallel_count
+        self.item_timeout = item_timeout
+        self.idempotency_key = idempotency_key or str(uuid.uuid4())
+        self.execution_id = execution_id
+        self._factory = None
+        self.record_count = 0
+        if records is not None:
+            self._factory = record_factory(records, service.info.inputs)
+            self.record_count = check_records(self._factory(), service.info.inputs)
+
+    @property
+    def id(self) -> str | None:
+        """The execution id once started (mrsdeploy's ``batch$id()``)."""
+        return self.execution_id
+
+    @property
+    def api(self) -> str:
+        """The batch collection's path."""
+        return batch_path(self._service_info.name, self._service_info.version)
+
+    def _path(self, suffix: str = "") -> str:
+        if self.execution_id is None:
+            raise BatchscoreError("the batch has not been started: call start() first")
+        return batch_path(self._service_info.name, self._service_info.version, self.execution_id) + suffix
+
+    def _start_request(self) -> dict[str, Any]:
+        if self._factory is None:
+            raise BatchscoreError("this batch has no records (it was fetched by id); start a new one instead")
+        params: dict[str, Any] = {"parallelCount": self.parallel_count}
+        if self.item_timeout is not None:
+            params["itemTimeout"] = self.item_timeout
+        return {
+            "params": params,
+            "body": RecordStream(self._factory),
+            "headers": {"Content-Type": NDJSON, "Idempotency-Key": self.idempotency_key},
+        }
+
+    def _started(self, response: httpx.Response) -> None:
+        answer = {str(key).lower(): value for key, value in response.json().items()}
+        self.execution_id = str(answer["batchexecutionid"])
+
+    def _tracker(
+        self,
+        client: Client | AsyncClient,
+        timeout: float | None,
+        poll_interval: float | None,
+        progress: bool,
+        on_progress: ProgressCallback | None,
+        *,
+        collect: bool = True,
+        on_result: Callable[[ExecutionResult], None] | None = None,
+    ) -> WaitTracker:
+        if self.execution_id is None:
+            raise BatchscoreError("the batch has not been started: call start() first")
+        return WaitTracker(
+            self.execution_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            policy=client.polling,
+            clock=client._clock,
+            progress=progress,
+            on_progress=on_progress,
+            collect=collect,
+            on_result=on_result,
+        )
+
+    def _with_inputs(self, status: BatchStatus) -> BatchStatus:
+        """Attach the submitted records, so ``to_frame()`` shows inputs beside outputs (when this client sent them)."""
+        if self._factory is None:
+            return status
+        return replace(status, inputs=tuple(self._factory()))
+
+    def _file_path(self, index: int, file_name: str) -> str:
+        return self._path(f"/{index}/files/{safe_file_name(file_name)}")
+
+    def __repr__(self) -> str:
+        started = self.execution_id or "not started"
+        return f"<{type(self).__name__} {self._service_info.name} {self._service_info.version} {started}>"
+
+
+def _temporary_target(folder: Path, name: str) -> tuple[int, Path]:
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
+    return descriptor, Path(temporary)
+
+
+class Batch(_BatchBase):
+    """A batch of records for one service (mrsdeploy's batch object)."""
+
+    def __init__(self, service: Service, records: RecordSource | None, **options: Any) -> None:
+        super().__init__(service, records, **options)
+        self._client = service._client
+
+    def start(self) -> Batch:
+        """Send the records and start the batch (a no-op once started). Returns the batch, for chaining.
+
+        The records go up as a streamed NDJSON body with an Idempotency-Key, so a retry after a dropped
+        connection cannot start the batch twice.
+        """
+        if self.execution_id is None:
+            self._started(self._client._request("POST", self.api, **self._start_request()))
+        return self
+
+    def results(self, show_partial_results: bool = True) -> BatchStatus:
+        """The batch's state and results in index order (mrsdeploy's ``batch$results()``).
+
+        Args:
+            show_partial_results: Include results of finished records while the batch runs.
+
+        """
+        answer = self._client._request(
+            "GET", self._path(), params={"showPartialResults": str(show_partial_results).lower()}
+        )
+        return self._with_inputs(BatchStatus.from_json(answer.json(), self.execution_id or ""))
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        poll_interval: float | None = None,
+        progress: bool = True,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchStatus:
+        """Poll until the batch finishes; return its status with every result, in index order.
+
+        Polls fetch only results that are new since the previous poll; the delay between polls grows while
+        nothing changes and follows the server's ``Retry-After``.
+
+        Args:
+            timeout: Seconds to wait in all (None: as long as it takes).
+            poll_interval: Fixed seconds between polls instead of the adaptive schedule.
+            progress: Show a progress bar (completed and failed rows) in a terminal or notebook.
+            on_progress: Called with each status seen.
+
+        Raises:
+            BatchFailedError: The batch failed (``.batch`` holds the last status and the results so far).
+            BatchCanceledError: The batch was canceled.
+            WaitTimeoutError: ``timeout`` ran out; the batch goes on running.
+
+        """
+        tracker = self._tracker(self._client, timeout, poll_interval, progress, on_progress)
+        try:
+            while (
+                delay := tracker.absorb(self._client._request("GET", self._path(), params=tracker.params()))
+            ) is not None:
+                if delay:
+                    self._client._sleep(delay)
+        finally:
+            tracker.close()
+        return self._with_inputs(tracker.finish())
+
+    def iter_results(self, poll_interval: float | None = None) -> Iterator[ExecutionResult]:
+        """Yield each record's result as it becomes available, in the order records finish, without keeping them.
+
+        Waits for the batch to finish; each result carries its ``index``.
+
+        Raises:
+            BatchFailedError: The batch failed.
+            BatchCanceledError: The batch was canceled.
+
+        """
+        pending: list[ExecutionResult] = []
+        tracker = self._tracker(self._client, None, poll_interval, False, None, collect=False, on_result=pending.append)
+        while True:
+            delay = tracker.absorb(self._client._request("GET", self._path(), params=tracker.params()))
+            yield from pending
+            pending.clear()
+            if delay is None:
+                break
+            if delay:
+                self._client._sleep(delay)
+        tracker.finish()
+
+    def cancel(self) -> BatchStatus:
+        """Stop the batch: records already running finish and keep their results; the rest are canceled."""
+        return BatchStatus.from_json(
+            self._client._request("POST", self._path("/cancel")).json(), self.execution_id or ""
+        )
+
+    def retry_failed(self) -> BatchStatus:
+        """Run the failed and canceled records again (the others keep their results)."""
+        return BatchStatus.from_json(
+            self._client._request("POST", self._path("/retry")).json(), self.execution_id or ""
+        )
+
+    def delete(self) -> None:
+        """Cancel the batch if it runs, then delete it with its results and artifacts."""
+        self._client._request("DELETE", self._path())
+
+    def list_artifacts(self, index: int) -> list[str]:
+        """The files record ``index`` produced (mrsdeploy's ``batch$listArtifacts(i)``)."""
+        answer: list[str] = self._client._request("GET", self._path(f"/{index}/files")).json() or []
+        return answer
+
+    def artifact(self, index: int, file_name: str) -> bytes:
+        """The bytes of one file of record ``index`` (mrsdeploy's ``batch$artifact(i, name)``)."""
+        return self._client._request("GET", self._file_path(index, file_name)).content
+
+    def download(
+        self, index: int, file_name: str | None = None, dest: str | os.PathLike[str] | None = None
+    ) -> list[Path]:
+        """Write files of record ``index`` to ``dest`` (default: the working directory, which must exist).
+
+        Files stream to disk (a large artifact is never held in memory) and appear under their final name only
+        once complete.
+
+        Args:
+            index: The record.
+            file_name: One file; every file of the record when None.
+            dest: The folder to write to; it must exist.
+
+        Returns:
+            The paths written.
+
+        Raises:
+            DownloadError: ``dest`` does not exist, or the server named a file unsafely.
+
+        """
+        folder = destination_folder(dest)
+        names = [file_name] if file_name is not None else self.list_artifacts(index)
+        written = []
+        for name in names:
+            target = folder / safe_file_name(name)
+            response = self._client._open_stream(self._file_path(index, name))
+            descriptor, temporary = _temporary_target(folder, name)
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
+                temporary.replace(target)
+            finally:
+                response.close()
+                temporary.unlink(missing_ok=True)
+            written.append(target)
+        return written
+
+
+class AsyncBatch(_BatchBase):
+    """The asynchronous twin of :class:`Batch`."""
+
+    def __init__(self, service: AsyncService, records: RecordSource | None, **options: Any) -> None:
+        super().__init__(service, records, **options)
+        self._client = service._client
+
+    async def start(self) -> AsyncBatch:
+        """Send the records and start the batch (see :meth:`Batch.start`)."""
+        if self.execution_id is None:
+            self._started(await self._client._request("POST", self.api, **self._start_request()))
+        return self
+
+    async def results(self, show_partial_results: bool = True) -> BatchStatus:
+        """The batch's state and results in index order (see :meth:`Batch.results`)."""
+        answer = await self._client._request(
+            "GET", self._path(), params={"showPartialResults": str(show_partial_results).lower()}
+        )
+        return self._with_inputs(BatchStatus.from_json(answer.json(), self.execution_id or ""))
+
+    async def wait(
+        self,
+        timeout: float | None = None,
+        poll_interval: float | None = None,
+        progress: bool = True,
+        on_progress: ProgressCallback | None = None,
+    ) -> BatchStatus:
+        """Poll until the batch finishes (see :meth:`Batch.wait`)."""
+        tracker = self._tracker(self._client, timeout, poll_interval, progress, on_progress)
+        try:
+            while (
+                delay := tracker.absorb(await self._client._request("GET", self._path(), params=tracker.params()))
+            ) is not None:
+                if delay:
+                    await self._client._sleep(delay)
+        finally:
+            tracker.close()
+        return self._with_inputs(tracker.finish())
+
+    async def iter_results(self, poll_interval: float | None = None) -> AsyncIterator[ExecutionResult]:
+        """Yield each record's result as it becomes available (see :meth:`Batch.iter_results`)."""
+        pending: list[ExecutionResult] = []
+        tracker = self._tracker(self._client, None, poll_interval, False, None, collect=False, on_result=pending.append)
+        while True:
+            delay = tracker.absorb(await self._client._request("GET", self._path(), params=tracker.params()))
+            for result in pending:
+                yield result
+            pending.clear()
+            if delay is None:
+                break
+            if delay:
+                await self._client._sleep(delay)
+        tracker.finish()
+
+    async def cancel(self) -> BatchStatus:
+        """Stop the batch (see :meth:`Batch.cancel`)."""
+        answer = await self._client._request("POST", self._path("/cancel"))
+        return BatchStatus.from_json(answer.json(), self.execution_id or "")
+
+    async def retry_failed(self) -> BatchStatus:
+        """Run the failed and canceled records again."""
+        answer = await self._client._request("POST", self._path("/retry"))
+        return BatchStatus.from_json(answer.json(), self.execution_id or "")
+
+    async def delete(self) -> None:
+        """Cancel the batch if it runs, then delete it."""
+        await self._client._request("DELETE", self._path())
+
+    async def list_artifacts(self, index: int) -> list[str]:
+        """The files record ``index`` produced."""
+        answer: list[str] = (await self._client._request("GET", self._path(f"/{index}/files"))).json() or []
+        return answer
+
+    async def artifact(self, index: int, file_name: str) -> bytes:
+        """The bytes of one file of record ``index``."""
+        return (await self._client._request("GET", self._file_path(index, file_name))).content
+
+    async def download(
+        self, index: int, file_name: str | None = None, dest: str | os.PathLike[str] | None = None
+    ) -> list[Path]:
+        """Write files of record ``index`` to ``dest`` (see :meth:`Batch.download`)."""
+        folder = destination_folder(dest)
+        names = [file_name] if file_name is not None else await self.list_artifacts(index)
+        written = []
+        for name in names:
+            target = folder / safe_file_name(name)
+            response = await self._client._open_stream(self._file_path(index, name))
+            descriptor, temporary = _temporary_target(folder, name)
+            try:
+                with os.fdopen(descriptor, "wb") as handle:
+                    async for chunk in response.aiter_bytes():
+                        handle.write(chunk)
+                temporary.replace(target)
+            finally:
+                await response.aclose()
+                temporary.unlink(missing_ok=True)
+            written.append(target)
+        return written
