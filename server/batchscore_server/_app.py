@@ -25,8 +25,10 @@ import sqlalchemy as sa
 import yaml
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from swagger_ui_bundle import swagger_ui_path
 
 from batchscore_server import _db, _validation, _worker
 from batchscore_server._auth import Authenticator, Role, User, load_or_create_secret
@@ -797,6 +799,32 @@ def _install_routes(app: FastAPI, server: Server) -> None:
     async def contract_document() -> dict[str, Any]:
         loaded: dict[str, Any] = yaml.safe_load(CONTRACT_PATH.read_text(encoding="utf-8"))
         return loaded
+
+    # Interactive docs for the contract, with Swagger UI's assets from an installed package: these machines are
+    # offline, so nothing may come from a CDN.
+    app.mount("/docs/static", StaticFiles(directory=str(swagger_ui_path)), name="swagger-ui")
+
+    @app.get("/docs", response_class=HTMLResponse)
+    async def interactive_docs() -> str:
+        return _DOCS_PAGE
+
+
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>batchscore API</title>
+  <link rel="stylesheet" href="/docs/static/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/static/swagger-ui-bundle.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({url: "/swagger.json", dom_id: "#swagger-ui", deepLinking: true});
+  </script>
+</body>
+</html>
+"""
 
 
 def _started(batch_id: str, name: str, version: str, total: int) -> JSONResponse:

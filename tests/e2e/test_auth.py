@@ -34,3 +34,15 @@ def test_wrong_password(server: RunningServer) -> None:
     response = httpx.post(f"{server.url}/login", json={"username": "admin", "password": "wrong"})
     assert response.status_code == 401
     assert response.json() == {"code": 401, "message": "invalid user name or password", "field": "password"}
+
+
+def test_interactive_docs_are_served_offline(server: RunningServer) -> None:
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200
+    assert "/docs/static/swagger-ui-bundle.js" in page.text
+    assert 'url: "/swagger.json"' in page.text
+    script = httpx.get(f"{server.url}/docs/static/swagger-ui-bundle.js")
+    assert script.status_code == 200
+    assert len(script.content) > 100_000
+    contract = httpx.get(f"{server.url}/swagger.json").json()
+    assert contract["openapi"] == "3.1.0"

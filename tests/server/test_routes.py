@@ -10,8 +10,8 @@ from batchscore_server._app import create_app
 from batchscore_server._settings import Settings
 from tests._contract import operations
 
-# Served beside the contract: the contract document itself.
-OUTSIDE_THE_CONTRACT = {("get", "/swagger.json")}
+# Served beside the contract: the contract document itself and its interactive docs page.
+OUTSIDE_THE_CONTRACT = {("get", "/swagger.json"), ("get", "/docs")}
 
 
 def test_routes_match_the_contract(tmp_path: Path) -> None:
