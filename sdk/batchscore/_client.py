@@ -66,13 +66,14 @@ class _BaseClient:
         **kwargs: Any,
     ) -> httpx.Request:
         request = http.build_request(method, self._url(path), **kwargs)
-        if body is not None:
-            # Set as the stream itself: given as content=, httpx would wrap it in a one-shot iterator stream
-            # that the async client refuses and that a retry cannot replay.
-            request.stream = body
-            request.headers.pop("Content-Length", None)
-            request.headers["Transfer-Encoding"] = "chunked"
-        return request
+        if body is None:
+            return request
+        # Given as the request's stream: as content=, httpx would wrap it in a one-shot iterator stream that the
+        # async client refuses and that a retry cannot replay.
+        headers = httpx.Headers(request.headers)
+        headers.pop("Content-Length", None)
+        headers["Transfer-Encoding"] = "chunked"
+        return httpx.Request(method, request.url, headers=headers, stream=body, extensions=request.extensions)
 
     @staticmethod
     def _services_path(name: str | None = None, version: str | None = None) -> str:

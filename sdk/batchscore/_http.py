@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from typing import Any
 
 import httpx
 
 from batchscore._exceptions import APIConnectionError, APITimeoutError, AuthenticationError, status_error
 from batchscore._retry import RETRY_STATUSES, RetryPolicy, is_replayable, may_retry, retry_delay
+
+_READ_BODY = "batchscore_read_body"
 
 
 class TokenAuth(httpx.Auth):
@@ -31,7 +33,9 @@ class TokenAuth(httpx.Auth):
 
     """
 
-    requires_response_body = True
+    # Only the log-in and refresh answers are read here (marked with _READ_BODY); every other response streams on,
+    # so an artifact download is never buffered by the auth layer.
+    requires_response_body = False
 
     def __init__(
         self, base_url: httpx.URL, username: str | None, password: str | None, access_token: str | None = None
@@ -42,6 +46,32 @@ class TokenAuth(httpx.Auth):
         self.access_token = access_token
         self.refresh_token: str | None = None
         self._lock = threading.Lock()
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        """Drive :meth:`auth_flow`, reading the bodies of the log-in and refresh answers."""
+        flow = self.auth_flow(request)
+        next_request = next(flow)
+        while True:
+            response = yield next_request
+            if next_request.extensions.get(_READ_BODY):
+                response.read()
+            try:
+                next_request = flow.send(response)
+            except StopIteration:
+                return
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """Drive :meth:`auth_flow`, reading the bodies of the log-in and refresh answers."""
+        flow = self.auth_flow(request)
+        next_request = next(flow)
+        while True:
+            response = yield next_request
+            if next_request.extensions.get(_READ_BODY):
+                await response.aread()
+            try:
+                next_request = flow.send(response)
+            except StopIteration:
+                return
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the bearer token; log in first when needed; renew once after a 401."""
@@ -66,7 +96,12 @@ class TokenAuth(httpx.Auth):
     def _log_in(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._username is None or self._password is None:
             return
-        login = httpx.Request("POST", self._url("login"), json={"username": self._username, "password": self._password})
+        login = httpx.Request(
+            "POST",
+            self._url("login"),
+            json={"username": self._username, "password": self._password},
+            extensions={_READ_BODY: True},
+        )
         response = yield login
         if response.status_code != 200 or not self._store(response):
             raise (
@@ -76,7 +111,12 @@ class TokenAuth(httpx.Auth):
             )
 
     def _refresh_request(self) -> httpx.Request:
-        return httpx.Request("POST", self._url("login/refreshToken"), json={"refreshToken": self.refresh_token})
+        return httpx.Request(
+            "POST",
+            self._url("login/refreshToken"),
+            json={"refreshToken": self.refresh_token},
+            extensions={_READ_BODY: True},
+        )
 
     def _url(self, path: str) -> httpx.URL:
         return self._base_url.join(path)

@@ -41,7 +41,7 @@ def parameter_type(spec: TypeSpec, name: str) -> str:
             return spec
         mapped = _TYPE_NAMES.get(spec)
     else:
-        mapped = _TYPE_NAMES.get(spec.__name__)
+        mapped = _TYPE_NAMES.get(getattr(spec, "__name__", ""))  # a union such as float | None has no name
     if mapped is None:
         raise ValueError(
             f"{name}: {spec!r} has no ML Server type; use float, int, bool, str, list, numpy.matrix, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import numbers
 import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -112,13 +113,16 @@ def check_record(record: Any, inputs: Sequence[Parameter], index: int | None) ->
 
 
 def _type_problem(kind: str, value: Any) -> str | None:
+    is_number = isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
     if kind == "numeric":
-        if isinstance(value, bool) or not isinstance(value, int | float):
+        if not is_number:
             return f"expected a number, got {value!r}"
-        if isinstance(value, float) and not math.isfinite(value):
+        if not math.isfinite(float(value)):
             return f"expected a finite number, got {value!r}"
     elif kind == "integer":
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+        if not (isinstance(value, numbers.Integral) and is_number) and not (
+            is_number and math.isfinite(float(value)) and float(value).is_integer()
+        ):
             return f"expected a whole number, got {value!r}"
     elif kind == "logical":
         if not isinstance(value, bool):
@@ -147,7 +151,7 @@ class RecordStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         buffer: list[bytes] = []
         size = 0
         for record in self._factory():
-            line = json.dumps(record, allow_nan=False, separators=(",", ":")).encode() + b"\n"
+            line = json.dumps(record, allow_nan=False, separators=(",", ":"), default=_plain).encode() + b"\n"
             buffer.append(line)
             size += len(line)
             if size >= UPLOAD_CHUNK_BYTES:
@@ -160,6 +164,13 @@ class RecordStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         """Yield the body in chunks of about 64 KiB."""
         for chunk in self:
             yield chunk
+
+
+def _plain(value: Any) -> Any:
+    """JSON for numpy scalars and arrays found in lists of dicts (``json`` knows only Python's own types)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _is_dataframe(source: object) -> bool:

@@ -12,6 +12,7 @@ import httpx
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+MIN_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -67,10 +68,12 @@ def retry_after_seconds(response: httpx.Response | None, now: float | None = Non
     try:
         return max(0.0, float(value))
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
-            return None
-        return max(0.0, parsed.timestamp() - (time.time() if now is None else now))
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # neither seconds nor an HTTP date: ignore the hint and back off as usual
+    return max(0.0, parsed.timestamp() - (time.time() if now is None else now))
 
 
 def retry_delay(policy: RetryPolicy, retry_number: int, response: httpx.Response | None, rng: random.Random) -> float:
@@ -96,6 +99,7 @@ def poll_delay(policy: PollPolicy, quiet_polls: int, hint: float | None, rng: ra
 
     """
     if hint is not None:
-        return min(hint, policy.maximum)
-    base = min(policy.initial * policy.multiplier**quiet_polls, policy.maximum)
-    return base * (0.8 + 0.4 * rng.random())
+        # A floor keeps a server's "Retry-After: 0" from turning the wait into a busy loop.
+        return min(max(hint, MIN_POLL_SECONDS), policy.maximum)
+    base = policy.initial * policy.multiplier**quiet_polls
+    return min(base * (0.8 + 0.4 * rng.random()), policy.maximum)

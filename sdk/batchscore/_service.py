@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
 
@@ -300,7 +301,7 @@ class _BatchBase:
         return replace(status, inputs=tuple(self._factory()))
 
     def _file_path(self, index: int, file_name: str) -> str:
-        return self._path(f"/{index}/files/{safe_file_name(file_name)}")
+        return self._path(f"/{index}/files/{quote(safe_file_name(file_name), safe='')}")
 
     def __repr__(self) -> str:
         started = self.execution_id or "not started"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -60,7 +61,7 @@ def safe_file_name(name: str) -> str:
         or name in (".", "..")
         or "/" in name
         or "\\" in name
-        or any(ord(c) < 32 for c in name)
+        or any(unicodedata.category(c) == "Cc" for c in name)  # C0, DEL and C1 controls (terminal escapes)
         or Path(name).is_absolute()
     ):
         raise DownloadError(f"refusing to write a file named {name!r}: not a plain file name")
@@ -169,24 +170,24 @@ class WaitTracker:
                 f"batch {self.execution_id} is still {status.state.value} after {self._timeout:g} s",
                 self.snapshot(),
             )
-        self._quiet_polls = 0 if new else self._quiet_polls + 1
+        # The delay starts at policy.initial and grows with each poll that brings nothing new; progress
+        # brings it back to policy.initial.
+        if new:
+            self._quiet_polls = 0
         if self._poll_interval is not None:
             delay = self._poll_interval
         else:
             delay = poll_delay(self._policy, self._quiet_polls, retry_after_seconds(response), self._rng)
+        self._quiet_polls += 1
         return delay if self._deadline is None else max(0.0, min(delay, self._deadline - now))
 
     def _take_results(self, status: BatchStatus) -> int:
         if status.cursor is None:
-            # An old server: every poll repeats every result; only the unseen ones are new.
-            fresh = [
-                r
-                for position, r in enumerate(status.results)
-                if (r.index if r.index is not None else position) not in self.results
-            ]
-            for position, result in enumerate(status.results):
-                index = result.index if result.index is not None else position
-                self.results.setdefault(index, replace(result, index=index))
+            # An old server: every poll repeats every result, in index order; only the unseen ones are new.
+            numbered = [replace(r, index=r.index if r.index is not None else p) for p, r in enumerate(status.results)]
+            fresh = [r for r in numbered if r.index not in self.results]
+            for result in fresh:
+                self.results[result.index] = result  # type: ignore[index]  # numbered above
         else:
             fresh = list(status.results)
             self.cursor = status.cursor
