@@ -26,8 +26,10 @@ import yaml
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from swagger_ui_bundle import swagger_ui_path
 
 from batchscore_server import _db, _validation, _worker
@@ -127,9 +129,22 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error_response(ApiError(400, f"{field}: {first['msg']}", field))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         field = "path" if error.status_code in (404, 405) else None
-        return _error_response(ApiError(error.status_code, str(error.detail), field, dict(error.headers or {})))
+        headers = dict(error.headers or {})
+        if error.status_code == 405:
+            # Starlette names only the first matching route's methods; a path served by several routes (GET and
+            # DELETE on one path) must list them all.
+            headers["Allow"] = ", ".join(_allowed_methods(app, request))
+        return _error_response(ApiError(error.status_code, str(error.detail), field, headers))
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+            methods.update(route.methods or ())
+    return sorted(methods)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -392,22 +407,18 @@ def _install_routes(app: FastAPI, server: Server) -> None:
     @app.post("/sessions")
     async def create_session(request: Request) -> Response:
         user = await user_of(request)
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object", "body")
+        body = _validation.string_fields(await json_body(request), {"name": 256, "snapshotId": 64, "runtimeType": 16})
         runtime = body.get("runtimeType", "Python")
-        if not isinstance(runtime, str) or runtime.lower() != "python":
+        if runtime.lower() != "python":
             raise ApiError(422, f"runtimeType {runtime!r} is not supported; batchscore runs Python", "runtimeType")
         session_id = str(uuid.uuid4())
         with engine.begin() as conn:
-            if isinstance(body.get("snapshotId"), str):
+            if "snapshotId" in body:
+                _validation.check(_validation.ID_PATTERN, body["snapshotId"], "snapshotId", "snapshot id")
                 copy_snapshot(conn, user, body["snapshotId"], session_dir(session_id))
             conn.execute(
                 sa.insert(_db.sessions).values(
-                    id=session_id,
-                    owner=user.name,
-                    name=body.get("name") if isinstance(body.get("name"), str) else None,
-                    created=time.time(),
+                    id=session_id, owner=user.name, name=body.get("name"), created=time.time()
                 )
             )
         session_dir(session_id).mkdir(parents=True, exist_ok=True)
@@ -444,9 +455,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
     @app.post("/sessions/{id}/snapshot")
     async def create_snapshot(id: str, request: Request) -> Response:
         user = await user_of(request)
-        body = await json_body(request)
-        if not isinstance(body, dict):
-            raise ApiError(400, "the body must be a JSON object", "body")
+        body = _validation.string_fields(await json_body(request), {"name": 256})
         snapshot_id = str(uuid.uuid4())
         with engine.begin() as conn:
             session_of(conn, id, user)
@@ -457,7 +466,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
                 sa.insert(_db.snapshots).values(
                     id=snapshot_id,
                     owner=user.name,
-                    name=body.get("name") if isinstance(body.get("name"), str) else None,
+                    name=body.get("name"),
                     created=time.time(),
                     content_size=size,
                 )

@@ -37,6 +37,26 @@ def parse_json(raw: bytes, field: str = "body") -> Any:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
 
 
+def string_fields(body: Any, limits: dict[str, int]) -> dict[str, str]:
+    """Check a JSON object whose known fields are optional strings with a length limit; return those present.
+
+    Unknown fields are ignored (old clients send extra ones); a known field of the wrong type or length is a 400.
+    """
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object", "body")
+    found: dict[str, str] = {}
+    for key, limit in limits.items():
+        if key not in body:
+            continue
+        value = body[key]
+        if not isinstance(value, str):
+            raise ApiError(400, f"{key} must be a string", key)
+        if len(value) > limit:
+            raise ApiError(400, f"{key} must have at most {limit} characters", key)
+        found[key] = value
+    return found
+
+
 def _definitions(value: Any, field: str) -> list[tuple[str, str]]:
     if not isinstance(value, list):
         raise ApiError(400, f"{field} must be a list of {{name, type}} objects", field)
@@ -49,7 +69,8 @@ def _definitions(value: Any, field: str) -> list[tuple[str, str]]:
         if item["type"] not in PARAMETER_TYPES:
             raise ApiError(400, f"{where}.type must be one of {', '.join(sorted(PARAMETER_TYPES))}", f"{where}.type")
         if any(name == item["name"] for name, _ in found):
-            raise ApiError(400, f"{where}.name {item['name']!r} is defined twice", f"{where}.name")
+            # 422, not 400: the body is schema-valid; uniqueness is a rule the contract states in words.
+            raise ApiError(422, f"{where}.name {item['name']!r} is defined twice", f"{where}.name")
         found.append((item["name"], item["type"]))
     return found
 
@@ -79,8 +100,6 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
     for key, value in body.items():
         if key not in known:
             continue  # be liberal: old clients send extra fields
-        if value is None:
-            continue
         if key in ("code", "initCode", "description", "snapshotId", "operationId", "runtimeType") and not isinstance(
             value, str
         ):
@@ -88,8 +107,6 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
         fields[key] = value
     if not partial and not fields.get("code"):
         raise ApiError(400, "code is required and must not be empty", "code")
-    if "code" in fields and not fields["code"].strip():
-        raise ApiError(400, "code must not be empty", "code")
     for key in ("inputParameterDefinitions", "outputParameterDefinitions"):
         if key in fields:
             fields[key] = [{"name": n, "type": t} for n, t in _definitions(fields[key], key)]

@@ -28,8 +28,9 @@ class PublishWebServiceRequest:
             description (str | Unset): What the service does.
             operation_id (str | Unset): A Python identifier.
             input_parameter_definitions (list[ParameterDefinition] | Unset): The inputs, in the order the consume method of
-                old clients takes them.
-            output_parameter_definitions (list[ParameterDefinition] | Unset): The outputs.
+                old clients takes them. Names are unique (a repeated name is 422).
+            output_parameter_definitions (list[ParameterDefinition] | Unset): The outputs. Names are unique (a repeated name
+                is 422).
             runtime_type (RuntimeType | Unset): The runtime a service or session runs in. batchscore runs `Python`; `R` is
                 refused with 422.
             init_code (str | Unset): Python source run once per worker before the first execution; its globals are seen by
