@@ -5,6 +5,10 @@ and authenticates with ``--username``/``--password`` (``BATCHSCORE_USERNAME``/``
 given, otherwise with the token ``batchscore login`` stored for that URL. ``--json`` prints machine-readable JSON
 only. Everything goes through the SDK (:class:`batchscore.Client`); the CLI never speaks HTTP itself.
 
+Commands: ``serve``, ``users add`` (on the server host); ``login``, ``logout``; ``services list|get|delete|swagger``;
+``publish FILE.py:FUNCTION``; ``consume NAME VERSION KEY=VALUE...``; ``batch start|status|wait|cancel|retry|delete|
+results|download``.
+
 Local state lives in ``$BATCHSCORE_CONFIG_DIR`` (default: ``typer.get_app_dir("batchscore")``):
 ``credentials.json`` (``{url: {access_token, refresh_token, username}}``, mode 0600) and ``batches.json``
 (``{execution_id: {name, version, url}}``, written by ``batch start`` so later ``batch`` commands need only the id).
@@ -21,6 +25,7 @@ code  meaning
 3     the batch failed or was canceled (also a status or results whose state is ``failed`` or ``canceled``)
 4     authentication: wrong user name or password, an expired or revoked token, not logged in and no credentials
 5     any other API or connection error (the server's message and ``field`` are printed)
+130   interrupted (Ctrl-C); a batch being waited for goes on running on the server
 ====  ==========================================================================================================
 
 Errors go to stderr on one line (a JSON object ``{"error", "field", "exit_code"}`` with ``--json``).
@@ -75,6 +80,7 @@ EXIT_USAGE = 2
 EXIT_BATCH_STOPPED = 3
 EXIT_AUTH = 4
 EXIT_API = 5
+EXIT_INTERRUPTED = 130
 
 DEFAULT_URL = "http://127.0.0.1:12800"
 CONFIG_DIR_ENV = "BATCHSCORE_CONFIG_DIR"
@@ -84,12 +90,13 @@ RESULT_SUFFIXES = (".csv", ".parquet", ".pq")
 RECORD_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".ndjson", ".jsonl")
 
 EXIT_CODES_HELP = """Exit codes:
-  0  done
-  1  finished, but some rows failed (or the consumed call failed)
-  2  usage error: bad option, KEY=VALUE, file or file type, unknown batch id
-  3  the batch failed or was canceled
-  4  authentication: wrong credentials, expired token, not logged in
-  5  any other API or connection error"""
+  0    done
+  1    finished, but some rows failed (or the consumed call failed)
+  2    usage error: bad option, KEY=VALUE, file or file type, unknown batch id
+  3    the batch failed or was canceled
+  4    authentication: wrong credentials, expired token, not logged in
+  5    any other API or connection error
+  130  interrupted (Ctrl-C); a batch being waited for goes on running"""
 APP_HELP = (
     "Publish Python functions as web services and consume them, one call at a time or in batches.\n\n"
     "Log in once with `batchscore login`; later commands use the stored token for --url.\n\n" + EXIT_CODES_HELP
@@ -298,6 +305,8 @@ def _failures(json_output: bool, *, stored_token: bool = False) -> Iterator[None
         _fail(EXIT_API, str(error), None, json_output)
     except BatchscoreError as error:
         _fail(EXIT_API, str(error), None, json_output)
+    except KeyboardInterrupt:
+        _fail(EXIT_INTERRUPTED, "interrupted", None, json_output)
 
 
 def status_exit_code(status: BatchStatus) -> int:
@@ -417,7 +426,10 @@ def _connect(
             yield client
     finally:
         if stored is not None and client._auth.access_token != stored["access_token"]:
-            _save_tokens(base, client, str(stored.get("username", "")))
+            try:
+                _save_tokens(base, client, str(stored.get("username", "")))
+            except CliError as error:  # the command itself went through; the renewed token is only not kept
+                typer.echo(f"warning: {error.message}", err=True)
 
 
 def _save_tokens(url: str, client: Client, username: str) -> None:
@@ -632,6 +644,17 @@ class _RateColumn(ProgressColumn):
 
 
 def _wait(batch: Batch, json_output: bool) -> BatchStatus:
+    """Wait for the batch (see :func:`_wait_for`); Ctrl-C says how to resume instead of leaving a traceback."""
+    try:
+        return _wait_for(batch, json_output)
+    except KeyboardInterrupt:
+        raise CliError(
+            EXIT_INTERRUPTED,
+            f"interrupted; batch {batch.id} goes on running: `batchscore batch wait {batch.id}` resumes waiting",
+        ) from None
+
+
+def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
     """Wait for the batch: a live progress bar on a terminal, a line per change otherwise, silence with --json.
 
     Raises:
@@ -642,7 +665,7 @@ def _wait(batch: Batch, json_output: bool) -> BatchStatus:
     if json_output:
         return batch.wait(progress=False)
     label = f"batch {(batch.id or '')[:8]}"
-    if _stderr.is_terminal:
+    if sys.stderr.isatty():
         columns = (
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -989,12 +1012,13 @@ def consume(
         data["written"] = written
         _emit_json(data)
     else:
-        table = Table(title=f"{name} {version}")
-        table.add_column("output", style="bold")
-        table.add_column("value")
-        for key, value in result.outputs.items():
-            table.add_row(key, json.dumps(value, default=str))
-        _stdout.print(table)
+        if result.outputs:
+            table = Table(title=f"{name} {version}")
+            table.add_column("output", style="bold")
+            table.add_column("value")
+            for key, value in result.outputs.items():
+                table.add_row(key, json.dumps(value, default=str))
+            _stdout.print(table)
         if result.console_output.strip():
             _stdout.print(Text(result.console_output.rstrip()))
         for path in written:
@@ -1056,7 +1080,10 @@ def batch_start(
             raise CliError(EXIT_USAGE, str(error)) from None
         batch.start()
         execution_id = str(batch.id)
-        _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))
+        try:
+            _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))
+        except CliError as error:  # the batch runs anyway: say so rather than fail
+            typer.echo(f"warning: {error.message}; later batch commands need --service and --version", err=True)
         started = {"execution_id": execution_id, "name": service.name, "version": service.version}
         if not wait:
             if json_output:
