@@ -239,7 +239,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
                 "database": {"statusCode": "pass", "details": {"type": "sqlite"}, "components": {}},
                 "cluster": {
                     "statusCode": "pass" if workers else "warn",
-                    "details": {"workers": workers},
+                    "details": {"workers": workers, "scheduler": server.batches.scheduler_address},
                     "components": {},
                 },
             },

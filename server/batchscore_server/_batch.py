@@ -84,6 +84,7 @@ class BatchEngine:
         self._client: Client | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, _Live] = defaultdict(_Live)
+        self._scheduler_address = ""
         self._killed_on_purpose: set[str] = set()  # worker addresses killed to end a timed-out row
 
     @property
@@ -106,6 +107,7 @@ class BatchEngine:
                 dashboard_address=":0",  # a free port: never collide with another cluster on 8787
             )
             address = self._cluster.scheduler_address
+        self._scheduler_address = str(address)
         self._client = await Client(address, asynchronous=True)
         self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
         self._resume()
@@ -121,6 +123,11 @@ class BatchEngine:
             await self._client.close()
         if self._cluster is not None:
             await asyncio.to_thread(self._cluster.close)
+
+    @property
+    def scheduler_address(self) -> str:
+        """The Dask scheduler's address (for operators and tools that attach to the same cluster)."""
+        return self._scheduler_address
 
     async def worker_count(self) -> int:
         """Worker threads the cluster has now."""
@@ -246,10 +253,11 @@ class BatchEngine:
                 in_flight[future] = chunk
             if not in_flight:
                 break
-            try:
-                done, _ = await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
-            except TimeoutError:
-                done = set()
+            # The wait ends by a timeout (a tick), or raises the first erred future's error: either way, _collect
+            # reads each finished future on its own.
+            with contextlib.suppress(Exception):
+                await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
+            done = [future for future in in_flight if future.done()]
             init_failure = self._flush(batch_id)
             for future in done:
                 chunk = in_flight.pop(future)
