@@ -1,0 +1,132 @@
+"""Prism in proxy mode (--errors) in front of the real server while the SDK runs the whole workflow through it.
+
+Prism checks every request and every response against the contract and answers 500 with the list of violations
+when one does not conform, so any drift between server and contract fails this test.
+
+Binary bodies do not cross Prism's proxy intact (it decodes them as UTF-8: stoplightio/prism#2349, #1321), so the
+pickled model is uploaded straight to the server, and the artifact here is ASCII text.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import batchscore
+from batchscore_server._embedded import RunningServer, running_server
+from tests._contract import CONTRACT_PATH, ROOT
+from tests.contract.conftest import _free_port, _node_bin
+
+
+def manual_transmission(hp: float, wt: float) -> float:
+    """A small stand-in for the seed's function: writes a report and returns a number using the uploaded model."""
+    with open("report.txt", "w") as handle:
+        handle.write(f"hp={hp} wt={wt}")
+    return hp / 100 + wt + offset  # type: ignore[name-defined]  # noqa: F821 - the uploaded object
+
+
+def flaky(hp: float, wt: float) -> float:
+    """Fails for negative horsepower."""
+    if hp < 0:
+        raise ValueError("negative horsepower")
+    import time
+
+    time.sleep(0.05)
+    return hp + wt
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with running_server(workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def proxy_url(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = _free_port()
+    log = tmp_path_factory.mktemp("prism-proxy") / "prism.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                str(_node_bin() / "prism"),
+                "proxy",
+                str(CONTRACT_PATH),
+                server.url,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--errors",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/status", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert process.poll() is None, log.read_text(errors="replace")
+                assert time.monotonic() < deadline, "Prism proxy did not start"
+                time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+        violations = [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
+        assert not violations, "\n".join(violations[:20])
+
+
+def test_the_whole_workflow_conforms(proxy_url: str, server: RunningServer, tmp_path: Path) -> None:
+    with batchscore.Client(server.url, username="admin", password=server.admin_password) as direct:
+        direct.publish_service(
+            "proxied",
+            manual_transmission,
+            models={"offset": 1.5},
+            inputs={"hp": float, "wt": float},
+            outputs={"answer": float},
+            artifacts=["report.txt"],
+            version="v1",
+            description="model uploaded directly",
+        )
+    with batchscore.Client(proxy_url, username="admin", password=server.admin_password) as client:
+        api = client.get_service("proxied", "v1")
+        assert api.manual_transmission(120, 2.8).output("answer") == pytest.approx(5.5)
+        assert client.get_service("proxied").version == "v1"
+        assert client.list_services("proxied", "v1")[0].artifacts == ("report.txt",)
+        assert api.swagger()["info"]["title"] == "proxied"
+        batch = api.batch([{"hp": float(i), "wt": 1.0} for i in range(20)], parallel_count=3).start()
+        res = batch.wait(progress=False)
+        assert res.completed_item_count == 20
+        assert batch.results().total_item_count == 20
+        assert batch.list_artifacts(0) == ["report.txt"]
+        assert batch.download(0, dest=tmp_path)[0].read_text() == "hp=0.0 wt=1.0"
+        assert batch.id in api.get_batch_executions()
+
+        flaky_svc = client.publish_service(
+            "proxiedFlaky", flaky, inputs={"hp": float, "wt": float}, outputs={"answer": float}, version="v1"
+        )
+        flaky_batch = flaky_svc.batch([{"hp": h, "wt": 0.0} for h in (1.0, -1.0, 2.0)], item_timeout=30).start()
+        flaky_batch.cancel()
+        with pytest.raises(batchscore.BatchCanceledError):
+            flaky_batch.wait(progress=False)
+        flaky_batch.retry_failed()
+        rerun = flaky_batch.wait(progress=False)
+        assert rerun.failed_item_count == 1
+        flaky_batch.delete()
+        with pytest.raises(batchscore.NotFoundError):
+            flaky_batch.results()
+        client.update_service("proxiedFlaky", "v1", description="patched through Prism")
+        client.delete_service("proxiedFlaky", "v1")
+        client.delete_service("proxied", "v1")
