@@ -166,7 +166,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
     engine = server.engine
 
     async def user_of(request: Request) -> User:
-        return server.auth.authenticate(request.headers.get("authorization"))
+        return await asyncio.to_thread(server.auth.authenticate, request.headers.get("authorization"))
 
     async def json_body(request: Request) -> Any:
         return _validation.parse_json(await _read_body(request, settings.max_body_bytes))
@@ -592,6 +592,49 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             body["errorMessage"] = batch["error_message"]
         return body
 
+    def read_status(
+        name: str,
+        version: str,
+        execution_id: str,
+        user: User,
+        partial: bool | None,
+        after: int | None,
+        page: int | None,
+    ) -> tuple[dict[str, Any], bool]:
+        rows = _db.batch_rows.c
+        with engine.connect() as conn:
+            batch = batch_of(conn, name, version, execution_id, user)
+            body = summary(conn, batch)
+            finished = batch["state"] in FINAL_STATES
+            if partial is False and not finished:
+                selected: list[Any] = []
+                cursor = after or 0
+                has_more = False
+            elif after is None:
+                selected = list(
+                    conn.execute(
+                        sa.select(rows.idx, rows.state, rows.result, rows.seq)
+                        .where(rows.batch_id == execution_id, rows.seq.is_not(None))
+                        .order_by(rows.idx)
+                    )
+                )
+                cursor = batch["last_seq"]
+                has_more = False
+            else:
+                query = (
+                    sa.select(rows.idx, rows.state, rows.result, rows.seq)
+                    .where(rows.batch_id == execution_id, rows.seq > after)
+                    .order_by(rows.seq)
+                )
+                fetched = list(conn.execute(query.limit(page + 1 if page else None)))
+                has_more = page is not None and len(fetched) > page
+                selected = fetched[:page] if page else fetched
+                cursor = selected[-1].seq if selected else after
+        body["batchExecutionResults"] = [{**row.result, "index": row.idx, "itemState": row.state} for row in selected]
+        body["cursor"] = str(cursor)
+        body["hasMore"] = has_more
+        return body, finished
+
     @app.post("/api/{name}/{version}/batch")
     async def start_batch_execution(
         name: str,
@@ -686,38 +729,11 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         if after is None and page is not None:
             after = 0
         partial = show_partial_results if show_partial_results is not None else show_partial_result
-        with engine.connect() as conn:
-            batch = batch_of(conn, name, version, executionId, user)
-            body = summary(conn, batch)
-            rows = _db.batch_rows.c
-            finished = batch["state"] in FINAL_STATES
-            if partial is False and not finished:
-                selected: list[Any] = []
-                cursor = after or 0
-                has_more = False
-            elif after is None:
-                selected = list(
-                    conn.execute(
-                        sa.select(rows.idx, rows.state, rows.result, rows.seq)
-                        .where(rows.batch_id == executionId, rows.seq.is_not(None))
-                        .order_by(rows.idx)
-                    )
-                )
-                cursor = batch["last_seq"]
-                has_more = False
-            else:
-                query = (
-                    sa.select(rows.idx, rows.state, rows.result, rows.seq)
-                    .where(rows.batch_id == executionId, rows.seq > after)
-                    .order_by(rows.seq)
-                )
-                fetched = list(conn.execute(query.limit(int(page) + 1 if page else None)))
-                has_more = page is not None and len(fetched) > int(page)
-                selected = fetched[: int(page)] if page else fetched
-                cursor = selected[-1].seq if selected else after
-        body["batchExecutionResults"] = [{**row.result, "index": row.idx, "itemState": row.state} for row in selected]
-        body["cursor"] = str(cursor)
-        body["hasMore"] = has_more
+        # The reads run in a worker thread: on the event loop they would hold up every other poll and the batch
+        # engine while SQLite works.
+        body, finished = await asyncio.to_thread(
+            read_status, name, version, executionId, user, partial, after, int(page) if page else None
+        )
         headers = {} if finished else {"Retry-After": str(POLL_HINT_SECONDS)}
         return JSONResponse(body, headers=headers)
 

@@ -21,6 +21,9 @@ from batchscore_server._db import create_engine
 from batchscore_server._settings import Settings
 
 ADMIN_PASSWORD_ENV = "BATCHSCORE_ADMIN_PASSWORD"
+# uvicorn closes idle keep-alive connections after 5 s by default; a poller that reuses one at that moment gets a
+# reset (ReadError). Pollers wait up to 10 s between polls, so idle connections are kept longer than that.
+KEEP_ALIVE_SECONDS = 75
 
 
 class SetupError(Exception):
@@ -67,7 +70,7 @@ def serve(settings: Settings, host: str, port: int) -> None:
 
     """
     ensure_admin(settings, os.environ.get(ADMIN_PASSWORD_ENV))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -109,7 +112,15 @@ def running_server(
         config = replace(Settings(data_dir=data_dir, workers=workers), **settings)  # type: ignore[arg-type]
         ensure_admin(config, password)
         port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(config),
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            )
+        )
         thread = threading.Thread(target=server.run, name="batchscore-server", daemon=True)
         thread.start()
         deadline = time.monotonic() + 60
