@@ -130,6 +130,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 404:
+            parameter = _encoded_separator_parameter(app, request)
+            if parameter is not None:
+                # Routing saw the decoded path, where an encoded "/" split one parameter in two: say which one.
+                return _error_response(
+                    ApiError(400, f"{parameter} must not contain an encoded slash or backslash", parameter)
+                )
         field = "path" if error.status_code in (404, 405) else None
         headers = dict(error.headers or {})
         if error.status_code == 405:
@@ -137,6 +144,32 @@ def _install_error_handlers(app: FastAPI) -> None:
             # DELETE on one path) must list them all.
             headers["Allow"] = ", ".join(_allowed_methods(app, request))
         return _error_response(ApiError(error.status_code, str(error.detail), field, headers))
+
+
+_ENCODED_SEPARATORS = ("%2f", "%5c")
+
+
+def _encoded_separator_parameter(app: FastAPI, request: Request) -> str | None:
+    """The path parameter that holds an encoded slash or backslash in the raw path, if any."""
+    raw = request.scope.get("raw_path", b"").decode("latin-1").split("?")[0]
+    segments = raw.split("/")
+    offending = next(
+        (i for i, part in enumerate(segments) if any(s in part.lower() for s in _ENCODED_SEPARATORS)), None
+    )
+    if offending is None:
+        return None
+    for route in app.routes:
+        if not isinstance(route, APIRoute):
+            continue
+        template = route.path.split("/")
+        if len(template) != len(segments) or not template[offending].startswith("{"):
+            continue
+        literal_match = all(
+            t.startswith("{") or t == part for t, part in zip(template[:offending], segments[:offending], strict=True)
+        )
+        if literal_match:
+            return template[offending].strip("{}")
+    return None
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> list[str]:
@@ -252,9 +285,11 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         body = await json_body(request)
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object", "body")
-        for field in ("username", "password"):
+        for field, limit in (("username", 256), ("password", 1024)):
             if not isinstance(body.get(field), str) or not body[field]:
                 raise ApiError(400, f"{field} is required", field)
+            if len(body[field]) > limit:
+                raise ApiError(400, f"{field} must have at most {limit} characters", field)
         return await asyncio.to_thread(server.auth.login, body["username"], body["password"])
 
     @app.post("/login/refreshToken")
@@ -262,11 +297,11 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         body = await json_body(request)
         if not isinstance(body, dict) or not isinstance(body.get("refreshToken"), str) or not body["refreshToken"]:
             raise ApiError(400, "refreshToken is required", "refreshToken")
-        return server.auth.renew(body["refreshToken"])
+        return server.auth.renew(_validation.refresh_token(body["refreshToken"]))
 
     @app.delete("/login/refreshToken")
     async def revoke_refresh_token(refreshToken: Annotated[str, Query(min_length=1)]) -> Response:
-        server.auth.revoke(refreshToken)
+        server.auth.revoke(_validation.refresh_token(refreshToken))
         return Response(status_code=200)
 
     # -- services --------------------------------------------------------------------------------------------
@@ -791,9 +826,11 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         return JSONResponse(body, status_code=202)
 
     def row_directory(name: str, version: str, execution_id: str, index: int, user: User) -> Path:
+        if not 0 <= index <= 2**31 - 1:
+            raise ApiError(400, "index must be a record position from 0 to 2147483647", "index")
         with engine.connect() as conn:
             batch = batch_of(conn, name, version, execution_id, user)
-        if index < 0 or index >= batch["total"]:
+        if index >= batch["total"]:
             raise not_found(f"record {index} of batch execution {execution_id}", "index")
         return settings.artifacts_dir / execution_id / str(index)
 

@@ -37,6 +37,13 @@ def parse_json(raw: bytes, field: str = "body") -> Any:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
 
 
+def refresh_token(value: str) -> str:
+    """A refresh token within the contract's length limit (longer is a 400, not an unknown token's 401)."""
+    if len(value) > 512:
+        raise ApiError(400, "refreshToken must have at most 512 characters", "refreshToken")
+    return value
+
+
 def string_fields(body: Any, limits: dict[str, int]) -> dict[str, str]:
     """Check a JSON object whose known fields are optional strings with a length limit; return those present.
 
@@ -75,6 +82,17 @@ def _definitions(value: Any, field: str) -> list[tuple[str, str]]:
     return found
 
 
+# The contract's maxLength / maxItems of a service definition's fields.
+_LIMITS = {
+    "code": 1_048_576,
+    "initCode": 1_048_576,
+    "description": 4096,
+    "inputParameterDefinitions": 1024,
+    "outputParameterDefinitions": 1024,
+    "outputFileNames": 1024,
+}
+
+
 def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
     """Check a publish (or, with ``partial``, a PATCH) body and return the fields it sets, normalised.
 
@@ -104,6 +122,10 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
             value, str
         ):
             raise ApiError(400, f"{key} must be a string", key)
+        limit = _LIMITS.get(key)
+        if limit is not None and len(value) > limit:
+            unit = "items" if isinstance(value, list) else "characters"
+            raise ApiError(400, f"{key} must have at most {limit} {unit}", key)
         fields[key] = value
     if not partial and not fields.get("code"):
         raise ApiError(400, "code is required and must not be empty", "code")
@@ -147,9 +169,9 @@ def batch_records(raw: bytes, content_type: str, inputs: list[tuple[str, str]]) 
             raise ApiError(400, "the body must be a JSON array of input records", "body")
     elif media_type in ("application/x-ndjson", "application/jsonl", "application/json-seq"):
         records = []
-        for number, line in enumerate(raw.splitlines(), start=1):
+        for line in raw.splitlines():
             if line.strip():
-                records.append(parse_json(line, f"body line {number}"))
+                records.append(parse_json(line, f"body[{len(records)}]"))  # named like a JSON array's records
     elif media_type == "text/csv":
         try:
             text = raw.decode("utf-8-sig")
