@@ -15,7 +15,8 @@ import httpx
 from tests.e2e.conftest import NUMERIC_IO
 
 PASSWORD = "restart-test-password"
-WRITES_A_FILE = "import time\ntime.sleep(0.05)\nopen('out.txt', 'w').write(str(hp))\nanswer = hp * 10\n"
+ROWS = 1000
+WRITES_A_FILE = "import time\ntime.sleep(0.01)\nopen('out.txt', 'w').write(str(hp))\nanswer = hp * 10\n"
 
 
 def free_port() -> int:
@@ -73,14 +74,16 @@ def test_a_killed_server_resumes_its_batch(tmp_path: Path) -> None:
         with client(port) as api:
             body = {"code": WRITES_A_FILE, "runtimeType": "Python", "outputFileNames": ["out.txt"], **NUMERIC_IO}
             assert api.post("/services/resume/v1", json=body).status_code == 201
-            records = [{"hp": float(i), "wt": 0.0} for i in range(200)]
+            records = [{"hp": float(i), "wt": 0.0} for i in range(ROWS)]
             execution_id = api.post("/api/resume/v1/batch", params={"parallelCount": 2}, json=records).json()[
                 "batchExecutionId"
             ]
             deadline = time.monotonic() + 60
-            while api.get(f"/api/resume/v1/batch/{execution_id}").json()["completedItemCount"] < 20:
+            while api.get(f"/api/resume/v1/batch/{execution_id}").json()["completedItemCount"] < 100:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
+            before_kill = api.get(f"/api/resume/v1/batch/{execution_id}").json()
+            assert before_kill["state"] == "inProgress", "the kill must land mid-batch"
         kill_hard(server)
 
         server = start_server(data_dir, port, log)
@@ -90,12 +93,12 @@ def test_a_killed_server_resumes_its_batch(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, state
                 time.sleep(0.2)
             results = api.get(f"/api/resume/v1/batch/{execution_id}").json()["batchExecutionResults"]
-            assert [r["index"] for r in results] == list(range(200))
+            assert [r["index"] for r in results] == list(range(ROWS))
             assert all(r["success"] for r in results)
-            assert [r["outputParameters"]["answer"] for r in results] == [i * 10 for i in range(200)]
+            assert [r["outputParameters"]["answer"] for r in results] == [i * 10 for i in range(ROWS)]
             incremental = api.get(f"/api/resume/v1/batch/{execution_id}", params={"since": "0"}).json()
-            assert sorted(r["index"] for r in incremental["batchExecutionResults"]) == list(range(200))
-            for index in (0, 57, 199):
+            assert sorted(r["index"] for r in incremental["batchExecutionResults"]) == list(range(ROWS))
+            for index in (0, 573, ROWS - 1):
                 file = api.get(f"/api/resume/v1/batch/{execution_id}/{index}/files/out.txt")
                 assert file.content == str(float(index)).encode()
     finally:
