@@ -55,6 +55,7 @@ DASK_CONFIG = {
 }
 
 Row = tuple[int, Any]
+_SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
 
 
 @dataclass
@@ -441,18 +442,44 @@ def record_results(
     """
     if not results:
         return
+    rows = _db.batch_rows.c
+    # Which of these rows still lack a result, asked once, then one executemany: a statement per row made the
+    # database the bottleneck of large batches.
+    waiting: set[int] = set()
+    indexes = sorted(results)
+    for start in range(0, len(indexes), _SQLITE_IN_LIMIT):
+        part = indexes[start : start + _SQLITE_IN_LIMIT]
+        waiting.update(
+            conn.execute(
+                sa.select(rows.idx).where(rows.batch_id == batch_id, rows.idx.in_(part), rows.seq.is_(None))
+            ).scalars()
+        )
+    if not waiting:
+        return
     last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
-    for index in sorted(results):
+    parameters = []
+    for index in indexes:
+        if index not in waiting:
+            continue
         result = {key: value for key, value in results[index].items() if key not in ("storedFiles", "initFailed")}
-        row_state = state or ("complete" if result["success"] else "failed")
-        updated = conn.execute(
-            sa.update(_db.batch_rows)
-            .where(
-                _db.batch_rows.c.batch_id == batch_id,
-                _db.batch_rows.c.idx == index,
-                _db.batch_rows.c.seq.is_(None),
-            )
-            .values(state=row_state, result=result, seq=last_seq + 1)
-        ).rowcount
-        last_seq += updated
+        last_seq += 1
+        parameters.append(
+            {
+                "b_batch": batch_id,
+                "b_idx": index,
+                "state": state or ("complete" if result["success"] else "failed"),
+                "result": result,
+                "seq": last_seq,
+            }
+        )
+    conn.execute(
+        sa.update(_db.batch_rows)
+        .where(
+            rows.batch_id == sa.bindparam("b_batch"),
+            rows.idx == sa.bindparam("b_idx"),
+            rows.seq.is_(None),
+        )
+        .values(state=sa.bindparam("state"), result=sa.bindparam("result"), seq=sa.bindparam("seq")),
+        parameters,
+    )
     conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq))
