@@ -101,7 +101,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole suite: generated-client freshness, lints, strict types, then every pytest tier."""
     _install_node_tools(session)
-    session.install("-e", ".[server,pandas]", *_groups("test", "lint", "generate"))
+    session.install("-e", ".[server,pandas]", *_groups("test", "lint", "generate", "bench"))
     session.run("python", "tools/generate_client.py", "--check")
     _lint_contract(session)
     _lint_python(session)
@@ -126,8 +126,9 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks against baselines measured in the same run (arrives with the benchmarks issue)."""
-    session.error("nox -s bench is not built yet: it needs the server and the SDK (issue 'Benchmarks').")
+    """Benchmarks against baselines measured in the same run, into bench/results/ (-- --quick, --only P1,P5)."""
+    session.install("-e", ".[server,pandas]", *_groups("bench"))
+    session.run("python", "-m", "bench", *session.posargs)
 
 
 if os.environ.get("CI"):

@@ -1,0 +1,704 @@
+"""What the figures share: results, the server process, clients, services, measured runs, memory, profiles."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import multiprocessing
+import os
+import pickle
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+import batchscore
+from bench import functions
+
+ROOT = Path(__file__).resolve().parent.parent
+MTCARS = ROOT / "examples" / "data" / "mtcars.csv"
+WORKERS = 2  # Dask workers and consume-pool processes of the server; processes of the Pool.map baselines
+TRIVIAL = ("benchTrivial", "v1")
+MODEL = ("benchModel", "v1")
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each measurement is; the issue's table names the full sizes."""
+
+    sweep: tuple[int, ...]  # P1: batch sizes of the throughput curve; the last is P1's figure (and P4's, P6's small)
+    model_rows: int  # P2
+    loop_rows: int  # P3
+    latency_calls: int  # P5
+    big_rows: int  # P6 (large) and P7
+    big_budget_seconds: float  # the large batch shrinks when the measured throughput says it would take longer
+
+
+FULL = Sizes(
+    sweep=(1_000, 10_000, 100_000),
+    model_rows=10_000,
+    loop_rows=10_000,
+    latency_calls=2_000,
+    big_rows=1_000_000,
+    big_budget_seconds=900,
+)
+QUICK = Sizes(
+    sweep=(500, 2_000),
+    model_rows=300,
+    loop_rows=300,
+    latency_calls=200,
+    big_rows=10_000,
+    big_budget_seconds=60,
+)
+
+
+# -- results -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One part of a figure's goal: ``value op threshold``."""
+
+    name: str
+    value: float
+    op: str  # ">=" or "<="
+    threshold: float
+    unit: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """Whether the value meets the threshold (a NaN value never does)."""
+        if math.isnan(self.value):
+            return False
+        return self.value >= self.threshold if self.op == ">=" else self.value <= self.threshold
+
+    @property
+    def margin(self) -> float:
+        """How far the value is from its goal as a factor: above 1 meets it, 0.25 is four times short."""
+        if math.isnan(self.value) or self.value <= 0 or self.threshold <= 0:
+            return 0.0 if self.op == ">=" else math.inf
+        return self.value / self.threshold if self.op == ">=" else self.threshold / self.value
+
+    def to_json(self) -> dict[str, Any]:
+        """The check with its outcome."""
+        return {**asdict(self), "passed": self.passed, "margin": _finite(self.margin)}
+
+
+@dataclass
+class Size:
+    """The size a figure names, the size that ran, and why they differ."""
+
+    table: str
+    ran: str
+    why: str = ""
+
+
+@dataclass
+class Figure:
+    """One figure of the issue's table, measured next to its baselines."""
+
+    id: str
+    title: str
+    value: float | None
+    unit: str
+    summary: str  # the batchscore side, in words and numbers
+    goal: str
+    checks: list[Check] = field(default_factory=list)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    size: Size | None = None
+    notes: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether every check met its goal (None: nothing to check)."""
+        if self.error is not None:
+            return False
+        return all(check.passed for check in self.checks) if self.checks else None
+
+    @property
+    def margin(self) -> float:
+        """The worst check's margin (1 = exactly at the goal)."""
+        return min((check.margin for check in self.checks), default=math.inf)
+
+    def to_json(self) -> dict[str, Any]:
+        """The figure as recorded in latest.json."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "value": _finite(self.value),
+            "unit": self.unit,
+            "summary": self.summary,
+            "goal": self.goal,
+            "passed": self.passed,
+            "margin": _finite(self.margin),
+            "checks": [check.to_json() for check in self.checks],
+            "baselines": self.baselines,
+            "ratios": {name: _finite(value) for name, value in self.ratios.items()},
+            "size": asdict(self.size) if self.size else None,
+            "notes": self.notes,
+            "details": self.details,
+            "seconds": round(self.seconds, 2),
+            "error": self.error,
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else value
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is zero."""
+    return numerator / denominator if denominator else math.nan
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(samples)
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+# -- the server process --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What ``bench.server_proc`` announces."""
+
+    url: str
+    admin_password: str
+    scheduler: str
+    echo_url: str
+    pid: int
+    startup_seconds: float
+
+
+@contextlib.contextmanager
+def server_process(log_path: Path, workers: int = WORKERS, timeout: float = 120) -> Iterator[ServerInfo]:
+    """Run ``python -m bench.server_proc`` (cluster + embedded server + echo app) until the block ends."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with log_path.open("w", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.server_proc", "--workers", str(workers)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        try:
+            line = _read_line(process, timeout)
+            if not line:
+                raise RuntimeError(f"the benchmark server did not start; its log:\n{_tail(log_path)}")
+            info = ServerInfo(**json.loads(line))
+            yield info
+        finally:
+            if process.stdin is not None:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(process.stdout.readline() if process.stdout else ""))
+    reader.daemon = True
+    reader.start()
+    reader.join(timeout)
+    return lines[0] if lines else ""
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+# -- bytes on the wire ---------------------------------------------------------------------------------------------
+
+
+class CountingTransport(httpx.BaseTransport):
+    """An httpx transport that counts the response body bytes it receives (as sent: the server does not compress)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.response_bytes = 0
+        self.responses = 0
+
+    def reset(self) -> None:
+        """Start counting from zero."""
+        self.response_bytes = 0
+        self.responses = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send through the real transport; count the body as it is read."""
+        response = self._inner.handle_request(request)
+        self.responses += 1
+        response.stream = _CountingStream(response.stream, self)  # type: ignore[arg-type]
+        return response
+
+    def close(self) -> None:
+        """Close the real transport."""
+        self._inner.close()
+
+
+class _CountingStream(httpx.SyncByteStream):
+    def __init__(self, stream: Any, counter: CountingTransport) -> None:
+        self._stream = stream
+        self._counter = counter
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            self._counter.response_bytes += len(chunk)
+            yield chunk
+
+    def close(self) -> None:
+        self._stream.close()
+
+
+# -- memory --------------------------------------------------------------------------------------------------------
+
+
+class RssSampler:
+    """Samples the resident memory of the server process and of its child processes (workers) in a thread.
+
+    The server process also hosts the Dask scheduler and the nannies, as the server's own embedded cluster does;
+    its children are the two Dask worker processes, the two consume-pool processes and multiprocessing's
+    resource tracker.
+    """
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        import psutil
+
+        self._process = psutil.Process(pid)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+        self.samples = 0
+        self.server_peak = 0
+        self.workers_sum_peak = 0
+        self.worker_peak = 0
+        self.server_before, self.workers_sum_before, _ = self._sample()
+
+    def _sample(self) -> tuple[int, int, int]:
+        import psutil
+
+        server = self._process.memory_info().rss
+        children = []
+        for child in self._process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                children.append(child.memory_info().rss)
+        return server, sum(children), max(children, default=0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                server, workers_sum, worker = self._sample()
+                self.samples += 1
+                self.server_peak = max(self.server_peak, server)
+                self.workers_sum_peak = max(self.workers_sum_peak, workers_sum)
+                self.worker_peak = max(self.worker_peak, worker)
+            self._stop.wait(self._interval)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def to_json(self) -> dict[str, Any]:
+        """Peaks and the values just before, in MB."""
+        return {
+            "server_peak_mb": round(self.server_peak / MB, 1),
+            "server_before_mb": round(self.server_before / MB, 1),
+            "workers_sum_peak_mb": round(self.workers_sum_peak / MB, 1),
+            "workers_sum_before_mb": round(self.workers_sum_before / MB, 1),
+            "largest_worker_peak_mb": round(self.worker_peak / MB, 1),
+            "samples": self.samples,
+            "interval_seconds": self._interval,
+        }
+
+
+# -- profiles --------------------------------------------------------------------------------------------------------
+
+
+def py_spy() -> str | None:
+    """The py-spy executable (next to this interpreter, or on PATH)."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+@contextlib.contextmanager
+def profiled(pid: int, raw_path: Path, rate: int = 100) -> Iterator[None]:
+    """Sample the server process and its children with py-spy (non-blocking) while the block runs."""
+    executable = py_spy()
+    if executable is None:
+        raise RuntimeError("--profile needs py-spy: pip install --group bench (or pip install py-spy)")
+    raw_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [executable, "record", "--pid", str(pid), "--subprocesses", "--nonblocking", "--format", "raw"]
+    command += ["--rate", str(rate), "--output", str(raw_path)]
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # py-spy attaches to every process first
+    try:
+        yield
+    finally:
+        recorder.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        try:
+            _, stderr = recorder.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            recorder.kill()
+            _, stderr = recorder.communicate()
+        if not raw_path.exists():
+            raise RuntimeError(f"py-spy wrote no profile: {stderr.strip()[-2000:]}")
+
+
+def summarize_profile(raw_path: Path, server_pid: int, top: int = 15) -> dict[str, Any]:
+    """Samples per process role, and the functions that take most of them (self and inclusive), per role."""
+    roles: dict[str, str] = {}
+    markers: dict[str, Counter[str]] = defaultdict(Counter)
+    stacks: list[tuple[str, list[str], int]] = []
+    for line in raw_path.read_text(encoding="utf-8", errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        parts = stack.split(";")
+        processes = [p for p in parts if p.startswith("process ")]
+        frames = [_frame(p) for p in parts if not p.startswith(("process ", "thread "))]
+        pid = processes[-1].split(":", 1)[0].removeprefix("process ") if processes else "?"
+        count = int(count_text)
+        stacks.append((pid, frames, count))
+        text = ";".join(frames)
+        if "distributed/" in text:
+            markers[pid]["dask worker"] += count
+        if "concurrent/futures/process.py" in text:
+            markers[pid]["consume pool"] += count
+    for pid, counter in markers.items():
+        roles[pid] = counter.most_common(1)[0][0]
+    roles[str(server_pid)] = "server"
+    by_role: dict[str, Counter[str]] = defaultdict(Counter)
+    self_time: dict[str, Counter[str]] = defaultdict(Counter)
+    inclusive: dict[str, Counter[str]] = defaultdict(Counter)
+    for pid, frames, count in stacks:
+        role = roles.get(pid, "other")
+        by_role[role]["samples"] += count
+        if frames:
+            self_time[role][frames[-1]] += count
+        for frame in set(frames):
+            inclusive[role][frame] += count
+    summary: dict[str, Any] = {"raw": raw_path.name, "processes": {}}
+    for role, counter in sorted(by_role.items(), key=lambda item: -item[1]["samples"]):
+        total = counter["samples"]
+        summary["processes"][role] = {
+            "samples": total,
+            "self": [(name, round(100 * n / total, 1)) for name, n in self_time[role].most_common(top)],
+            "inclusive": [(name, round(100 * n / total, 1)) for name, n in inclusive[role].most_common(top)],
+        }
+    return summary
+
+
+def _frame(text: str) -> str:
+    # "func (path/file.py:123)" -> "func (path/file.py)": lines of one function add up.
+    name, _, location = text.partition(" (")
+    return f"{name} ({location.rsplit(':', 1)[0]})" if location else name
+
+
+# -- the benchmark session ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchRun:
+    """One measured batch of the trivial service: submit, then every result in the client."""
+
+    rows: int
+    seconds: float  # from building the batch (the SDK checks every record) to the last result in the client
+    start_seconds: float  # of that, the start request (upload, validation, storage)
+    polled_bytes: int
+    polls: int
+    final_bytes: int
+    rss: dict[str, Any]
+    first_result_seconds: float | None = None  # from calling start() to the first result in the client
+    complete: bool = True  # every result was read (False: deleted at its first result)
+
+    @property
+    def rows_per_second(self) -> float:
+        """Throughput, submit to last result."""
+        return ratio(self.rows, self.seconds)
+
+
+class Bench:
+    """A benchmark session: the server, clients, published services, and runs shared by several figures."""
+
+    def __init__(
+        self, server: ServerInfo, *, quick: bool, out_dir: Path, profile: bool, selected: tuple[str, ...] = ()
+    ) -> None:
+        self.server = server
+        self.selected = selected
+        self.quick = quick
+        self.out_dir = out_dir
+        self.profile_enabled = profile
+        self.profiles: dict[str, dict[str, Any]] = {}
+        self.counter = CountingTransport()
+        self.client = batchscore.Client(
+            server.url, username="admin", password=server.admin_password, transport=self.counter
+        )
+        self.throughput: list[dict[str, Any]] = []
+        self.trivial_runs: dict[int, BatchRun] = {}
+        self.big_runs: dict[int, BatchRun] = {}
+        self._services: dict[tuple[str, str], batchscore.Service] = {}
+        self._dask_client: Any = None
+        self._pools: dict[str, Pool] = {}
+        self._model: Any = None
+
+    def close(self) -> None:
+        """Close clients and pools."""
+        for pool in self._pools.values():
+            pool.terminate()
+            pool.join()
+        if self._dask_client is not None:
+            self._dask_client.close()
+        self.client.close()
+
+    # services ----------------------------------------------------------------------------------------------------
+
+    def trivial_service(self) -> batchscore.Service:
+        """``answer = x + 1`` (int in, int out), published once."""
+        if TRIVIAL not in self._services:
+            name, version = TRIVIAL
+            service = self.client.publish_service(
+                name, functions.TRIVIAL_CODE, version=version, inputs={"x": int}, outputs={"answer": int}
+            )
+            self._warm(service, [{"x": i} for i in range(2 * WORKERS)])
+            self._services[TRIVIAL] = service
+        return self._services[TRIVIAL]
+
+    def model(self) -> Any:
+        """The seed's model: ``glm(am ~ hp + wt, binomial)`` fitted on mtcars."""
+        if self._model is None:
+            import pandas as pd
+            import statsmodels.api as sm
+            import statsmodels.formula.api as smf
+
+            cars = pd.read_csv(MTCARS)
+            self._model = smf.glm("am ~ hp + wt", data=cars, family=sm.families.Binomial()).fit()
+        return self._model
+
+    def model_service(self) -> batchscore.Service:
+        """The seed's ``manual_transmission(hp, wt)`` predict with its model, published once."""
+        if MODEL not in self._services:
+            name, version = MODEL
+            service = self.client.publish_service(
+                name,
+                functions.manual_transmission,
+                version=version,
+                models={"cars_model": self.model()},
+                inputs={"hp": float, "wt": float},
+                outputs={"answer": float},
+            )
+            self._warm(service, model_records(2 * WORKERS))
+            self._services[MODEL] = service
+        return self._services[MODEL]
+
+    def _warm(self, service: batchscore.Service, records: list[dict[str, Any]]) -> None:
+        """Run a few rows first, so that every worker has loaded the service (and the pool is up) before timing."""
+        batch = service.batch(records, parallel_count=len(records)).start()
+        batch.wait(progress=False, poll_interval=0.05)
+        batch.delete()
+        service.consume(**records[0])
+
+    # baselines ---------------------------------------------------------------------------------------------------
+
+    def dask_client(self) -> Any:
+        """A ``distributed.Client`` of the server's own cluster (for the dask.bag baseline)."""
+        if self._dask_client is None:
+            import cloudpickle
+            from distributed import Client
+
+            # By value: the workers need not import bench (they do share its working directory, but need not).
+            cloudpickle.register_pickle_by_value(functions)
+            self._dask_client = Client(self.server.scheduler, set_as_default=True)
+        return self._dask_client
+
+    def pool(self, kind: str = "trivial") -> Pool:
+        """A warm ``multiprocessing.Pool`` with the server's worker count (spawned: this process has threads)."""
+        if kind not in self._pools:
+            context = multiprocessing.get_context("spawn")
+            if kind == "model":
+                payload = pickle.dumps(self.model(), protocol=pickle.HIGHEST_PROTOCOL)
+                pool = context.Pool(WORKERS, initializer=functions.load_model, initargs=(payload,))
+                pool.map(functions.predict_record, model_records(4 * WORKERS), chunksize=1)
+            else:
+                pool = context.Pool(WORKERS)
+                pool.map(functions.plus_one, [{"x": i} for i in range(4 * WORKERS)], chunksize=1)
+            self._pools[kind] = pool
+        return self._pools[kind]
+
+    def run_dask_bag(self, rows: int, *, record: bool = True) -> float:
+        """Seconds for ``dask.bag.from_sequence(records).map(plus_one).compute()`` on the server's cluster."""
+        import dask.bag
+
+        self.dask_client()
+        records = [{"x": i} for i in range(rows)]
+        started = time.perf_counter()
+        out = dask.bag.from_sequence(records).map(functions.plus_one).compute()
+        seconds = time.perf_counter() - started
+        if len(out) != rows or (rows and out[-1]["answer"] != rows):
+            raise RuntimeError("dask.bag returned wrong results")
+        if record:
+            self.record_throughput("dask.bag", rows, seconds)
+        return seconds
+
+    def run_pool_map(self, rows: int) -> float:
+        """Seconds for ``Pool(2).map(plus_one, records)`` (default chunksize)."""
+        records = [{"x": i} for i in range(rows)]
+        pool = self.pool()
+        started = time.perf_counter()
+        out = pool.map(functions.plus_one, records)
+        seconds = time.perf_counter() - started
+        if len(out) != rows or (rows and out[-1]["answer"] != rows):
+            raise RuntimeError("Pool.map returned wrong results")
+        self.record_throughput("multiprocessing.Pool.map", rows, seconds)
+        return seconds
+
+    # batchscore runs ---------------------------------------------------------------------------------------------
+
+    def trivial_batch(self, rows: int, *, profile: str | None = None) -> BatchRun:
+        """Submit ``rows`` records to the trivial service and wait for every result (memoized per size).
+
+        Measures time, the bytes ``wait()`` polled (and the bytes of one final fetch of all results), and the
+        memory of the server and its workers while it runs.
+        """
+        if rows in self.trivial_runs:
+            return self.trivial_runs[rows]
+        service = self.trivial_service()
+        records = [{"x": i} for i in range(rows)]
+        with self.maybe_profiled(profile), RssSampler(self.server.pid) as rss:
+            started = time.perf_counter()
+            batch = service.batch(records)
+            before_start = time.perf_counter()
+            batch.start()
+            start_seconds = time.perf_counter() - before_start
+            self.counter.reset()
+            status = batch.wait(progress=False)
+            seconds = time.perf_counter() - started
+        polled_bytes, polls = self.counter.response_bytes, self.counter.responses
+        self.counter.reset()
+        final = batch.results()
+        final_bytes = self.counter.response_bytes
+        _check_trivial(status.results, rows)
+        if len(final.results) != rows:
+            raise RuntimeError(f"the final fetch returned {len(final.results)} of {rows} results")
+        batch.delete()
+        run = BatchRun(rows, seconds, start_seconds, polled_bytes, polls, final_bytes, rss.to_json())
+        self.trivial_runs[rows] = run
+        self.record_throughput("batchscore", rows, seconds)
+        return run
+
+    def big_batch(
+        self, rows: int, *, read_all: bool = True, profile: str | None = None, profile_first: str | None = None
+    ) -> BatchRun:
+        """A large batch of the trivial service, read with ``iter_results`` (results are counted, not kept).
+
+        The first result is looked for every 50 ms (the time to first result is P7); after it the SDK's own
+        polling (the server's Retry-After) reads the rest, unless ``read_all`` is false (P7 alone), which deletes
+        the batch at its first result. ``profile`` profiles the whole run, ``profile_first`` only the time from
+        ``start()`` to the first result.
+        """
+        if rows in self.big_runs and (self.big_runs[rows].complete or not read_all):
+            return self.big_runs[rows]
+        service = self.trivial_service()
+        records = [{"x": i} for i in range(rows)]
+        with self.maybe_profiled(profile), RssSampler(self.server.pid) as rss:
+            started = time.perf_counter()
+            batch = service.batch(records)
+            with self.maybe_profiled(profile_first):
+                before_start = time.perf_counter()
+                batch.start()
+                start_seconds = time.perf_counter() - before_start
+                first_seconds: float | None = None
+                for _ in batch.iter_results(poll_interval=0.05):
+                    first_seconds = time.perf_counter() - before_start
+                    break
+            self.counter.reset()
+            seen = 0
+            last_answer_ok = True
+            if read_all:
+                for result in batch.iter_results():
+                    seen += 1
+                    if result.index == rows - 1:
+                        last_answer_ok = result.outputs.get("answer") == rows
+            seconds = time.perf_counter() - started
+        polled_bytes, polls = self.counter.response_bytes, self.counter.responses
+        batch.delete()
+        if read_all and (seen != rows or not last_answer_ok):
+            raise RuntimeError(f"the big batch returned {seen} of {rows} results (last answer ok: {last_answer_ok})")
+        run = BatchRun(rows, seconds, start_seconds, polled_bytes, polls, 0, rss.to_json(), first_seconds, read_all)
+        self.big_runs[rows] = run
+        if read_all:
+            self.record_throughput("batchscore", rows, seconds)
+        return run
+
+    def record_throughput(self, system: str, rows: int, seconds: float) -> None:
+        """A point of the throughput plot (rows/s against batch size)."""
+        self.throughput.append(
+            {"system": system, "rows": rows, "seconds": round(seconds, 4), "rows_per_second": ratio(rows, seconds)}
+        )
+
+    @contextlib.contextmanager
+    def maybe_profiled(self, label: str | None) -> Iterator[None]:
+        """Profile the server process tree with py-spy while the block runs, when ``--profile`` asked for it."""
+        if not self.profile_enabled or label is None:
+            yield
+            return
+        raw = self.out_dir / f"profile-{label}.txt"
+        with profiled(self.server.pid, raw):
+            yield
+        self.profiles[label] = summarize_profile(raw, self.server.pid)
+
+
+def _check_trivial(results: Any, rows: int) -> None:
+    answers = {r.index: r.outputs.get("answer") for r in results}
+    if len(answers) != rows or any(answers.get(i) != i + 1 for i in (0, rows // 2, rows - 1) if rows):
+        raise RuntimeError(f"the batch returned wrong results ({len(answers)} of {rows})")
+    failed = [r for r in results if not r.success]
+    if failed:
+        raise RuntimeError(f"{len(failed)} rows failed, e.g. {failed[0].error_message}")
+
+
+def model_records(rows: int) -> list[dict[str, float]]:
+    """``rows`` records of the seed's inputs: mtcars' 32 (hp, wt) pairs, repeated."""
+    import csv
+
+    with MTCARS.open(encoding="utf-8") as handle:
+        cars = [(float(row["hp"]), float(row["wt"])) for row in csv.DictReader(handle)]
+    return [{"hp": cars[i % len(cars)][0], "wt": cars[i % len(cars)][1]} for i in range(rows)]
+
+
+def timed(function: Callable[[], Any]) -> tuple[float, Any]:
+    """Seconds one call took, and what it returned."""
+    started = time.perf_counter()
+    value = function()
+    return time.perf_counter() - started, value

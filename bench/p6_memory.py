@@ -1,0 +1,79 @@
+"""P6: peak resident memory of the server and of its workers during a 1M-row batch, and at 100k.
+
+Sampled with psutil every 0.2 s: the server process (which also hosts the Dask scheduler and nannies, as with the
+server's own embedded cluster) and, summed, its child processes (two Dask workers, two consume-pool processes,
+multiprocessing's resource tracker). The 100k point is P1's batch; the large batch is read with ``iter_results``.
+"Flat in rows" is checked as the large batch's server peak within 1.25x of the 100k one.
+"""
+
+from __future__ import annotations
+
+from bench._core import Bench, Check, Figure, Size, Sizes, ratio
+
+ID = "P6"
+TITLE = "peak RSS of server and workers during a 1M-row batch, and at 100k"
+SERVER_LIMIT_MB = 600
+FLAT = 1.25
+NICE_SIZES = (1_000_000, 500_000, 200_000, 100_000, 50_000, 20_000, 10_000)
+
+
+def big_size(bench: Bench, sizes: Sizes) -> tuple[int, Size]:
+    """The large batch's size: as asked, unless the throughput measured so far says it would not fit the budget."""
+    wanted = sizes.big_rows
+    table = f"{wanted:,} rows" if not bench.quick else "1,000,000 rows"
+    measured = [run for run in bench.trivial_runs.values() if run.rows >= 1000]
+    if not measured:
+        return wanted, Size(table=table, ran=f"{wanted:,} rows", why="--quick" if bench.quick else "")
+    best = max(measured, key=lambda run: run.rows)
+    projected = wanted / best.rows_per_second
+    if projected <= sizes.big_budget_seconds:
+        why = "--quick: tiny sizes" if bench.quick else ""
+        return wanted, Size(table=table, ran=f"{wanted:,} rows", why=why)
+    fitting = [n for n in NICE_SIZES if n < wanted and n / best.rows_per_second <= sizes.big_budget_seconds]
+    rows = fitting[0] if fitting else min(NICE_SIZES)
+    why = (
+        f"{wanted:,} rows would take about {projected:.0f} s at the {best.rows_per_second:,.0f} rows/s measured at "
+        f"{best.rows:,} rows in this run, over the {sizes.big_budget_seconds:.0f} s budget of one measurement"
+    )
+    return rows, Size(table=table, ran=f"{rows:,} rows", why=why)
+
+
+def run(bench: Bench, sizes: Sizes) -> Figure:
+    """The 100k batch (P1's), then the large one, each with the memory sampler running."""
+    small_rows = sizes.sweep[-1]
+    small = bench.trivial_batch(small_rows)
+    rows, size = big_size(bench, sizes)
+    big = bench.big_batch(rows, read_all=True, profile=ID)
+    server_small = small.rss["server_peak_mb"]
+    server_big = big.rss["server_peak_mb"]
+    growth = ratio(server_big, server_small)
+    return Figure(
+        id=ID,
+        title=TITLE,
+        value=server_big,
+        unit=f"MB server peak at {rows:,} rows",
+        summary=f"server peak {server_big:.0f} MB at {rows:,} rows, {server_small:.0f} MB at {small_rows:,}; "
+        f"workers (sum) {big.rss['workers_sum_peak_mb']:.0f} / {small.rss['workers_sum_peak_mb']:.0f} MB",
+        goal=f"<= {SERVER_LIMIT_MB} MB server, flat in rows (large/small <= {FLAT}x)",
+        checks=[
+            Check(f"server peak at {rows:,} rows", server_big, "<=", SERVER_LIMIT_MB, "MB"),
+            Check(f"server peak at {small_rows:,} rows", server_small, "<=", SERVER_LIMIT_MB, "MB"),
+            Check("server peak large / small", growth, "<=", FLAT, "x"),
+        ],
+        ratios={
+            "server large / small": growth,
+            "workers large / small": ratio(big.rss["workers_sum_peak_mb"], small.rss["workers_sum_peak_mb"]),
+        },
+        size=Size(table="1,000,000 and 100,000 rows", ran=f"{rows:,} and {small_rows:,} rows", why=size.why),
+        notes=[
+            "the server process also hosts the Dask scheduler and nannies (as the embedded server does); workers = "
+            "the sum over its child processes (2 Dask workers, 2 consume-pool processes, the resource tracker)",
+            "RSS is never returned to the OS once grown, so the large batch runs after every other figure",
+        ],
+        details={
+            f"{small_rows}": small.rss,
+            f"{rows}": big.rss,
+            "large_batch_seconds": big.seconds,
+            "large_batch_rows_per_second": big.rows_per_second,
+        },
+    )

@@ -1,0 +1,98 @@
+"""The benchmarked server, in a process of its own: ``python -m bench.server_proc``.
+
+It starts a Dask ``LocalCluster`` the way the server's embedded one is started (2 one-thread worker processes
+under nannies, the server's scheduler settings), then the embedded server on it with
+``running_server(scheduler=...)``, and a bare FastAPI echo app served by uvicorn in a background thread of this
+same process (the P5 baseline). The server gets a process of its own so that psutil measures its memory alone,
+without the benchmark client's. It prints one JSON line (URLs, password, scheduler address, pid) and serves until
+its standard input closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import dask
+import uvicorn
+from distributed import LocalCluster
+from fastapi import FastAPI, Request
+
+from batchscore_server._batch import DASK_CONFIG
+from batchscore_server._embedded import running_server
+
+
+def echo_app() -> FastAPI:
+    """The P5 baseline: the same framework and server, one route that returns its JSON body, nothing else."""
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @app.post("/echo")
+    async def echo(request: Request) -> Any:
+        return await request.json()
+
+    return app
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def running_echo() -> Iterator[str]:
+    """Serve :func:`echo_app` like ``running_server`` serves the real app: uvicorn in a daemon thread."""
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(echo_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="echo-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the echo server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}/echo"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def main() -> int:
+    """Start cluster, server and echo app; announce them; serve until stdin closes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    # The scheduler settings the server applies to its own LocalCluster (it applies them only when it creates
+    # the cluster, so a cluster started for it must get them first: see README, "An external cluster").
+    dask.config.set(DASK_CONFIG)
+    started = time.monotonic()
+    with (
+        LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
+        running_server(workers=args.workers, scheduler=cluster.scheduler_address) as server,
+        running_echo() as echo_url,
+    ):
+        announce = {
+            "url": server.url,
+            "admin_password": server.admin_password,
+            "scheduler": cluster.scheduler_address,
+            "echo_url": echo_url,
+            "pid": os.getpid(),
+            "startup_seconds": time.monotonic() - started,
+        }
+        print(json.dumps(announce), flush=True)
+        sys.stdin.read()  # until the parent closes our stdin (or dies)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
