@@ -7,10 +7,8 @@ Old servers answer a batch start with ``BatchExecutionId`` (9.2) or ``batchExecu
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +16,6 @@ import pytest
 
 import batchscore
 from batchscore import (
-    AsyncService,
     Batch,
     BatchFailedError,
     BatchState,
@@ -26,9 +23,9 @@ from batchscore import (
     ExecutionResult,
     NotFoundError,
     Parameter,
-    Service,
     ServiceInfo,
 )
+from tests.unit._harness import Harness
 
 BASE = "http://mlserver.test:12800"
 GUID = "9c6be3d2-1f5e-4a8b-9a0e-3f2d1c0b9a87"
@@ -128,22 +125,6 @@ ML_ERROR = {
 # --- harness ---
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
 class OldServer:
     """An ML Server 9.x: ignores ``since``/``limit``; poll n answers ``polls[n]`` (the last repeats)."""
 
@@ -162,48 +143,9 @@ class OldServer:
         return httpx.Response(404, json=ML_ERROR)
 
 
-class Harness:
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.time = FakeTime()
-        self._clients: list[Any] = []
-
-    def client(self, handler: Callable[[httpx.Request], httpx.Response]) -> Any:
-        transport = httpx.MockTransport(handler)
-        if self.mode == "sync":
-            client: Any = batchscore.Client(BASE, token="tok", transport=transport)
-            client._sleep = self.time.sleep
-        else:
-            client = batchscore.AsyncClient(BASE, token="tok", transport=transport)
-            client._sleep = self.time.async_sleep
-        client._clock = self.time.clock
-        self._clients.append(client)
-        return client
-
-    def service(self, handler: Callable[[httpx.Request], httpx.Response]) -> Any:
-        client = self.client(handler)
-        return Service(client, INFO) if self.mode == "sync" else AsyncService(client, INFO)
-
-    def run(self, value: Any) -> Any:
-        return asyncio.run(value) if inspect.iscoroutine(value) else value
-
-    def collect(self, results: Any) -> list[Any]:
-        if inspect.isasyncgen(results):
-
-            async def drain() -> list[Any]:
-                return [item async for item in results]
-
-            return asyncio.run(drain())
-        return list(results)
-
-    def close(self) -> None:
-        for client in self._clients:
-            self.run(client.close())
-
-
 @pytest.fixture(params=["sync", "async"])
 def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
+    harness = Harness(request.param, base_url=BASE, info=INFO)
     yield harness
     harness.close()
 

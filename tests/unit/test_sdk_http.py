@@ -5,9 +5,7 @@ Every scenario runs with ``Client`` and with ``AsyncClient`` on an in-memory tra
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -17,12 +15,10 @@ from typing import Any
 import httpx
 import pytest
 
-import batchscore
 from batchscore import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
-    AsyncService,
     AuthenticationError,
     BadRequestError,
     ConflictError,
@@ -33,10 +29,10 @@ from batchscore import (
     PermissionDeniedError,
     RateLimitError,
     RetryPolicy,
-    Service,
     ServiceInfo,
     UnprocessableEntityError,
 )
+from tests.unit._harness import Harness
 
 BASE = "http://batchscore.test"
 BATCH = "/api/svc/v1/batch"
@@ -56,75 +52,9 @@ STARTED = {"batchExecutionId": "b1", "BatchExecutionId": "b1", "name": "svc", "v
 # --- harness: fake time, sync/async clients, one runner for both ---
 
 
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
-class StreamingTransport(httpx.MockTransport):
-    """Reads the request body from its stream on every send, as ``HTTPTransport`` does.
-
-    ``MockTransport`` calls ``request.read()``, which caches the body; this transport proves a body can be
-    generated again. Its handler gets ``(request, body)``.
-    """
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.SyncByteStream)
-        return self.handler(request, b"".join(request.stream))  # type: ignore[call-arg]
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        assert isinstance(request.stream, httpx.AsyncByteStream)
-        body = b"".join([chunk async for chunk in request.stream])
-        return self.handler(request, body)  # type: ignore[call-arg]
-
-
-class Harness:
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.time = FakeTime()
-        self._clients: list[Any] = []
-
-    def client(self, handler: Callable[..., httpx.Response], *, streaming: bool = False, **options: Any) -> Any:
-        options.setdefault("token", "tok")
-        base_url = options.pop("base_url", BASE)
-        transport = StreamingTransport(handler) if streaming else httpx.MockTransport(handler)
-        if self.mode == "sync":
-            client: Any = batchscore.Client(base_url, transport=transport, **options)
-            client._sleep = self.time.sleep
-        else:
-            client = batchscore.AsyncClient(base_url, transport=transport, **options)
-            client._sleep = self.time.async_sleep
-        client._clock = self.time.clock
-        self._clients.append(client)
-        return client
-
-    def service(self, handler: Callable[..., httpx.Response], **options: Any) -> Any:
-        client = self.client(handler, **options)
-        return Service(client, INFO) if self.mode == "sync" else AsyncService(client, INFO)
-
-    def run(self, value: Any) -> Any:
-        """The sync call's value, or the async call's awaited value."""
-        return asyncio.run(value) if inspect.iscoroutine(value) else value
-
-    def close(self) -> None:
-        for client in self._clients:
-            self.run(client.close())
-
-
 @pytest.fixture(params=["sync", "async"])
 def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
+    harness = Harness(request.param, base_url=BASE, info=INFO)
     yield harness
     harness.close()
 

@@ -6,8 +6,6 @@ once with ``Client`` and once with ``AsyncClient``.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import itertools
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
@@ -16,10 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-import batchscore
 import batchscore._shared as shared
 from batchscore import (
-    AsyncService,
     BatchCanceledError,
     BatchFailedError,
     BatchscoreError,
@@ -27,10 +23,10 @@ from batchscore import (
     BatchStatus,
     Parameter,
     PollPolicy,
-    Service,
     ServiceInfo,
     WaitTimeoutError,
 )
+from tests.unit._harness import Harness as SharedHarness
 
 BASE = "http://batchscore.test"
 BATCH = "/api/svc/v1/batch"
@@ -52,75 +48,17 @@ def records(count: int) -> list[dict[str, float]]:
 # --- harness: fake time, sync/async clients, one runner for both ---
 
 
-class FakeTime:
-    """A monotonic clock that only moves when the fake sleep is called."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def async_sleep(self, seconds: float) -> None:
-        self.sleep(seconds)
-
-
-class Harness:
-    """Builds a sync or async client on a mock transport and runs its calls the same way."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.time = FakeTime()
-        self._clients: list[Any] = []
-
-    def client(self, handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Any:
-        options.setdefault("token", "tok")
-        transport = httpx.MockTransport(handler)
-        if self.mode == "sync":
-            client: Any = batchscore.Client(BASE, transport=transport, **options)
-            client._sleep = self.time.sleep
-        else:
-            client = batchscore.AsyncClient(BASE, transport=transport, **options)
-            client._sleep = self.time.async_sleep
-        client._clock = self.time.clock
-        self._clients.append(client)
-        return client
-
-    def service(self, handler: Callable[[httpx.Request], httpx.Response], **options: Any) -> Any:
-        client = self.client(handler, **options)
-        return Service(client, INFO) if self.mode == "sync" else AsyncService(client, INFO)
-
-    def run(self, value: Any) -> Any:
-        """The sync call's value, or the async call's awaited value."""
-        return asyncio.run(value) if inspect.iscoroutine(value) else value
-
-    def collect(self, results: Any) -> list[Any]:
-        """Drain a sync iterator or an async iterator."""
-        if inspect.isasyncgen(results):
-
-            async def drain() -> list[Any]:
-                return [item async for item in results]
-
-            return asyncio.run(drain())
-        return list(results)
+class Harness(SharedHarness):
+    """The shared harness, plus a started batch on a BatchServer."""
 
     def started(self, server: BatchServer, count: int = 5, **options: Any) -> Any:
         service = self.service(server, **options)
         return self.run(service.batch(records(count)).start())
 
-    def close(self) -> None:
-        for client in self._clients:
-            self.run(client.close())
-
 
 @pytest.fixture(params=["sync", "async"])
 def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
+    harness = Harness(request.param, base_url=BASE, info=INFO)
     yield harness
     harness.close()
 

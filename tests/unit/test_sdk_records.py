@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -17,7 +16,6 @@ import pytest
 
 import batchscore
 from batchscore import (
-    AsyncService,
     DownloadError,
     InvalidRecordError,
     NotFoundError,
@@ -28,6 +26,7 @@ from batchscore import (
 from batchscore._publish import function_code, parameter_type, parameters
 from batchscore._records import UPLOAD_CHUNK_BYTES, RecordStream, record_factory
 from batchscore._shared import safe_file_name
+from tests.unit._harness import Harness as SharedHarness
 
 BASE = "http://batchscore.test"
 INPUTS = (
@@ -395,29 +394,13 @@ def test_safe_file_name_accepts_plain_names(name: str) -> None:
 # --- downloads (sync and async) ---
 
 
-class Harness:
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self._clients: list[Any] = []
+class Harness(SharedHarness):
+    """The shared harness, plus a fetched batch whose client must never sleep (downloads are not retried)."""
 
     def batch(self, handler: Callable[[httpx.Request], httpx.Response]) -> Any:
-        transport = httpx.MockTransport(handler)
-        if self.mode == "sync":
-            client: Any = batchscore.Client(BASE, token="tok", transport=transport)
-            svc: Any = Service(client, INFO)
-        else:
-            client = batchscore.AsyncClient(BASE, token="tok", transport=transport)
-            svc = AsyncService(client, INFO)
-        client._sleep = _no_sleep if self.mode == "sync" else _no_async_sleep
-        self._clients.append(client)
+        svc = self.service(handler)
+        svc._client._sleep = _no_sleep if self.mode == "sync" else _no_async_sleep
         return svc.get_batch("b1")
-
-    def run(self, value: Any) -> Any:
-        return asyncio.run(value) if inspect.iscoroutine(value) else value
-
-    def close(self) -> None:
-        for client in self._clients:
-            self.run(client.close())
 
 
 def _no_sleep(seconds: float) -> None:
@@ -430,7 +413,7 @@ async def _no_async_sleep(seconds: float) -> None:
 
 @pytest.fixture(params=["sync", "async"])
 def h(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    harness = Harness(request.param)
+    harness = Harness(request.param, base_url=BASE, info=INFO)
     yield harness
     harness.close()
 
