@@ -23,6 +23,12 @@ SPECTRAL_RULESET = "openapi/.spectral.yaml"
 MOCK_DIR = ROOT / "mock"
 NODE_BIN = MOCK_DIR / "node_modules" / ".bin"
 PYPROJECT = nox.project.load_toml("pyproject.toml")
+TEST_TIERS = (
+    ("tests/unit", "tests/contract", "tests/server"),
+    ("tests/e2e",),
+    ("tests/conformance",),
+    ("tests/load", "tests/bench"),
+)
 
 
 def _groups(*names: str) -> list[str]:
@@ -106,7 +112,15 @@ def tests(session: nox.Session) -> None:
     _lint_contract(session)
     _lint_python(session)
     _typecheck(session)
-    session.run("pytest", *session.posargs, env={"BATCHSCORE_NODE_BIN": str(NODE_BIN)})
+    env = {"BATCHSCORE_NODE_BIN": str(NODE_BIN)}
+    if session.posargs:
+        session.run("pytest", *session.posargs, env=env)
+        return
+    # One pytest process per tier: the end-to-end, conformance and load tiers run servers, Dask clusters and
+    # thousands of asyncio tasks; in a process of their own, nothing they leave behind can slow or break another
+    # tier's tests.
+    for tier in TEST_TIERS:
+        session.run("pytest", *tier, env=env)
 
 
 @nox.session

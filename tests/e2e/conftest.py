@@ -49,7 +49,9 @@ def mtcars_records() -> list[dict[str, float]]:
         return [{"hp": float(row["hp"]), "wt": float(row["wt"])} for row in csv.DictReader(handle)]
 
 
-@pytest.fixture(scope="session")
+# Package scope: the server (its uvicorn thread, Dask cluster and consume pool) stops when the end-to-end tests
+# end, so its threads cannot disturb the tests of other packages that run after them.
+@pytest.fixture(scope="package")
 def server() -> Iterator[RunningServer]:
     with running_server(workers=2) as running:
         yield running
@@ -64,7 +66,7 @@ def login(server: RunningServer, username: str = "admin", password: str | None =
     return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api(server: RunningServer) -> Iterator[httpx.Client]:
     token = login(server)["access_token"]
     with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
