@@ -123,7 +123,7 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
         ):
             raise ApiError(400, f"{key} must be a string", key)
         limit = _LIMITS.get(key)
-        if limit is not None and len(value) > limit:
+        if limit is not None and isinstance(value, str | list) and len(value) > limit:
             unit = "items" if isinstance(value, list) else "characters"
             raise ApiError(400, f"{key} must have at most {limit} {unit}", key)
         fields[key] = value
