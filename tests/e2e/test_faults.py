@@ -8,12 +8,27 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batchscore_server._embedded import running_server
+from batchscore_server._embedded import RunningServer, running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 DIES_ON_13 = "import os\nif hp == 13:\n    os._exit(3)\nanswer = hp + wt\n"
 SLEEPS_HP = "import time\ntime.sleep(hp)\nanswer = hp + wt\n"
 HOLDS_THE_GIL = "if hp > 0:\n    sum(range(10**12))\nanswer = hp + wt\n"
+
+
+# A server of this module's own: these tests kill, restart and hang workers on purpose, and a cluster left in a
+# bad state must not reach the other end-to-end tests (nor they this one).
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with running_server(workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    token = login(server)["access_token"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+        yield client
 
 
 def test_a_worker_dying_inside_a_row_fails_only_that_row(api: httpx.Client) -> None:

@@ -21,6 +21,21 @@ BIG_ARTIFACT = "open('big.bin', 'wb').write(b'x' * 300_000)\nanswer = hp\n"
 SLOW = "import time\ntime.sleep(0.3)\nanswer = hp + wt\n"
 
 
+# A server of this module's own: these tests kill, restart and hang workers on purpose, and a cluster left in a
+# bad state must not reach the other end-to-end tests (nor they this one).
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with running_server(workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(server: RunningServer) -> Iterator[httpx.Client]:
+    token = login(server)["access_token"]
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+        yield client
+
+
 def test_init_code_that_raises_fails_the_batch_with_the_reason(api: httpx.Client) -> None:
     publish(api, "initRaises", "answer = hp", init_code=INIT_RAISES)
     started = api.post("/api/initRaises/v1/batch", json=[{"hp": 1.0, "wt": 1.0}, {"hp": 2.0, "wt": 1.0}]).json()
