@@ -57,6 +57,21 @@ def server() -> Iterator[RunningServer]:
         yield running
 
 
+# For tests that kill, restart and hang workers on purpose: a server of their module's own, so a cluster left in a
+# bad state cannot reach the other end-to-end tests.
+@pytest.fixture(scope="module")
+def own_server() -> Iterator[RunningServer]:
+    with running_server(workers=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def own_api(own_server: RunningServer) -> Iterator[httpx.Client]:
+    token = login(own_server)["access_token"]
+    with httpx.Client(base_url=own_server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
+        yield client
+
+
 def login(server: RunningServer, username: str = "admin", password: str | None = None) -> dict[str, Any]:
     response = httpx.post(
         f"{server.url}/login", json={"username": username, "password": password or server.admin_password}

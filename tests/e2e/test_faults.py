@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server._embedded import running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 DIES_ON_13 = "import os\nif hp == 13:\n    os._exit(3)\nanswer = hp + wt\n"
@@ -16,28 +16,13 @@ SLEEPS_HP = "import time\ntime.sleep(hp)\nanswer = hp + wt\n"
 HOLDS_THE_GIL = "if hp > 0:\n    sum(range(10**12))\nanswer = hp + wt\n"
 
 
-# A server of this module's own: these tests kill, restart and hang workers on purpose, and a cluster left in a
-# bad state must not reach the other end-to-end tests (nor they this one).
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with running_server(workers=2) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    token = login(server)["access_token"]
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
-        yield client
-
-
-def test_a_worker_dying_inside_a_row_fails_only_that_row(api: httpx.Client) -> None:
-    publish(api, "dies", DIES_ON_13)
+def test_a_worker_dying_inside_a_row_fails_only_that_row(own_api: httpx.Client) -> None:
+    publish(own_api, "dies", DIES_ON_13)
     records = [{"hp": float(h), "wt": 0.0} for h in (1, 2, 3, 4, 13, 5, 6, 7, 8, 9)]
-    started = api.post("/api/dies/v1/batch", json=records).json()
-    final = wait_until_finished(api, "dies", started["batchExecutionId"])
+    started = own_api.post("/api/dies/v1/batch", json=records).json()
+    final = wait_until_finished(own_api, "dies", started["batchExecutionId"])
     assert final["state"] == "complete"
-    results = api.get(f"/api/dies/v1/batch/{started['batchExecutionId']}").json()["batchExecutionResults"]
+    results = own_api.get(f"/api/dies/v1/batch/{started['batchExecutionId']}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == list(range(10))  # every row has exactly one result
     failed = [r for r in results if not r["success"]]
     assert [r["index"] for r in failed] == [4]
@@ -45,46 +30,46 @@ def test_a_worker_dying_inside_a_row_fails_only_that_row(api: httpx.Client) -> N
     assert [r["outputParameters"]["answer"] for r in results if r["success"]] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
-def test_a_consume_whose_worker_dies_is_a_failed_result_and_the_pool_recovers(api: httpx.Client) -> None:
-    publish(api, "diesconsume", DIES_ON_13)
-    died = api.post("/api/diesconsume/v1", json={"hp": 13, "wt": 0})
+def test_a_consume_whose_worker_dies_is_a_failed_result_and_the_pool_recovers(own_api: httpx.Client) -> None:
+    publish(own_api, "diesconsume", DIES_ON_13)
+    died = own_api.post("/api/diesconsume/v1", json={"hp": 13, "wt": 0})
     assert died.status_code == 200
     assert died.json()["success"] is False
     assert "died" in died.json()["errorMessage"]
-    again = api.post("/api/diesconsume/v1", json={"hp": 1, "wt": 1})
+    again = own_api.post("/api/diesconsume/v1", json={"hp": 1, "wt": 1})
     assert again.json()["outputParameters"]["answer"] == 2
 
 
 @pytest.mark.parametrize(("service", "code"), [("sleeps", SLEEPS_HP), ("gil", HOLDS_THE_GIL)])
-def test_a_row_over_item_timeout_fails_and_is_not_rerun(api: httpx.Client, service: str, code: str) -> None:
-    publish(api, service, code)
+def test_a_row_over_item_timeout_fails_and_is_not_rerun(own_api: httpx.Client, service: str, code: str) -> None:
+    publish(own_api, service, code)
     records = [{"hp": 0.0, "wt": 1.0}, {"hp": 600.0, "wt": 1.0}, {"hp": 0.0, "wt": 2.0}, {"hp": 0.0, "wt": 3.0}]
-    started = api.post(f"/api/{service}/v1/batch", params={"itemTimeout": 1.5, "parallelCount": 1}, json=records)
+    started = own_api.post(f"/api/{service}/v1/batch", params={"itemTimeout": 1.5, "parallelCount": 1}, json=records)
     execution_id = started.json()["batchExecutionId"]
     # The row would run for 600 s (or hold the GIL for hours): finishing at all proves it was stopped.
-    final = wait_until_finished(api, service, execution_id, timeout=300)
+    final = wait_until_finished(own_api, service, execution_id, timeout=300)
     assert final["state"] == "complete"
-    results = api.get(f"/api/{service}/v1/batch/{execution_id}").json()["batchExecutionResults"]
+    results = own_api.get(f"/api/{service}/v1/batch/{execution_id}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == [0, 1, 2, 3]
     assert [r["success"] for r in results] == [True, False, True, True]
     assert "timed out" in results[1]["errorMessage"]
     assert final["failedItemCount"] == 1
 
 
-def test_deleting_the_service_fails_its_running_batch(api: httpx.Client) -> None:
-    publish(api, "deleted", "import time\ntime.sleep(0.2)\nanswer = hp\n")
+def test_deleting_the_service_fails_its_running_batch(own_api: httpx.Client) -> None:
+    publish(own_api, "deleted", "import time\ntime.sleep(0.2)\nanswer = hp\n")
     records = [{"hp": float(i), "wt": 0.0} for i in range(30)]
-    execution_id = api.post("/api/deleted/v1/batch", params={"parallelCount": 1}, json=records).json()[
+    execution_id = own_api.post("/api/deleted/v1/batch", params={"parallelCount": 1}, json=records).json()[
         "batchExecutionId"
     ]
     deadline = time.monotonic() + 60
-    while api.get(f"/api/deleted/v1/batch/{execution_id}").json()["completedItemCount"] < 1:
+    while own_api.get(f"/api/deleted/v1/batch/{execution_id}").json()["completedItemCount"] < 1:
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert api.delete("/services/deleted/v1").status_code == 200
+    assert own_api.delete("/services/deleted/v1").status_code == 200
     # The batch outlives its service: its status stays readable until the batch itself is deleted. Rows that
     # were running finish first, so the batch reaches its final state shortly after the DELETE.
-    final = wait_until_finished(api, "deleted", execution_id, timeout=30)
+    final = wait_until_finished(own_api, "deleted", execution_id, timeout=30)
     assert final["state"] == "failed"
     assert "was deleted" in final["errorMessage"]
     assert final["completedItemCount"] == 30

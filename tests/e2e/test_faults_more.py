@@ -21,29 +21,14 @@ BIG_ARTIFACT = "open('big.bin', 'wb').write(b'x' * 300_000)\nanswer = hp\n"
 SLOW = "import time\ntime.sleep(0.3)\nanswer = hp + wt\n"
 
 
-# A server of this module's own: these tests kill, restart and hang workers on purpose, and a cluster left in a
-# bad state must not reach the other end-to-end tests (nor they this one).
-@pytest.fixture(scope="module")
-def server() -> Iterator[RunningServer]:
-    with running_server(workers=2) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def api(server: RunningServer) -> Iterator[httpx.Client]:
-    token = login(server)["access_token"]
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as client:
-        yield client
-
-
-def test_init_code_that_raises_fails_the_batch_with_the_reason(api: httpx.Client) -> None:
-    publish(api, "initRaises", "answer = hp", init_code=INIT_RAISES)
-    started = api.post("/api/initRaises/v1/batch", json=[{"hp": 1.0, "wt": 1.0}, {"hp": 2.0, "wt": 1.0}]).json()
-    final = wait_until_finished(api, "initRaises", started["batchExecutionId"])
+def test_init_code_that_raises_fails_the_batch_with_the_reason(own_api: httpx.Client) -> None:
+    publish(own_api, "initRaises", "answer = hp", init_code=INIT_RAISES)
+    started = own_api.post("/api/initRaises/v1/batch", json=[{"hp": 1.0, "wt": 1.0}, {"hp": 2.0, "wt": 1.0}]).json()
+    final = wait_until_finished(own_api, "initRaises", started["batchExecutionId"])
     assert final["state"] == "failed"
     assert "initCode failed" in final["errorMessage"]
     assert "the model file is missing" in final["errorMessage"]
-    consumed = api.post("/api/initRaises/v1", json={"hp": 1, "wt": 1}).json()
+    consumed = own_api.post("/api/initRaises/v1", json={"hp": 1, "wt": 1}).json()
     assert consumed["success"] is False
     assert "the model file is missing" in consumed["errorMessage"]
 
@@ -87,41 +72,41 @@ def test_a_full_disk_fails_the_row_and_the_server_stays_healthy(tiny_artifacts_s
     assert api.post("/api/bigFiles/v1", json={"hp": 7, "wt": 0}).json()["outputParameters"]["answer"] == 7
 
 
-def test_a_dask_worker_restart_mid_batch_loses_no_row(server: RunningServer, api: httpx.Client) -> None:
-    publish(api, "restarted", SLOW)
+def test_a_dask_worker_restart_mid_batch_loses_no_row(own_server: RunningServer, own_api: httpx.Client) -> None:
+    publish(own_api, "restarted", SLOW)
     records = [{"hp": float(i), "wt": 1.0} for i in range(24)]
-    execution_id = api.post("/api/restarted/v1/batch", params={"parallelCount": 2}, json=records).json()[
+    execution_id = own_api.post("/api/restarted/v1/batch", params={"parallelCount": 2}, json=records).json()[
         "batchExecutionId"
     ]
-    address = api.get("/status").json()["components"]["cluster"]["details"]["scheduler"]
+    address = own_api.get("/status").json()["components"]["cluster"]["details"]["scheduler"]
     deadline = time.monotonic() + 60
-    while api.get(f"/api/restarted/v1/batch/{execution_id}").json()["completedItemCount"] < 2:
+    while own_api.get(f"/api/restarted/v1/batch/{execution_id}").json()["completedItemCount"] < 2:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     with DaskClient(address, timeout=30) as dask:
         dask.restart_workers([next(iter(dask.scheduler_info()["workers"]))])
-    final = wait_until_finished(api, "restarted", execution_id, timeout=120)
+    final = wait_until_finished(own_api, "restarted", execution_id, timeout=120)
     assert final["state"] == "complete"
-    results = api.get(f"/api/restarted/v1/batch/{execution_id}").json()["batchExecutionResults"]
+    results = own_api.get(f"/api/restarted/v1/batch/{execution_id}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == list(range(24))  # exactly one result per row
     for result in results:
         assert result["success"] or "worker process running this row died" in result["errorMessage"]
     if final["failedItemCount"]:
-        api.post(f"/api/restarted/v1/batch/{execution_id}/retry")
-        again = wait_until_finished(api, "restarted", execution_id, timeout=120)
+        own_api.post(f"/api/restarted/v1/batch/{execution_id}/retry")
+        again = wait_until_finished(own_api, "restarted", execution_id, timeout=120)
         assert again["failedItemCount"] == 0
 
 
-def test_a_busy_database_delays_but_loses_nothing(server: RunningServer, api: httpx.Client) -> None:
-    publish(api, "busyDb", SLOW)
+def test_a_busy_database_delays_but_loses_nothing(own_server: RunningServer, own_api: httpx.Client) -> None:
+    publish(own_api, "busyDb", SLOW)
     records = [{"hp": float(i), "wt": 1.0} for i in range(12)]
-    execution_id = api.post("/api/busyDb/v1/batch", params={"parallelCount": 2}, json=records).json()[
+    execution_id = own_api.post("/api/busyDb/v1/batch", params={"parallelCount": 2}, json=records).json()[
         "batchExecutionId"
     ]
     released = threading.Event()
 
     def hold_the_write_lock() -> None:
-        connection = sqlite3.connect(server.settings.database_path, timeout=30)
+        connection = sqlite3.connect(own_server.settings.database_path, timeout=30)
         connection.execute("BEGIN EXCLUSIVE")
         released.wait(3)
         connection.rollback()
@@ -131,14 +116,14 @@ def test_a_busy_database_delays_but_loses_nothing(server: RunningServer, api: ht
     holder.start()
     try:
         # Readers are not blocked in WAL mode: polling goes on while writers wait for the lock.
-        status = api.get(f"/api/busyDb/v1/batch/{execution_id}")
+        status = own_api.get(f"/api/busyDb/v1/batch/{execution_id}")
         assert status.status_code == 200
     finally:
         time.sleep(2)
         released.set()
         holder.join()
-    final = wait_until_finished(api, "busyDb", execution_id, timeout=120)
+    final = wait_until_finished(own_api, "busyDb", execution_id, timeout=120)
     assert final["state"] == "complete"
-    results = api.get(f"/api/busyDb/v1/batch/{execution_id}").json()["batchExecutionResults"]
+    results = own_api.get(f"/api/busyDb/v1/batch/{execution_id}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == list(range(12))
     assert all(r["success"] for r in results)
