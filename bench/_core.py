@@ -8,6 +8,7 @@ import math
 import multiprocessing
 import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -376,44 +377,59 @@ def profiled(pid: int, raw_path: Path, rate: int = 100) -> Iterator[None]:
             raise RuntimeError(f"py-spy wrote no profile: {stderr.strip()[-2000:]}")
 
 
-def summarize_profile(raw_path: Path, server_pid: int, top: int = 15) -> dict[str, Any]:
-    """Samples per process role, and the functions that take most of them (self and inclusive), per role."""
-    roles: dict[str, str] = {}
+_PROCESS_PREFIX = re.compile(r'process (\d+):"(.*?)";')
+_IDLE = ("EpollSelector.select", "Condition.wait", "select (selectors.py)", "Event.wait")
+
+
+def summarize_profile(raw_path: Path, top: int = 15) -> dict[str, Any]:
+    """Samples per process role, and the functions that take most of them, per role.
+
+    The server process is the root of every stack py-spy records with ``--subprocesses``; a child process is a
+    Dask worker when its stacks run ``distributed``, a consume-pool process when they run
+    ``concurrent.futures``. Per role: ``self`` (leaf frames), ``inclusive`` (frames of batchscore's own code,
+    the server's and the SDK's, with everything they call), and the share of samples spent waiting in a selector.
+    """
     markers: dict[str, Counter[str]] = defaultdict(Counter)
-    stacks: list[tuple[str, list[str], int]] = []
+    stacks: list[tuple[str, int, list[str], int]] = []
     for line in raw_path.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not count_text.isdigit():
             continue
-        parts = stack.split(";")
-        processes = [p for p in parts if p.startswith("process ")]
-        frames = [_frame(p) for p in parts if not p.startswith(("process ", "thread "))]
-        pid = processes[-1].split(":", 1)[0].removeprefix("process ") if processes else "?"
+        pids = []
+        while match := _PROCESS_PREFIX.match(stack):
+            pids.append(match.group(1))
+            stack = stack[match.end() :]
+        frames = [_frame(part) for part in stack.split(";") if part and not part.startswith("thread ")]
+        pid = pids[-1] if pids else "?"
         count = int(count_text)
-        stacks.append((pid, frames, count))
+        stacks.append((pid, len(pids), frames, count))
         text = ";".join(frames)
         if "distributed/" in text:
             markers[pid]["dask worker"] += count
         if "concurrent/futures/process.py" in text:
             markers[pid]["consume pool"] += count
-    for pid, counter in markers.items():
-        roles[pid] = counter.most_common(1)[0][0]
-    roles[str(server_pid)] = "server"
-    by_role: dict[str, Counter[str]] = defaultdict(Counter)
+    by_role: Counter[str] = Counter()
+    idle: Counter[str] = Counter()
     self_time: dict[str, Counter[str]] = defaultdict(Counter)
     inclusive: dict[str, Counter[str]] = defaultdict(Counter)
-    for pid, frames, count in stacks:
-        role = roles.get(pid, "other")
-        by_role[role]["samples"] += count
-        if frames:
-            self_time[role][frames[-1]] += count
+    roles = {pid: counter.most_common(1)[0][0] for pid, counter in markers.items() if counter}
+    for pid, depth, frames, count in stacks:
+        role = "server" if depth <= 1 else roles.get(pid, "other child")
+        by_role[role] += count
+        if not frames:
+            continue
+        if frames[-1].startswith(_IDLE):
+            idle[role] += count
+            continue
+        self_time[role][frames[-1]] += count
         for frame in set(frames):
-            inclusive[role][frame] += count
-    summary: dict[str, Any] = {"raw": raw_path.name, "processes": {}}
-    for role, counter in sorted(by_role.items(), key=lambda item: -item[1]["samples"]):
-        total = counter["samples"]
+            if "batchscore" in frame:
+                inclusive[role][frame] += count
+    summary: dict[str, Any] = {"raw": raw_path.name, "rate_hz": 100, "processes": {}}
+    for role, total in by_role.most_common():
         summary["processes"][role] = {
             "samples": total,
+            "idle_share": round(100 * idle[role] / total, 1),
             "self": [(name, round(100 * n / total, 1)) for name, n in self_time[role].most_common(top)],
             "inclusive": [(name, round(100 * n / total, 1)) for name, n in inclusive[role].most_common(top)],
         }
@@ -441,7 +457,8 @@ class BatchRun:
     final_bytes: int
     rss: dict[str, Any]
     first_result_seconds: float | None = None  # from calling start() to the first result in the client
-    complete: bool = True  # every result was read (False: deleted at its first result)
+    complete: bool = True  # every result was read (False: left running at its first result or at a deadline)
+    rows_read: int = 0  # results read by the client (big batches)
 
     @property
     def rows_per_second(self) -> float:
@@ -452,11 +469,8 @@ class BatchRun:
 class Bench:
     """A benchmark session: the server, clients, published services, and runs shared by several figures."""
 
-    def __init__(
-        self, server: ServerInfo, *, quick: bool, out_dir: Path, profile: bool, selected: tuple[str, ...] = ()
-    ) -> None:
+    def __init__(self, server: ServerInfo, *, quick: bool, out_dir: Path, profile: bool) -> None:
         self.server = server
-        self.selected = selected
         self.quick = quick
         self.out_dir = out_dir
         self.profile_enabled = profile
@@ -526,7 +540,7 @@ class Bench:
         """Run a few rows first, so that every worker has loaded the service (and the pool is up) before timing."""
         batch = service.batch(records, parallel_count=len(records)).start()
         batch.wait(progress=False, poll_interval=0.05)
-        batch.delete()
+        discard(batch)
         service.consume(**records[0])
 
     # baselines ---------------------------------------------------------------------------------------------------
@@ -611,20 +625,28 @@ class Bench:
         _check_trivial(status.results, rows)
         if len(final.results) != rows:
             raise RuntimeError(f"the final fetch returned {len(final.results)} of {rows} results")
-        batch.delete()
+        discard(batch)
         run = BatchRun(rows, seconds, start_seconds, polled_bytes, polls, final_bytes, rss.to_json())
         self.trivial_runs[rows] = run
         self.record_throughput("batchscore", rows, seconds)
         return run
 
     def big_batch(
-        self, rows: int, *, read_all: bool = True, profile: str | None = None, profile_first: str | None = None
+        self,
+        rows: int,
+        *,
+        read_all: bool = True,
+        deadline: float | None = None,
+        profile: str | None = None,
+        profile_first: str | None = None,
     ) -> BatchRun:
         """A large batch of the trivial service, read with ``iter_results`` (results are counted, not kept).
 
         The first result is looked for every 50 ms (the time to first result is P7); after it the SDK's own
-        polling (the server's Retry-After) reads the rest, unless ``read_all`` is false (P7 alone), which deletes
-        the batch at its first result. ``profile`` profiles the whole run, ``profile_first`` only the time from
+        polling (the server's Retry-After) reads the rest, unless ``read_all`` is false (P7 alone), which
+        leaves the batch running at its first result. Reading stops (and leaves the batch running) after
+        ``deadline`` seconds: the size was chosen from the throughput at 100k rows, which a batch that slows down
+        as it grows does not keep. ``profile`` profiles the whole run, ``profile_first`` only the time from
         ``start()`` to the first result.
         """
         if rows in self.big_runs and (self.big_runs[rows].complete or not read_all):
@@ -645,19 +667,29 @@ class Bench:
             self.counter.reset()
             seen = 0
             last_answer_ok = True
+            stopped = False
             if read_all:
                 for result in batch.iter_results():
                     seen += 1
                     if result.index == rows - 1:
                         last_answer_ok = result.outputs.get("answer") == rows
+                    if deadline is not None and time.perf_counter() - started > deadline:
+                        stopped = True
+                        break
             seconds = time.perf_counter() - started
         polled_bytes, polls = self.counter.response_bytes, self.counter.responses
-        batch.delete()
-        if read_all and (seen != rows or not last_answer_ok):
+        complete = read_all and not stopped
+        if complete:
+            discard(batch)
+        # Else the batch is left running: cancelling or deleting a running 1M-row batch takes minutes (every row
+        # gets a "canceled" result), and the figures that use it run last; the server stops at the end.
+        if complete and (seen != rows or not last_answer_ok):
             raise RuntimeError(f"the big batch returned {seen} of {rows} results (last answer ok: {last_answer_ok})")
-        run = BatchRun(rows, seconds, start_seconds, polled_bytes, polls, 0, rss.to_json(), first_seconds, read_all)
+        run = BatchRun(
+            rows, seconds, start_seconds, polled_bytes, polls, 0, rss.to_json(), first_seconds, complete, seen
+        )
         self.big_runs[rows] = run
-        if read_all:
+        if complete:
             self.record_throughput("batchscore", rows, seconds)
         return run
 
@@ -676,7 +708,15 @@ class Bench:
         raw = self.out_dir / f"profile-{label}.txt"
         with profiled(self.server.pid, raw):
             yield
-        self.profiles[label] = summarize_profile(raw, self.server.pid)
+        self.profiles[label] = summarize_profile(raw)
+
+
+def discard(batch: batchscore.Batch) -> None:
+    """Delete a finished batch, so that the server's database is as small for each measurement."""
+    try:
+        batch.delete()
+    except batchscore.BatchscoreError as error:
+        print(f"warning: could not delete batch {batch.id}: {error}", file=sys.stderr, flush=True)
 
 
 def _check_trivial(results: Any, rows: int) -> None:

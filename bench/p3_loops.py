@@ -11,7 +11,7 @@ import asyncio
 import time
 
 import batchscore
-from bench._core import TRIVIAL, Bench, Check, Figure, Size, Sizes, ratio
+from bench._core import TRIVIAL, Bench, Check, Figure, Size, Sizes, discard, ratio
 
 ID = "P3"
 TITLE = "batch vs request-response loops on the same 10k rows"
@@ -28,7 +28,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
         batch = service.batch(records).start()
         status = batch.wait(progress=False)
         batch_s = time.perf_counter() - started
-    batch.delete()
+    discard(batch)
     if status.completed_item_count != rows or status.failed_item_count:
         raise RuntimeError("the batch did not complete every row")
 

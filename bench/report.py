@@ -145,7 +145,11 @@ def markdown(data: dict[str, Any]) -> str:
         lines += ["", f"Profile of {label} (py-spy, server process tree; share of each process's samples):", ""]
         for role, info in profile["processes"].items():
             top = ", ".join(f"`{name}` {share}%" for name, share in info["self"][:6])
-            lines.append(f"- {role} ({info['samples']} samples), self time: {top}")
+            ours = ", ".join(f"`{name}` {share}%" for name, share in info["inclusive"][:4])
+            lines.append(
+                f"- {role} ({info['samples']} samples, {info['idle_share']}% waiting in a selector); self: {top}; "
+                f"batchscore code, inclusive: {ours or '-'}"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 import traceback
 from dataclasses import replace
@@ -42,7 +43,9 @@ DEFAULT_OUT = ROOT / "bench" / "results"
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="batchscore benchmarks against baselines measured in the same run"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes, under 2 minutes (what the tests run)")
     parser.add_argument("--only", default="", help="comma-separated figures, e.g. P1,P5 (default: all)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where results go (default: bench/results)")
@@ -93,9 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     print(f"batchscore benchmarks ({data['mode']}): {', '.join(args.figures)} -> {out}", flush=True)
     errors = 0
-    with server_process(out / "server-log.tmp") as server:
+    server_log = Path(tempfile.gettempdir()) / f"batchscore-bench-server-{os.getpid()}.log"
+    with server_process(server_log) as server:
         data["server"]["startup_seconds"] = round(server.startup_seconds, 2)
-        bench = Bench(server, quick=args.quick, out_dir=out, profile=args.profile, selected=tuple(args.figures))
+        bench = Bench(server, quick=args.quick, out_dir=out, profile=args.profile)
         try:
             for figure_id in args.figures:
                 figure = _measure(FIGURES[figure_id], bench, sizes)
