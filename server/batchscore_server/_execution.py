@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import importlib
 import io
 import linecache
@@ -117,29 +118,43 @@ def execute(
     """
     workdir = workdir.absolute()
     workdir.mkdir(parents=True, exist_ok=True)
-    if any(workdir.iterdir()):
+    if not _is_empty_directory(workdir):
         raise ValueError(f"working directory {workdir} is not empty")
-    console = io.StringIO()
-    result: dict[str, Any] = {"success": False, "errorMessage": "", "consoleOutput": "", "outputParameters": {}}
     try:
-        with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
-            try:
-                # Built inside the capture, so what initCode prints shows in the first record's consoleOutput.
-                base = _base_namespace(spec, workdir.parent)
-            except ServiceInitError as error:
-                result.update(errorMessage=str(error), initFailed=True)
-            else:
-                with contextlib.chdir(workdir):
-                    result.update(_run_code(spec, base, inputs))
-        result["consoleOutput"] = console.getvalue()
-        result["changedFiles"] = _files_under(workdir)
-        if artifact_dir is None:
-            result["outputFiles"] = _read_output_files(spec, workdir)
-        else:
-            result["storedFiles"] = _store_output_files(spec, workdir, artifact_dir)
+        result, _ = _execute_in(spec, inputs, workdir, artifact_dir)
         return result
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _execute_in(
+    spec: ServiceSpec, inputs: Mapping[str, Any], workdir: Path, artifact_dir: Path | None
+) -> tuple[dict[str, Any], bool]:
+    """``execute`` in an existing, empty, absolute ``workdir``, which is left in place.
+
+    Returns the result, and whether the record left the directory empty (the next record may then reuse it).
+    """
+    console = io.StringIO()
+    result: dict[str, Any] = {"success": False, "errorMessage": "", "consoleOutput": "", "outputParameters": {}}
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+        try:
+            # Built inside the capture, so what initCode prints shows in the first record's consoleOutput.
+            base = _base_namespace(spec, workdir.parent)
+        except ServiceInitError as error:
+            result.update(errorMessage=str(error), initFailed=True)
+        else:
+            with contextlib.chdir(workdir):
+                result.update(_run_code(spec, base, inputs))
+    result["consoleOutput"] = console.getvalue()
+    changed, empty = _scan(workdir)
+    result["changedFiles"] = changed
+    if artifact_dir is None:
+        result["outputFiles"] = _read_output_files(spec, workdir)
+    else:
+        result["storedFiles"] = _store_output_files(spec, workdir, artifact_dir)
+        if result["storedFiles"]:
+            empty = _is_empty_directory(workdir)  # the declared files were moved out; maybe they were all
+    return result, empty
 
 
 def run_rows(
@@ -153,10 +168,14 @@ def run_rows(
 ) -> dict[str, Any]:
     """Run a batch's records one after another in this process (a Dask task's body).
 
+    Every record starts in an empty working directory. The chunk's records share one while they leave it empty,
+    as creating and removing a directory for each record was most of a trivial record's cost; a record that
+    leaves anything behind gets the directory removed, and the next record a new one.
+
     Args:
         spec: The service revision to run.
         rows: ``(index, inputs)`` pairs: the record's position in the batch and its decoded inputs.
-        scratch_root: Where each record gets a fresh working directory.
+        scratch_root: Where the records' working directories are made.
         artifact_root: Where record ``index``'s declared output files are kept, under ``<artifact_root>/<index>``.
         should_stop: Asked before each record; when it returns ``True`` (the batch was canceled) the rest are
             not run.
@@ -171,16 +190,26 @@ def run_rows(
 
     """
     results: dict[int, dict[str, Any]] = {}
-    for index, inputs in rows:
-        if should_stop is not None and should_stop():
-            return {"rows": results, "stopped": True}
-        if on_start is not None:
-            on_start(index)
-        workdir = Path(scratch_root) / uuid.uuid4().hex
-        results[index] = execute(spec, inputs, workdir, Path(artifact_root) / str(index))
-        if on_done is not None:
-            on_done(index, results[index])
-    return {"rows": results, "stopped": False}
+    workdir: Path | None = None
+    try:
+        for index, inputs in rows:
+            if should_stop is not None and should_stop():
+                return {"rows": results, "stopped": True}
+            if on_start is not None:
+                on_start(index)
+            if workdir is None:
+                workdir = (Path(scratch_root) / uuid.uuid4().hex).absolute()
+                workdir.mkdir(parents=True)
+            results[index], empty = _execute_in(spec, inputs, workdir, Path(artifact_root) / str(index))
+            if not empty:
+                shutil.rmtree(workdir, ignore_errors=True)
+                workdir = None
+            if on_done is not None:
+                on_done(index, results[index])
+        return {"rows": results, "stopped": False}
+    finally:
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _base_namespace(spec: ServiceSpec, scratch: Path) -> dict[str, Any]:
@@ -255,8 +284,18 @@ def _run_code(spec: ServiceSpec, base: Mapping[str, Any], inputs: Mapping[str, A
     return {"success": True, "outputParameters": outputs}
 
 
+# Cached: compiling the same few lines again for every record costs more than running them.
+@functools.lru_cache(maxsize=64)
 def _compile(source: str, file_name: str) -> CodeType:
     return compile(source, file_name, "exec", dont_inherit=True)
+
+
+def _is_empty_directory(path: Path) -> bool:
+    try:
+        with os.scandir(path) as entries:
+            return next(entries, None) is None
+    except OSError:
+        return False
 
 
 def _format_user_error(error: BaseException, spec: ServiceSpec) -> str:
@@ -277,10 +316,14 @@ def _format_user_error(error: BaseException, spec: ServiceSpec) -> str:
             linecache.cache.pop(file_name, None)
 
 
-def _files_under(directory: Path) -> list[str]:
-    return sorted(
-        (Path(root) / name).relative_to(directory).as_posix() for root, _, names in os.walk(directory) for name in names
-    )
+def _scan(directory: Path) -> tuple[list[str], bool]:
+    """The files under ``directory`` (POSIX paths relative to it), and whether it holds nothing at all."""
+    files: list[str] = []
+    empty = True
+    for root, directories, names in os.walk(directory):
+        empty = empty and not directories and not names
+        files.extend((Path(root) / name).relative_to(directory).as_posix() for name in names)
+    return sorted(files), empty
 
 
 def _read_output_files(spec: ServiceSpec, workdir: Path) -> dict[str, str | None]:

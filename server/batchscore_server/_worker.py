@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,7 @@ CANCEL_CHECK_SECONDS = 0.05
 CANCEL_SETTLE_SECONDS = 0.12
 # One fixed topic (the scheduler keeps topics forever); each message names its batch.
 ROW_EVENTS_TOPIC = "batchscore-rows"
+ROW_REPORT_SECONDS = 0.02
 
 
 def cancel_event_name(batch_id: str) -> str:
@@ -70,6 +72,56 @@ def _cancel_checker(event_name: str | None) -> Callable[[], bool] | None:
     return should_stop
 
 
+class _RowReporter:
+    """Sends a chunk's row starts and results to the server as worker events, several rows to an event.
+
+    An event per row cost the scheduler and the server (both live in the server process) more than running a
+    trivial row. A background thread sends what has gathered every ``ROW_REPORT_SECONDS``, so a row that runs
+    long neither holds back the results before it nor hides its own start (the clock for ``itemTimeout``).
+    """
+
+    def __init__(self, worker: Any, batch_id: str) -> None:
+        self._worker = worker
+        self._batch_id = batch_id
+        self._lock = threading.Lock()
+        self._started: list[int] = []
+        self._done: list[tuple[int, dict[str, Any]]] = []
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._send_periodically, name=f"rows-{batch_id}", daemon=True)
+
+    def __enter__(self) -> _RowReporter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._closed.set()
+        self._thread.join()
+        self.send()
+
+    def started(self, index: int) -> None:
+        """Note that row ``index`` starts now."""
+        with self._lock:
+            self._started.append(index)
+
+    def done(self, index: int, result: dict[str, Any]) -> None:
+        """Note row ``index``'s result."""
+        with self._lock:
+            self._done.append((index, result))
+
+    def send(self) -> None:
+        """Send what has gathered since the last event, if anything."""
+        with self._lock:
+            started, self._started = self._started, []
+            done, self._done = self._done, []
+        if started or done:
+            message = {"batch": self._batch_id, "worker": self._worker.address, "started": started, "done": done}
+            self._worker.log_event(ROW_EVENTS_TOPIC, message)
+
+    def _send_periodically(self) -> None:
+        while not self._closed.wait(ROW_REPORT_SECONDS):
+            self.send()
+
+
 def run_chunk(
     batch_id: str,
     spec: Mapping[str, Any],
@@ -79,9 +131,11 @@ def run_chunk(
 ) -> dict[str, Any]:
     """Run a chunk of batch rows one after another on a Dask worker.
 
-    Each row's start and result also go to the server at once as worker events on ``ROW_EVENTS_TOPIC``: the
-    server shows partial results while the chunk runs, times rows out, and keeps results of a chunk whose worker
-    is killed later. The chunk's return value repeats every result (events are a fast path that a crash can lose).
+    Row starts and results also go to the server as they happen, as worker events on ``ROW_EVENTS_TOPIC``
+    (``{"batch", "worker", "started": [index, ...], "done": [[index, result], ...]}``):
+    the server shows partial results while the chunk runs, times rows out, and keeps results of a chunk whose
+    worker is killed later. The chunk's return value repeats every result (events are a fast path that a crash
+    can lose).
 
     Returns:
         ``{"rows": {index: result}, "stopped": bool}`` - dict-wrapped because Dask serializes a bare list element
@@ -90,21 +144,11 @@ def run_chunk(
     """
     from distributed import get_worker
 
-    worker = get_worker()
     service = spec_from_dict(spec)
     decoded = [(index, decode_inputs(service.inputs, record, f"body[{index}]")) for index, record in rows]
-
-    def on_start(index: int) -> None:
-        worker.log_event(
-            ROW_EVENTS_TOPIC, {"batch": batch_id, "index": index, "event": "start", "worker": worker.address}
-        )
-
-    def on_done(index: int, result: dict[str, Any]) -> None:
-        worker.log_event(ROW_EVENTS_TOPIC, {"batch": batch_id, "index": index, "event": "done", "result": result})
-
-    return run_rows(
-        service, decoded, scratch_root, artifact_root, _cancel_checker(cancel_event_name(batch_id)), on_start, on_done
-    )
+    should_stop = _cancel_checker(cancel_event_name(batch_id))
+    with _RowReporter(get_worker(), batch_id) as reporter:
+        return run_rows(service, decoded, scratch_root, artifact_root, should_stop, reporter.started, reporter.done)
 
 
 def kill_worker_process(dask_worker: Any) -> None:

@@ -306,3 +306,31 @@ def test_run_rows_keeps_going_after_a_failed_row(tmp_path: Path) -> None:
     outcome = run_rows(make_spec("answer = 1 / hp"), rows, str(tmp_path / "s"), str(tmp_path / "a"))
     assert outcome["rows"][0]["success"] is False
     assert outcome["rows"][1]["outputParameters"] == {"answer": 0.5}
+
+
+def test_run_rows_starts_every_row_in_an_empty_directory_even_after_leftovers(tmp_path: Path) -> None:
+    # Row 1 leaves a file, row 2 an empty folder, row 3 a declared file (moved out); each next row must still
+    # see nothing, and nothing may be left in the scratch root at the end.
+    code = (
+        "import os, pathlib\n"
+        "seen = sorted(os.listdir('.'))\n"
+        "if hp == 1: pathlib.Path('left.txt').write_text('x')\n"
+        "if hp == 2: os.mkdir('empty-folder')\n"
+        "if hp == 3: pathlib.Path('out.txt').write_text('y')\n"
+        "answer = len(seen)"
+    )
+    spec = make_spec(code, output_file_names=("out.txt",))
+    rows = [(i, {"hp": float(i), "wt": 1.0}) for i in range(6)]
+    outcome = run_rows(spec, rows, str(tmp_path / "scratch"), str(tmp_path / "artifacts"))
+    assert [outcome["rows"][i]["outputParameters"]["answer"] for i in range(6)] == [0] * 6
+    assert outcome["rows"][1]["changedFiles"] == ["left.txt"]
+    assert outcome["rows"][3]["storedFiles"] == ["out.txt"]
+    assert list((tmp_path / "scratch").iterdir()) == []
+
+
+def test_run_rows_reuses_the_working_directory_while_rows_leave_it_empty(tmp_path: Path) -> None:
+    code = "import os\nanswer = os.getcwd()"
+    spec = make_spec(code, outputs=(("answer", "character"),))
+    rows = [(i, {"hp": float(i), "wt": 1.0}) for i in range(3)]
+    outcome = run_rows(spec, rows, str(tmp_path / "scratch"), str(tmp_path / "artifacts"))
+    assert len({outcome["rows"][i]["outputParameters"]["answer"] for i in range(3)}) == 1
