@@ -32,7 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from swagger_ui_bundle import swagger_ui_path
 
-from batchscore_server import _db, _validation, _worker
+from batchscore_server import _db, _ingest, _validation, _worker
 from batchscore_server._auth import Authenticator, Role, User, load_or_create_secret
 from batchscore_server._batch import FINAL_STATES, UNFINISHED_STATES, BatchEngine
 from batchscore_server._errors import ApiError, not_found
@@ -53,7 +53,7 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        for directory in (settings.artifacts_dir, settings.objects_dir, settings.scratch_dir):
+        for directory in (settings.artifacts_dir, settings.objects_dir, settings.scratch_dir, settings.uploads_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self.engine = _db.create_engine(settings.database_path)
         self.auth = Authenticator(
@@ -97,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await asyncio.to_thread(_ingest.remove_unfinished_receipts, server.engine, settings.uploads_dir)
         await server.batches.start()
         await server.warm_pool()
         try:
@@ -594,7 +595,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             .mappings()
             .first()
         )
-        if row is None or not (user.is_owner or row["owner"] == user.name):
+        if row is None or row["state"] == _ingest.RECEIVING or not (user.is_owner or row["owner"] == user.name):
             raise not_found(f"batch execution {execution_id}", "executionId")
         return row
 
@@ -687,58 +688,85 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         with engine.connect() as conn:
             service = service_row(conn, name, version)
         spec = spec_of(service)
-        raw = await _read_body(request, settings.max_body_bytes)
-        records = _validation.batch_records(raw, request.headers.get("content-type", ""), spec["inputs"])
-        effective_parallel = min(int(parallel or 10), settings.max_parallel_count)
-        request_hash = hashlib.sha256(
-            json.dumps([name, version, parallel_count, item_timeout, records], sort_keys=True).encode()
-        ).hexdigest()
-        batch_id = str(uuid.uuid4())
-        with engine.begin() as conn:
-            if idempotency_key is not None:
-                earlier = (
-                    conn.execute(
-                        sa.select(_db.batches).where(
-                            _db.batches.c.owner == user.name, _db.batches.c.idempotency_key == idempotency_key
-                        )
-                    )
-                    .mappings()
-                    .first()
+        media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
+        body = await _ingest.spool_body(request, settings.max_body_bytes, settings.uploads_dir)
+        try:
+            # The body's own bytes are hashed: a retry of a request sends the same ones.
+            request_hash = hashlib.sha256(
+                json.dumps([name, version, parallel_count, item_timeout, media_type, body.sha256]).encode()
+            ).hexdigest()
+            earlier = idempotent_earlier(user, idempotency_key, request_hash)
+            if earlier is not None:
+                return earlier
+            batch_id = str(uuid.uuid4())
+            batch: dict[str, Any] = {
+                "id": batch_id,
+                "name": name,
+                "version": version,
+                "owner": user.name,
+                "created": time.time(),
+                "parallel_count": min(int(parallel or 10), settings.max_parallel_count),
+                "item_timeout": timeout,
+                "idempotency_key": idempotency_key,
+                "request_hash": request_hash,
+                "spec": spec,
+                "last_seq": 0,
+            }
+            try:
+                total = await asyncio.to_thread(
+                    _ingest.store_batch, engine, batch, body.path, media_type, spec["inputs"]
                 )
-                if earlier is not None:
-                    if earlier["request_hash"] != request_hash:
-                        raise ApiError(409, "this Idempotency-Key was used with another request", "Idempotency-Key")
-                    return _started(earlier["id"], name, version, earlier["total"])
-            conn.execute(
-                sa.insert(_db.batches).values(
-                    id=batch_id,
-                    name=name,
-                    version=version,
-                    owner=user.name,
-                    created=time.time(),
-                    state="pending",
-                    parallel_count=effective_parallel,
-                    item_timeout=timeout,
-                    total=len(records),
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    spec=spec,
-                    last_seq=0,
-                )
-            )
-            conn.execute(
-                sa.insert(_db.batch_rows),
-                [{"batch_id": batch_id, "idx": i, "inputs": r, "state": "pending"} for i, r in enumerate(records)],
-            )
+            except _ingest.DuplicateIdempotencyKey:
+                # The same request raced this one and won; answer as its retry would be answered.
+                earlier = idempotent_earlier(user, idempotency_key, request_hash)
+                if earlier is None:
+                    raise ApiError(
+                        409,
+                        "a request with this Idempotency-Key is being received",
+                        "Idempotency-Key",
+                        headers={"Retry-After": "1"},
+                    ) from None
+                return earlier
+        finally:
+            body.path.unlink(missing_ok=True)
         server.batches.launch(batch_id)
-        return _started(batch_id, name, version, len(records))
+        return _started(batch_id, name, version, total)
+
+    def idempotent_earlier(user: User, idempotency_key: str | None, request_hash: str) -> Response | None:
+        """The answer to a repeated request, or ``None`` when the Idempotency-Key is new (or there is none).
+
+        Raises:
+            ApiError: 409 when the key was used for another request.
+
+        """
+        if idempotency_key is None:
+            return None
+        with engine.connect() as conn:
+            earlier = (
+                conn.execute(
+                    sa.select(_db.batches).where(
+                        _db.batches.c.owner == user.name, _db.batches.c.idempotency_key == idempotency_key
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        if earlier is None or earlier["state"] == _ingest.RECEIVING:
+            return None
+        if earlier["request_hash"] != request_hash:
+            raise ApiError(409, "this Idempotency-Key was used with another request", "Idempotency-Key")
+        return _started(earlier["id"], earlier["name"], earlier["version"], earlier["total"])
 
     @app.get("/api/{name}/{version}/batch")
     async def get_batch_executions(name: str, version: str, request: Request) -> list[str]:
         user = await user_of(request)
         with engine.connect() as conn:
             service_row(conn, name, version)
-            query = sa.select(_db.batches.c.id).where(_db.batches.c.name == name, _db.batches.c.version == version)
+            query = sa.select(_db.batches.c.id).where(
+                _db.batches.c.name == name,
+                _db.batches.c.version == version,
+                _db.batches.c.state != _ingest.RECEIVING,
+            )
             if not user.is_owner:
                 query = query.where(_db.batches.c.owner == user.name)
             return list(conn.execute(query.order_by(_db.batches.c.created)).scalars())

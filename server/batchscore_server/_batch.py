@@ -55,7 +55,8 @@ DASK_CONFIG = {
 }
 
 Row = tuple[int, Any]
-_SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
+_SQLITE_IN_LIMIT = 900
+PAGE_ROWS = 20_000  # stay under SQLite's default limit of bound variables per statement
 
 
 @dataclass
@@ -218,27 +219,30 @@ class BatchEngine:
 
     async def _schedule(self, batch_id: str) -> None:
         live = self._live[batch_id]
+        rows = _db.batch_rows.c
         with self._engine.begin() as conn:
             batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
-            pending = conn.execute(
-                sa.select(_db.batch_rows.c.idx, _db.batch_rows.c.inputs)
-                .where(_db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.seq.is_(None))
-                .order_by(_db.batch_rows.c.idx)
-            ).all()
+            pending_count = conn.execute(
+                sa.select(sa.func.count()).where(rows.batch_id == batch_id, rows.seq.is_(None))
+            ).scalar_one()
             conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
         item_timeout: float | None = batch["item_timeout"]
         slots = max(1, min(batch["parallel_count"], await self.worker_count() or 1))
-        chunk_rows = max(1, min(MAX_CHUNK_ROWS, math.ceil(len(pending) / (slots * CHUNKS_PER_SLOT))))
+        chunk_rows = max(1, min(MAX_CHUNK_ROWS, math.ceil(pending_count / (slots * CHUNKS_PER_SLOT))))
         if item_timeout is not None:
             # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own
             # start is then the only clock that names the right row.
             chunk_rows = 1
-        queue: deque[list[Row]] = deque(
-            [[(row.idx, row.inputs) for row in pending[i : i + chunk_rows]] for i in range(0, len(pending), chunk_rows)]
-        )
+        # Pending rows are read a page at a time as the queue runs low: reading a million rows up front cost
+        # seconds before the first row ran, and their memory for the whole batch.
+        pages = _PendingRows(self._engine, batch_id, max(PAGE_ROWS, 2 * slots * chunk_rows))
+        queue: deque[list[Row]] = deque()
         in_flight: dict[Future[Any], list[Row]] = {}
         init_failure: str | None = None
-        while (queue or in_flight) and init_failure is None:
+        while (queue or in_flight or not pages.exhausted) and init_failure is None:
+            if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
+                page = await asyncio.to_thread(pages.next)
+                queue.extend(page[i : i + chunk_rows] for i in range(0, len(page), chunk_rows))
             while queue and len(in_flight) < slots and not live.cancel_requested:
                 chunk = queue.popleft()
                 future = self.client.submit(
@@ -406,6 +410,35 @@ def _rows_without_result(conn: sa.Connection, batch_id: str) -> Iterable[int]:
         .scalars()
         .all()
     )
+
+
+class _PendingRows:
+    """Reads a batch's rows without a result in index order, a page at a time."""
+
+    def __init__(self, engine: sa.Engine, batch_id: str, page_rows: int) -> None:
+        self._engine = engine
+        self._batch_id = batch_id
+        self._page_rows = page_rows
+        self._after = -1
+        self.exhausted = False
+
+    def next(self) -> list[Row]:
+        """The next page of ``(index, inputs)``; the inputs as their JSON text, which the worker parses."""
+        rows = _db.batch_rows.c
+        with self._engine.connect() as conn:
+            page = conn.execute(
+                # As text: parsing a million records here, only to have them pickled for the workers, cost the
+                # server (which also hosts the scheduler) more than the workers spent running them.
+                sa.select(rows.idx, sa.type_coerce(rows.inputs, sa.Text))
+                .where(rows.batch_id == self._batch_id, rows.idx > self._after, rows.seq.is_(None))
+                .order_by(rows.idx)
+                .limit(self._page_rows)
+            ).all()
+        if len(page) < self._page_rows:
+            self.exhausted = True
+        if page:
+            self._after = page[-1][0]
+        return [(index, inputs) for index, inputs in page]
 
 
 def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: list[int]) -> set[int]:

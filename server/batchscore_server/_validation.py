@@ -7,7 +7,8 @@ import io
 import json
 import math
 import re
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
 from batchscore_server._types import PARAMETER_TYPES, InputError, coerce_text_record, decode_inputs
@@ -25,14 +26,14 @@ def check(pattern: re.Pattern[str], value: str, field: str, what: str) -> str:
     return value
 
 
-def parse_json(raw: bytes, field: str = "body") -> Any:
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(raw: bytes | str, field: str = "body") -> Any:
     """Parse a JSON body; NaN and Infinity are refused (they are not JSON)."""
-
-    def refuse_constant(name: str) -> Any:
-        raise ValueError(f"{name} is not valid JSON")
-
     try:
-        return json.loads(raw, parse_constant=refuse_constant)
+        return json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
 
@@ -155,55 +156,96 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
     return fields
 
 
-def batch_records(raw: bytes, content_type: str, inputs: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Parse and validate every record of a batch body (JSON array, NDJSON or CSV).
+BATCH_MEDIA_TYPES = (
+    "application/json",
+    "application/x-ndjson",
+    "application/jsonl",
+    "application/json-seq",
+    "text/csv",
+)
 
-    Raises:
-        ApiError: 400 naming ``body[<index>].<input>`` for the first invalid record; 415 for another media type.
 
-    """
+def batch_media_type(content_type: str) -> str:
+    """The media type of a batch body (JSON when none is given), or a 415 naming ``Content-Type``."""
     media_type = content_type.split(";")[0].strip().lower() or "application/json"
-    if media_type == "application/json":
-        records = parse_json(raw)
-        if not isinstance(records, list):
-            raise ApiError(400, "the body must be a JSON array of input records", "body")
-    elif media_type in ("application/x-ndjson", "application/jsonl", "application/json-seq"):
-        records = []
-        for line in raw.splitlines():
-            if line.strip():
-                records.append(parse_json(line, f"body[{len(records)}]"))  # named like a JSON array's records
-    elif media_type == "text/csv":
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise ApiError(400, "the CSV body is not UTF-8", "body") from None
-        reader = csv.DictReader(io.StringIO(text))
-        try:
-            rows = list(reader)
-        except csv.Error as error:
-            raise ApiError(400, f"the CSV body is malformed: {error}", "body") from None
-        records = []
-        for index, row in enumerate(rows):
-            if None in row:
-                raise ApiError(400, f"CSV row {index} has more cells than the header", f"body[{index}]")
-            try:
-                records.append(coerce_text_record(inputs, row, f"body[{index}]"))
-            except InputError as error:
-                raise ApiError(400, str(error), error.field) from None
-    else:
+    if media_type not in BATCH_MEDIA_TYPES:
         raise ApiError(
             415,
             f"Content-Type {media_type} is not accepted; use application/json, application/x-ndjson or text/csv",
             "Content-Type",
         )
-    if not records:
-        raise ApiError(400, "the batch has no records", "body")
-    for index, record in enumerate(records):
+    return media_type
+
+
+def iter_batch_records(body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]) -> Iterator[str]:
+    """Read, check and yield every record of a batch body, as the JSON text to store.
+
+    NDJSON and CSV are read a line at a time, so memory does not grow with the batch; a JSON array is parsed
+    whole (the SDK sends NDJSON).
+
+    Args:
+        body: The body, opened for reading in binary mode.
+        media_type: From :func:`batch_media_type`.
+        inputs: The service's inputs as ``(name, type)`` pairs.
+
+    Yields:
+        Each record as a JSON object's text, in order.
+
+    Raises:
+        ApiError: 400 naming ``body[<index>].<input>`` for the first invalid record, or ``body`` for a body that
+            is not of its media type or has no records.
+
+    """
+    count = 0
+    for index, record, text in _parsed_records(body, media_type, inputs):
         try:
             decode_inputs(inputs, record, f"body[{index}]")
         except InputError as error:
             raise ApiError(400, str(error), error.field) from None
-    return records
+        count += 1
+        yield text if text is not None else json.dumps(record)
+    if not count:
+        raise ApiError(400, "the batch has no records", "body")
+
+
+def _parsed_records(
+    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]
+) -> Iterator[tuple[int, Any, str | None]]:
+    """``(index, record, its JSON text when the body already has it)`` for each record, parsed but not checked."""
+    if media_type == "application/json":
+        records = parse_json(body.read())
+        if not isinstance(records, list):
+            raise ApiError(400, "the body must be a JSON array of input records", "body")
+        yield from ((index, record, None) for index, record in enumerate(records))
+    elif media_type == "text/csv":
+        text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
+        reader = csv.DictReader(text)
+        try:
+            for index, row in enumerate(reader):
+                if None in row:
+                    raise ApiError(400, f"CSV row {index} has more cells than the header", f"body[{index}]")
+                try:
+                    yield index, coerce_text_record(inputs, row, f"body[{index}]"), None
+                except InputError as error:
+                    raise ApiError(400, str(error), error.field) from None
+        except UnicodeDecodeError:
+            raise ApiError(400, "the CSV body is not UTF-8", "body") from None
+        except csv.Error as error:
+            raise ApiError(400, f"the CSV body is malformed: {error}", "body") from None
+        finally:
+            text.detach()  # the caller closes the body
+    else:
+        index = 0
+        for line in body:
+            if line.strip():
+                where = f"body[{index}]"  # named like a JSON array's records
+                try:
+                    record_text = line.decode("utf-8").strip()
+                except UnicodeDecodeError:
+                    raise ApiError(400, f"{where} is not UTF-8", where) from None
+                # Valid JSON text once parsed, so it is stored as it came instead of being encoded again.
+                yield index, parse_json(record_text, where), record_text
+                index += 1
 
 
 def positive_number(value: str | None, field: str, *, integer: bool, maximum: float) -> float | None:

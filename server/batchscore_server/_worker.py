@@ -6,6 +6,7 @@ in ``_execution`` survives from one task to the next (a function from ``__main__
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -125,11 +126,13 @@ class _RowReporter:
 def run_chunk(
     batch_id: str,
     spec: Mapping[str, Any],
-    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    rows: Sequence[tuple[int, str | Mapping[str, Any]]],
     scratch_root: str,
     artifact_root: str,
 ) -> dict[str, Any]:
     """Run a chunk of batch rows one after another on a Dask worker.
+
+    ``rows`` are ``(index, record)`` pairs, each record as stored: its JSON text (or the parsed object).
 
     Row starts and results also go to the server as they happen, as worker events on ``ROW_EVENTS_TOPIC``
     (``{"batch", "worker", "started": [index, ...], "done": [[index, result], ...]}``):
@@ -145,7 +148,13 @@ def run_chunk(
     from distributed import get_worker
 
     service = spec_from_dict(spec)
-    decoded = [(index, decode_inputs(service.inputs, record, f"body[{index}]")) for index, record in rows]
+    decoded = [
+        (
+            index,
+            decode_inputs(service.inputs, json.loads(record) if isinstance(record, str) else record, f"body[{index}]"),
+        )
+        for index, record in rows
+    ]
     should_stop = _cancel_checker(cancel_event_name(batch_id))
     with _RowReporter(get_worker(), batch_id) as reporter:
         return run_rows(service, decoded, scratch_root, artifact_root, should_stop, reporter.started, reporter.done)
