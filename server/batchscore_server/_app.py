@@ -599,23 +599,17 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             raise not_found(f"batch execution {execution_id}", "executionId")
         return row
 
-    def summary(conn: sa.Connection, batch: Any) -> dict[str, Any]:
-        grouped = conn.execute(
-            sa.select(_db.batch_rows.c.state, sa.func.count())
-            .where(_db.batch_rows.c.batch_id == batch["id"])
-            .group_by(_db.batch_rows.c.state)
-        ).all()
-        counts: dict[str, int] = {str(state): int(count) for state, count in grouped}
+    def summary(batch: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "batchExecutionId": batch["id"],
             "name": batch["name"],
             "version": batch["version"],
             "state": batch["state"],
-            "completedItemCount": counts.get("complete", 0) + counts.get("failed", 0),
+            "completedItemCount": batch["complete_count"] + batch["failed_count"],
             "totalItemCount": batch["total"],
-            "failedItemCount": counts.get("failed", 0),
+            "failedItemCount": batch["failed_count"],
             "runningItemCount": server.batches.running_count(batch["id"]),
-            "canceledItemCount": counts.get("canceled", 0),
+            "canceledItemCount": batch["canceled_count"],
             "parallelCount": batch["parallel_count"],
             "createdBy": batch["owner"],
             "creationTime": _iso(batch["created"]),
@@ -640,7 +634,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         rows = _db.batch_rows.c
         with engine.connect() as conn:
             batch = batch_of(conn, name, version, execution_id, user)
-            body = summary(conn, batch)
+            body = summary(batch)
             finished = batch["state"] in FINAL_STATES
             if partial is False and not finished:
                 selected: list[Any] = []
@@ -810,10 +804,8 @@ def _install_routes(app: FastAPI, server: Server) -> None:
         if batch["state"] not in FINAL_STATES:
             await server.batches.cancel(executionId)
             await server.batches.wait(executionId)
-        with engine.begin() as conn:
-            conn.execute(sa.delete(_db.batch_rows).where(_db.batch_rows.c.batch_id == executionId))
-            conn.execute(sa.delete(_db.batches).where(_db.batches.c.id == executionId))
-        shutil.rmtree(settings.artifacts_dir / executionId, ignore_errors=True)
+        await asyncio.to_thread(_db.delete_batch, engine, executionId)
+        await asyncio.to_thread(shutil.rmtree, settings.artifacts_dir / executionId, ignore_errors=True)
         return [executionId]
 
     @app.post("/api/{name}/{version}/batch/{executionId}/cancel")
@@ -827,7 +819,7 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             await server.batches.cancel(executionId)
             await server.batches.wait(executionId)
         with engine.connect() as conn:
-            return summary(conn, batch_of(conn, name, version, executionId, user))
+            return summary(batch_of(conn, name, version, executionId, user))
 
     @app.post("/api/{name}/{version}/batch/{executionId}/retry")
     async def retry_batch_execution(name: str, version: str, executionId: str, request: Request) -> Response:
@@ -847,9 +839,9 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == executionId)
-                .values(state="pending", completed=None, error_message=None)
+                .values(state="pending", completed=None, error_message=None, failed_count=0, canceled_count=0)
             )
-            body = summary(conn, batch_of(conn, name, version, executionId, user))
+            body = summary(batch_of(conn, name, version, executionId, user))
         server.batches.launch(executionId)
         return JSONResponse(body, status_code=202)
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
 import uuid
-from collections import defaultdict, deque
-from collections.abc import Iterable
+from collections import Counter, defaultdict, deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +56,8 @@ DASK_CONFIG = {
 }
 
 Row = tuple[int, Any]
-_SQLITE_IN_LIMIT = 900
-PAGE_ROWS = 20_000  # stay under SQLite's default limit of bound variables per statement
+_SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
+PAGE_ROWS = 20_000  # pending rows read at a time
 
 
 @dataclass
@@ -65,7 +66,11 @@ class _Live:
 
     running: dict[int, tuple[float, str]] = field(default_factory=dict)  # started, no result: (monotonic, worker)
     results: dict[int, dict[str, Any]] = field(default_factory=dict)  # results not yet written
-    recorded: set[int] = field(default_factory=set)  # rows with a result, so a late "start" event is ignored
+    # Rows of the chunks in flight, and those of them with a result: a start event counts only for a row in the
+    # first set and not in the second, so a late one cannot mark a finished row running. Both are kept to the
+    # chunks in flight, as a set of every recorded row grew by tens of megabytes for a million rows.
+    in_flight: set[int] = field(default_factory=set)
+    recorded: set[int] = field(default_factory=set)
     cancel_requested: bool = False
     fail_reason: str | None = None
 
@@ -164,8 +169,7 @@ class BatchEngine:
         # this batch can start after we return.
         await asyncio.sleep(CANCEL_SETTLE_SECONDS)
         if batch_id not in self._tasks:
-            with self._engine.begin() as conn:
-                self._finish_stopped(conn, batch_id)
+            await asyncio.to_thread(self._finish_stopped, batch_id)
             self._live.pop(batch_id, None)
 
     async def wait(self, batch_id: str) -> None:
@@ -184,7 +188,7 @@ class BatchEngine:
             return  # a late event of a batch this process no longer runs; the chunk's return has it too
         now = time.monotonic()
         for index in message["started"]:  # starts first: a row can start and finish within one message
-            if index not in live.recorded:
+            if index in live.in_flight and index not in live.recorded:
                 live.running[int(index)] = (now, message["worker"])
         for index, result in message["done"]:
             live.running.pop(int(index), None)
@@ -209,8 +213,7 @@ class BatchEngine:
             raise
         except Exception as error:  # the batch could not run at all: record why instead of dying silently
             log.exception("batch %s failed", batch_id)
-            with self._engine.begin() as conn:
-                self._fail_batch(conn, batch_id, f"the batch engine failed: {error!r}")
+            await asyncio.to_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
         finally:
             self._tasks.pop(batch_id, None)
             self._live.pop(batch_id, None)
@@ -256,6 +259,7 @@ class BatchEngine:
                     pure=False,
                 )
                 in_flight[future] = chunk
+                live.in_flight.update(index for index, _ in chunk)
             if not in_flight:
                 break
             # The wait ends by a timeout (a tick), or raises the first erred future's error: either way, _collect
@@ -267,17 +271,18 @@ class BatchEngine:
             for future in done:
                 chunk = in_flight.pop(future)
                 init_failure = await self._collect(batch_id, future, chunk, queue) or init_failure
+                _release(live, chunk)
             if item_timeout is not None:
                 await self._enforce_timeout(batch_id, item_timeout, in_flight, queue)
         if in_flight:
             await self.client.cancel(list(in_flight))
         init_failure = self._flush(batch_id) or init_failure
-        with self._engine.begin() as conn:
-            if init_failure is not None:
-                self._fail_batch(conn, batch_id, init_failure)
-            elif live.cancel_requested:
-                self._finish_stopped(conn, batch_id)
-            else:
+        if init_failure is not None:
+            await asyncio.to_thread(self._fail_batch, batch_id, init_failure)
+        elif live.cancel_requested:
+            await asyncio.to_thread(self._finish_stopped, batch_id)
+        else:
+            with self._engine.begin() as conn:
                 conn.execute(
                     sa.update(_db.batches)
                     .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
@@ -356,6 +361,7 @@ class BatchEngine:
             except Exception:
                 log.exception("could not kill worker %s after a timeout", worker)
             self._flush(batch_id)
+            _release(live, chunk)
             rest = self._without_result(batch_id, chunk)
             if rest:
                 queue.appendleft(rest)
@@ -374,41 +380,65 @@ class BatchEngine:
         with self._engine.begin() as conn:
             record_results(conn, batch_id, results)
         live = self._live[batch_id]
-        live.recorded.update(results)
+        live.recorded.update(index for index in results if index in live.in_flight)
         for index in results:
             live.running.pop(index, None)
         return None
 
-    def _finish_stopped(self, conn: sa.Connection, batch_id: str) -> None:
+    def _finish_stopped(self, batch_id: str) -> None:
+        """End a stopped batch ``canceled`` (or ``failed`` with its fail reason); blocking, run it in a thread."""
         live = self._live.get(batch_id)
         if live is not None and live.fail_reason is not None:
-            self._fail_batch(conn, batch_id, live.fail_reason)
+            self._fail_batch(batch_id, live.fail_reason)
             return
-        leftovers = _rows_without_result(conn, batch_id)
-        record_results(conn, batch_id, {index: canceled_result() for index in leftovers}, state="canceled")
-        conn.execute(
-            sa.update(_db.batches)
-            .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
-            .values(state="canceled", completed=time.time())
-        )
+        with self._engine.begin() as conn:
+            _close_leftovers(conn, batch_id, canceled_result(), "canceled")
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
+                .values(state="canceled", completed=time.time())
+            )
 
-    def _fail_batch(self, conn: sa.Connection, batch_id: str, reason: str) -> None:
-        leftovers = _rows_without_result(conn, batch_id)
-        record_results(conn, batch_id, {index: failure_result(reason) for index in leftovers})
-        conn.execute(
-            sa.update(_db.batches)
-            .where(_db.batches.c.id == batch_id)
-            .values(state="failed", completed=time.time(), error_message=reason)
-        )
+    def _fail_batch(self, batch_id: str, reason: str) -> None:
+        """End a batch ``failed``; rows without a result get ``reason``. Blocking: run it in a thread."""
+        with self._engine.begin() as conn:
+            _close_leftovers(conn, batch_id, failure_result(reason), "failed")
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id)
+                .values(state="failed", completed=time.time(), error_message=reason)
+            )
 
 
-def _rows_without_result(conn: sa.Connection, batch_id: str) -> Iterable[int]:
-    return (
-        conn.execute(
-            sa.select(_db.batch_rows.c.idx).where(_db.batch_rows.c.batch_id == batch_id, _db.batch_rows.c.seq.is_(None))
-        )
-        .scalars()
-        .all()
+def _release(live: _Live, chunk: list[Row]) -> None:
+    """Forget a chunk that is no longer in flight (its rows' results are recorded, or it is queued again)."""
+    for index, _ in chunk:
+        live.in_flight.discard(index)
+        live.recorded.discard(index)
+        live.running.pop(index, None)
+
+
+def _close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], state: str) -> None:
+    """Give every row without a result this one, in one statement (a million canceled rows took minutes).
+
+    Their completion numbers follow the batch's last one in index order (``last_seq + 1 + idx``: unique and
+    increasing, if not contiguous), so the polling cursor sees each row exactly once.
+    """
+    rows = _db.batch_rows.c
+    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
+    highest = conn.execute(
+        sa.select(sa.func.max(rows.idx)).where(rows.batch_id == batch_id, rows.seq.is_(None))
+    ).scalar_one()
+    if highest is None:
+        return
+    closed = conn.exec_driver_sql(
+        "UPDATE batch_rows SET state = ?, result = ?, seq = ? + 1 + idx WHERE batch_id = ? AND seq IS NULL",
+        (state, json.dumps(result), last_seq, batch_id),
+    ).rowcount
+    conn.execute(
+        sa.update(_db.batches)
+        .where(_db.batches.c.id == batch_id)
+        .values(last_seq=last_seq + 1 + highest, **_counts_plus({state: closed}))
     )
 
 
@@ -513,4 +543,16 @@ def record_results(
         .values(state=sa.bindparam("state"), result=sa.bindparam("result"), seq=sa.bindparam("seq")),
         parameters,
     )
-    conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq))
+    added = Counter(parameter["state"] for parameter in parameters)
+    conn.execute(
+        sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))
+    )
+
+
+def _counts_plus(added: Mapping[str, int]) -> dict[str, Any]:
+    """``UPDATE batches`` values that add ``added`` (row state -> rows) to the batch's per-state counts."""
+    return {
+        _db.COUNTED_STATES[state]: _db.batches.c[_db.COUNTED_STATES[state]] + count
+        for state, count in added.items()
+        if count
+    }

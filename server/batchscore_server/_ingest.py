@@ -116,21 +116,9 @@ def store_batch(
                 sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="pending", total=total)
             )
     except BaseException:
-        remove_batch(engine, batch_id)
+        _db.delete_batch(engine, batch_id)
         raise
     return total
-
-
-def remove_batch(engine: sa.Engine, batch_id: str) -> None:
-    """Delete a batch and its rows (in slices: one statement over a million rows holds the write lock long)."""
-    rows = _db.batch_rows.c
-    while True:
-        with engine.begin() as conn:
-            some = sa.select(rows.idx).where(rows.batch_id == batch_id).limit(10 * SLICE_ROWS)
-            deleted = conn.execute(sa.delete(_db.batch_rows).where(rows.batch_id == batch_id, rows.idx.in_(some)))
-            if not deleted.rowcount:
-                conn.execute(sa.delete(_db.batches).where(_db.batches.c.id == batch_id))
-                return
 
 
 def remove_unfinished_receipts(engine: sa.Engine, uploads: Path) -> None:
@@ -138,6 +126,6 @@ def remove_unfinished_receipts(engine: sa.Engine, uploads: Path) -> None:
     with engine.connect() as conn:
         stale = list(conn.execute(sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)).scalars())
     for batch_id in stale:
-        remove_batch(engine, batch_id)
+        _db.delete_batch(engine, batch_id)
     for path in uploads.glob("*.body"):
         path.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import datetime
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -101,6 +101,49 @@ def decode_inputs(definitions: Sequence[tuple[str, str]], record: object, where:
         if key not in decoded:
             raise InputError(f"{where}.{key}", f"unknown input; the service takes: {_list_names(names)}")
     return decoded
+
+
+def _is_int64(value: object) -> bool:
+    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+
+
+def _is_finite_number(value: object) -> bool:
+    return (type(value) is float and math.isfinite(value)) or _is_int64(value)
+
+
+# Exact types on purpose (bool is an int subclass): anything else goes to decode_inputs, which decides.
+_PLAIN_SCALAR_CHECKS: dict[str, Callable[[object], bool]] = {
+    "integer": _is_int64,
+    "numeric": _is_finite_number,
+    "character": lambda value: type(value) is str,
+    "logical": lambda value: type(value) is bool,
+}
+_MISSING = object()
+
+
+def fast_record_check(definitions: Sequence[tuple[str, str]]) -> Callable[[object], bool] | None:
+    """A quick test that a JSON record certainly passes ``decode_inputs``, for services with scalar inputs only.
+
+    Checking a million records one ``decode_inputs`` call at a time was most of the time a batch start took. The
+    test answers ``True`` only for a record ``decode_inputs`` accepts; on ``False`` call ``decode_inputs`` for
+    the verdict and its error (the test also says ``False`` for some valid records, e.g. ``3.0`` for an integer).
+
+    Returns:
+        The test, or ``None`` when an input is a vector, matrix or data.frame (use ``decode_inputs`` alone).
+
+    """
+    checks = [(name, _PLAIN_SCALAR_CHECKS.get(type_name)) for name, type_name in definitions]
+    plain = [(name, check) for name, check in checks if check is not None]
+    if len(plain) != len(checks):
+        return None
+    count = len(plain)
+
+    def passes(record: object) -> bool:
+        if type(record) is not dict or len(record) != count:
+            return False
+        return all(check(record.get(name, _MISSING)) for name, check in plain)
+
+    return passes
 
 
 def coerce_text_record(definitions: Sequence[tuple[str, str]], record: Mapping[str, str], where: str) -> dict[str, Any]:

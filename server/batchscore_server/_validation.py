@@ -11,7 +11,13 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
-from batchscore_server._types import PARAMETER_TYPES, InputError, coerce_text_record, decode_inputs
+from batchscore_server._types import (
+    PARAMETER_TYPES,
+    InputError,
+    coerce_text_record,
+    decode_inputs,
+    fast_record_check,
+)
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-]{1,64}$")
@@ -30,10 +36,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every call: json.loads with an option builds a new one each time, which was a third of the
+# cost of checking a batch's small records.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def parse_json(raw: bytes | str, field: str = "body") -> Any:
     """Parse a JSON body; NaN and Infinity are refused (they are not JSON)."""
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
+        if isinstance(raw, bytes | bytearray):
+            raw = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
+        return _DECODER.decode(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
 
@@ -197,11 +210,13 @@ def iter_batch_records(body: BinaryIO, media_type: str, inputs: list[tuple[str, 
 
     """
     count = 0
+    passes = fast_record_check(inputs)
     for index, record, text in _parsed_records(body, media_type, inputs):
-        try:
-            decode_inputs(inputs, record, f"body[{index}]")
-        except InputError as error:
-            raise ApiError(400, str(error), error.field) from None
+        if passes is None or not passes(record):
+            try:
+                decode_inputs(inputs, record, f"body[{index}]")
+            except InputError as error:
+                raise ApiError(400, str(error), error.field) from None
         count += 1
         yield text if text is not None else json.dumps(record)
     if not count:
