@@ -231,11 +231,10 @@ class BatchEngine:
             conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
         item_timeout: float | None = batch["item_timeout"]
         slots = max(1, min(batch["parallel_count"], await self.worker_count() or 1))
-        chunk_rows = max(1, min(MAX_CHUNK_ROWS, math.ceil(pending_count / (slots * CHUNKS_PER_SLOT))))
-        if item_timeout is not None:
-            # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own
-            # start is then the only clock that names the right row.
-            chunk_rows = 1
+        # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own start
+        # is then the only clock that names the right row.
+        chunk_rows = 1 if item_timeout is not None else MAX_CHUNK_ROWS
+        undispatched = pending_count  # rows not read into the queue yet
         # Pending rows are read a page at a time as the queue runs low: reading a million rows up front cost
         # seconds before the first row ran, and their memory for the whole batch.
         pages = _PendingRows(self._engine, batch_id, max(PAGE_ROWS, 2 * slots * chunk_rows))
@@ -245,7 +244,8 @@ class BatchEngine:
         while (queue or in_flight or not pages.exhausted) and init_failure is None:
             if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
                 page = await asyncio.to_thread(pages.next)
-                queue.extend(page[i : i + chunk_rows] for i in range(0, len(page), chunk_rows))
+                queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
+                undispatched -= len(page)
             while queue and len(in_flight) < slots and not live.cancel_requested:
                 chunk = queue.popleft()
                 future = self.client.submit(
@@ -408,6 +408,22 @@ class BatchEngine:
                 .where(_db.batches.c.id == batch_id)
                 .values(state="failed", completed=time.time(), error_message=reason)
             )
+
+
+def guided_chunks(rows: list[Row], left: int, slots: int, largest: int) -> list[list[Row]]:
+    """Split rows into chunks that shrink as the batch nears its end (guided self-scheduling).
+
+    Each chunk gets its share of the rows still to dispatch (``left``, counting ``rows``), spread over ``slots``
+    times ``CHUNKS_PER_SLOT``, at most ``largest``: big chunks keep the scheduler's cost per row low, and small
+    ones at the end keep one worker from running a long last chunk while the others have nothing left.
+    """
+    chunks: list[list[Row]] = []
+    start = 0
+    while start < len(rows):
+        size = max(1, min(largest, math.ceil((left - start) / (slots * CHUNKS_PER_SLOT))))
+        chunks.append(rows[start : start + size])
+        start += size
+    return chunks
 
 
 def _release(live: _Live, chunk: list[Row]) -> None:
