@@ -55,6 +55,9 @@ DASK_CONFIG = {
     "distributed.scheduler.allowed-failures": 0,
     "distributed.scheduler.worker-saturation": 1.0,
     "distributed.worker.profile.enabled": False,
+    # The scheduler, the workers and their comms each keep their last N messages and events for debugging; with
+    # row results inside those messages, the default 1,000 held tens of megabytes per process.
+    "distributed.admin.low-level-log-length": 100,
 }
 
 Row = tuple[int, Any]
