@@ -67,7 +67,7 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        for directory in (settings.artifacts_dir, settings.objects_dir, settings.scratch_dir, settings.uploads_dir):
+        for directory in (settings.artifacts_dir, settings.objects_dir, settings.scratch_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self.engine = _db.create_engine(settings.database_path)
         self.auth = Authenticator(
@@ -111,7 +111,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(_ingest.remove_unfinished_receipts, server.engine, settings.uploads_dir)
+        await asyncio.to_thread(_ingest.remove_unfinished_receipts, server.engine)
         await server.batches.start()
         await server.warm_pool()
         try:
@@ -697,48 +697,52 @@ def _install_routes(app: FastAPI, server: Server) -> None:
             service = service_row(conn, name, version)
         spec = spec_of(service)
         media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
-        body = await _ingest.spool_body(request, settings.max_body_bytes, settings.uploads_dir)
-        try:
+        batch_id = str(uuid.uuid4())
+        batch: dict[str, Any] = {
+            "id": batch_id,
+            "name": name,
+            "version": version,
+            "owner": user.name,
+            "created": time.time(),
+            "parallel_count": min(int(parallel or 10), settings.max_parallel_count),
+            "item_timeout": timeout,
+            "idempotency_key": idempotency_key,
+            "request_hash": "",  # known once the body has arrived
+            "spec": spec,
+            "last_seq": 0,
+        }
+
+        def hash_of_request(body_sha256: str) -> str:
             # The body's own bytes are hashed: a retry of a request sends the same ones.
-            request_hash = hashlib.sha256(
-                json.dumps([name, version, parallel_count, item_timeout, media_type, body.sha256]).encode()
+            return hashlib.sha256(
+                json.dumps([name, version, parallel_count, item_timeout, media_type, body_sha256]).encode()
             ).hexdigest()
-            earlier = idempotent_earlier(user, idempotency_key, request_hash)
-            if earlier is not None:
-                return earlier
-            batch_id = str(uuid.uuid4())
-            batch: dict[str, Any] = {
-                "id": batch_id,
-                "name": name,
-                "version": version,
-                "owner": user.name,
-                "created": time.time(),
-                "parallel_count": min(int(parallel or 10), settings.max_parallel_count),
-                "item_timeout": timeout,
-                "idempotency_key": idempotency_key,
-                "request_hash": request_hash,
-                "spec": spec,
-                "last_seq": 0,
-            }
-            try:
-                total = await asyncio.to_thread(
-                    _ingest.store_batch, engine, batch, body.path, media_type, spec["inputs"]
-                )
-            except _ingest.DuplicateIdempotencyKey:
-                # The same request raced this one and won; answer as its retry would be answered.
-                earlier = idempotent_earlier(user, idempotency_key, request_hash)
-                if earlier is None:
-                    raise ApiError(
-                        409,
-                        "a request with this Idempotency-Key is being received",
-                        "Idempotency-Key",
-                        headers={"Retry-After": "1"},
-                    ) from None
-                return earlier
-        finally:
-            body.path.unlink(missing_ok=True)
+
+        try:
+            received = await _ingest.receive_batch(
+                request, settings.max_body_bytes, engine, batch, media_type, spec["inputs"]
+            )
+        except _ingest.DuplicateIdempotencyKey as taken:
+            # A batch has this key: this is its retry (answered as the first time), another request, or a copy
+            # of it still being received.
+            earlier = idempotent_earlier(user, idempotency_key, hash_of_request(str(taken.args[0])))
+            if earlier is None:
+                raise ApiError(
+                    409,
+                    "a request with this Idempotency-Key is being received",
+                    "Idempotency-Key",
+                    headers={"Retry-After": "1"},
+                ) from None
+            return earlier
+        try:
+            await asyncio.to_thread(
+                _ingest.open_batch, engine, batch_id, received.total, hash_of_request(received.sha256)
+            )
+        except BaseException:
+            await asyncio.to_thread(_db.delete_batch, engine, batch_id)
+            raise
         server.batches.launch(batch_id)
-        return _started(batch_id, name, version, total)
+        return _started(batch_id, name, version, received.total)
 
     def idempotent_earlier(user: User, idempotency_key: str | None, request_hash: str) -> Response | None:
         """The answer to a repeated request, or ``None`` when the Idempotency-Key is new (or there is none).

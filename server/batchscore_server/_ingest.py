@@ -1,21 +1,25 @@
-"""Receiving a batch: the body is spooled to disk as it arrives, then read, checked and stored in slices.
+"""Receiving a batch: records are checked and stored in slices while the body is still arriving.
 
 Neither the server's memory nor its event loop depends on the batch's size: a 1M-row body used to be parsed,
 hashed and inserted whole on the event loop, which held up every other request for seconds and grew the server
-by hundreds of megabytes. The rows are stored in short transactions (a long one would block the batch engine's
-writes), under a batch in the internal state ``receiving`` that no request can see; a body with a bad record
+by hundreds of megabytes. The event loop hands the body's chunks to a thread that checks and stores them as they
+come (the upload and the storing overlap), in short transactions (a long one would block the batch engine's
+writes), under a batch in the internal state ``receiving`` that no request can see. A body with a bad record
 removes what was stored, and a server that stops mid-way removes it when it starts again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import io
 import itertools
-import uuid
+import queue
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import sqlalchemy as sa
 from fastapi import Request
@@ -26,6 +30,7 @@ from batchscore_server._validation import iter_batch_records
 
 RECEIVING = "receiving"
 SLICE_ROWS = 5_000  # rows a transaction: ~20 ms of holding SQLite's write lock
+PIPE_CHUNKS = 32  # body chunks (~64 KiB each) waiting for the storing thread at most
 _INSERT_ROWS = "INSERT INTO batch_rows (batch_id, idx, inputs, state) VALUES (?, ?, ?, 'pending')"
 
 
@@ -33,68 +38,167 @@ class DuplicateIdempotencyKey(Exception):
     """Another batch of the same owner took this Idempotency-Key while this one was received."""
 
 
+class BodyAbortedError(Exception):
+    """The request body did not arrive whole (too large, or the client went away); storing stops."""
+
+
+class _BodyPipe(io.RawIOBase):
+    """The request body as a blocking file for the storing thread, filled by the event loop without blocking."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(PIPE_CHUNKS)
+        self._pending = memoryview(b"")
+        self._ended = False
+        self._aborted = threading.Event()
+        self._loop = loop
+        self._room = asyncio.Event()  # set by the reader each time it takes a chunk
+
+    def readable(self) -> bool:
+        """It is."""
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        """Fill ``buffer`` from the next chunks, waiting for them; 0 at the end of the body.
+
+        Raises:
+            BodyAbortedError: The body will not arrive whole.
+
+        """
+        while not self._pending:
+            if self._aborted.is_set():
+                raise BodyAbortedError
+            if self._ended:
+                return 0
+            chunk = self._chunks.get()
+            self._loop.call_soon_threadsafe(self._room.set)
+            if chunk is None:
+                self._ended = True
+            else:
+                self._pending = memoryview(chunk)
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+    def offer(self, chunk: bytes | None) -> bool:
+        """Queue a chunk (``None``: the end) if there is room; never blocks."""
+        try:
+            self._chunks.put_nowait(chunk)
+        except queue.Full:
+            return False
+        return True
+
+    async def put(self, chunk: bytes | None, reader: asyncio.Future[Any]) -> None:
+        """Queue a chunk (``None``: the end), waiting for room while the reader is busy.
+
+        Once the reader has stopped (a bad record), the chunk is dropped: the rest of the body is read only so
+        that the client gets its answer.
+        """
+        while not reader.done():
+            self._room.clear()
+            if self.offer(chunk):
+                return
+            room = asyncio.ensure_future(self._room.wait())
+            await asyncio.wait({room, reader}, return_when=asyncio.FIRST_COMPLETED)
+            room.cancel()
+
+    def abort(self) -> None:
+        """Make the reader fail at its next read (and wake it if it waits)."""
+        self._aborted.set()
+        self.offer(None)
+
+
 @dataclass(frozen=True)
-class SpooledBody:
-    """A request body on disk.
+class Received:
+    """What :func:`receive_batch` got.
 
     Attributes:
-        path: The file; the receiver removes it.
-        sha256: Its SHA-256, hex.
-        size: Its length in bytes.
+        total: Records stored (the batch is still ``receiving``: :func:`open_batch` makes it ``pending``).
+        sha256: The body's SHA-256, hex.
 
     """
 
-    path: Path
+    total: int
     sha256: str
-    size: int
 
 
-async def spool_body(request: Request, limit: int, directory: Path) -> SpooledBody:
-    """Write the request body to a new file in ``directory`` as it arrives, hashing it on the way.
+async def receive_batch(
+    request: Request,
+    limit: int,
+    engine: sa.Engine,
+    batch: Mapping[str, Any],
+    media_type: str,
+    inputs: list[tuple[str, str]],
+) -> Received:
+    """Store a batch's records while its body arrives: the loop reads and hashes, a thread checks and stores.
+
+    A bad record stops the storing, but the body is still read to its end, so the client gets the 400 instead
+    of a broken connection, and its hash is known for an Idempotency-Key that turns out to be taken.
+
+    Args:
+        request: The request whose body holds the records.
+        limit: The largest body accepted, in bytes.
+        engine: The database.
+        batch: The ``batches`` row to insert, without ``state`` and ``total``.
+        media_type: The body's media type (see ``_validation.batch_media_type``).
+        inputs: The service's inputs as ``(name, type)`` pairs.
+
+    Returns:
+        The records stored and the body's hash.
 
     Raises:
-        ApiError: 413 naming ``body`` once the body is over ``limit`` bytes (declared or received); the file is
-            removed.
+        ApiError: 413 naming ``body`` for a body over ``limit``; 400 naming the field of the first bad record.
+        DuplicateIdempotencyKey: The batch's Idempotency-Key was taken; nothing was stored. Carries the body's
+            hash as its argument.
 
     """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"the body is over the limit of {limit} bytes", "body")
-    path = directory / f"{uuid.uuid4().hex}.body"
+    pipe = _BodyPipe(asyncio.get_running_loop())
+    reader = io.BufferedReader(pipe, buffer_size=64 * 1024)
+    storing = asyncio.ensure_future(asyncio.to_thread(store_batch, engine, batch, reader, media_type, inputs))
     digest = hashlib.sha256()
     size = 0
     try:
-        with path.open("wb") as file:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise ApiError(413, f"the body is over the limit of {limit} bytes", "body")
-                digest.update(chunk)
-                file.write(chunk)
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise ApiError(413, f"the body is over the limit of {limit} bytes", "body")
+            digest.update(chunk)
+            await pipe.put(chunk, storing)
+        await pipe.put(None, storing)
     except BaseException:
-        path.unlink(missing_ok=True)
+        pipe.abort()
+        with contextlib.suppress(BaseException):
+            await storing  # store_batch removes what it stored
         raise
-    return SpooledBody(path, digest.hexdigest(), size)
+    try:
+        total = await storing
+    except DuplicateIdempotencyKey:
+        raise DuplicateIdempotencyKey(digest.hexdigest()) from None
+    return Received(total, digest.hexdigest())
 
 
 def store_batch(
-    engine: sa.Engine, batch: Mapping[str, Any], body: Path, media_type: str, inputs: list[tuple[str, str]]
+    engine: sa.Engine, batch: Mapping[str, Any], body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]
 ) -> int:
     """Check every record of ``body`` and store the batch with its rows; blocking (run it in a thread).
 
     Args:
         engine: The database.
         batch: The ``batches`` row to insert, without ``state`` and ``total``.
-        body: The spooled body.
+        body: The body, readable in binary mode.
         media_type: Its media type (see ``_validation.batch_media_type``).
         inputs: The service's inputs as ``(name, type)`` pairs.
 
     Returns:
-        The number of records; the batch is ``pending`` and every row stored.
+        The number of records; every row is stored, and the batch is still ``receiving``.
 
     Raises:
         ApiError: 400 naming the field of the first bad record; nothing is left stored.
-        DuplicateIdempotencyKey: The batch's Idempotency-Key was taken meanwhile; nothing is left stored.
+        DuplicateIdempotencyKey: The batch's Idempotency-Key was taken; nothing was stored.
+        BodyAbortedError: The body did not arrive whole; nothing is left stored.
 
     """
     batch_id = batch["id"]
@@ -105,27 +209,30 @@ def store_batch(
         raise DuplicateIdempotencyKey from None
     total = 0
     try:
-        with body.open("rb") as file:
-            records = enumerate(iter_batch_records(file, media_type, inputs))
-            while rows := [(batch_id, index, text) for index, text in itertools.islice(records, SLICE_ROWS)]:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(_INSERT_ROWS, rows)
-                total += len(rows)
-        with engine.begin() as conn:
-            conn.execute(
-                sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="pending", total=total)
-            )
+        records = enumerate(iter_batch_records(body, media_type, inputs))
+        while rows := [(batch_id, index, text) for index, text in itertools.islice(records, SLICE_ROWS)]:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(_INSERT_ROWS, rows)
+            total += len(rows)
     except BaseException:
         _db.delete_batch(engine, batch_id)
         raise
     return total
 
 
-def remove_unfinished_receipts(engine: sa.Engine, uploads: Path) -> None:
-    """At start-up: remove batches whose receiving a stopped server never finished, and their spooled bodies."""
+def open_batch(engine: sa.Engine, batch_id: str, total: int, request_hash: str) -> None:
+    """Make a received batch ``pending`` (visible, and ready for the engine); blocking."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(_db.batches)
+            .where(_db.batches.c.id == batch_id)
+            .values(state="pending", total=total, request_hash=request_hash)
+        )
+
+
+def remove_unfinished_receipts(engine: sa.Engine) -> None:
+    """At start-up: remove the batches whose receiving a stopped server never finished."""
     with engine.connect() as conn:
         stale = list(conn.execute(sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)).scalars())
     for batch_id in stale:
         _db.delete_batch(engine, batch_id)
-    for path in uploads.glob("*.body"):
-        path.unlink(missing_ok=True)

@@ -55,11 +55,6 @@ class Settings:
         """Fresh working directories of running executions."""
         return self.data_dir / "scratch"
 
-    @property
-    def uploads_dir(self) -> Path:
-        """Batch bodies while they are received and checked (each is removed once its rows are stored)."""
-        return self.data_dir / "uploads"
-
 
 def default_workers() -> int:
     """One worker per core, at least one."""

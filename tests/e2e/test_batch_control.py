@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import httpx
 
@@ -63,3 +64,30 @@ def test_cancel_keeps_finished_rows_then_delete_removes_the_batch(api: httpx.Cli
     assert api.delete(f"/api/slow/v1/batch/{execution_id}").json() == [execution_id]
     assert api.get(f"/api/slow/v1/batch/{execution_id}").status_code == 404
     assert execution_id not in api.get("/api/slow/v1/batch").json()
+
+
+def test_a_large_streamed_body_with_a_bad_record_gets_a_clean_400_and_stores_nothing(api: httpx.Client) -> None:
+    publish(api, "streamed", "answer = hp + wt\n")
+    before = api.get("/api/streamed/v1/batch").json()
+
+    def body() -> Iterator[bytes]:  # ~6 MB in 64 KiB pieces; the bad record is near the start
+        lines = [b'{"hp": 1.0, "wt": 2.0}\n'] * 250_000
+        lines[3] = b'{"hp": "fast", "wt": 2.0}\n'
+        text = b"".join(lines)
+        for start in range(0, len(text), 65536):
+            yield text[start : start + 65536]
+
+    answer = api.post(
+        "/api/streamed/v1/batch", content=body(), headers={"Content-Type": "application/x-ndjson"}, timeout=120
+    )
+    assert answer.status_code == 400
+    assert answer.json()["field"] == "body[3].hp"
+    assert api.get("/api/streamed/v1/batch").json() == before
+    good = api.post(
+        "/api/streamed/v1/batch",
+        content=b"".join([b'{"hp": 1.0, "wt": 2.0}\n'] * 3000),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert good.status_code == 202
+    final = wait_until_finished(api, "streamed", good.json()["batchExecutionId"])
+    assert (final["completedItemCount"], final["failedItemCount"]) == (3000, 0)
