@@ -334,3 +334,11 @@ def test_run_rows_reuses_the_working_directory_while_rows_leave_it_empty(tmp_pat
     rows = [(i, {"hp": float(i), "wt": 1.0}) for i in range(3)]
     outcome = run_rows(spec, rows, str(tmp_path / "scratch"), str(tmp_path / "artifacts"))
     assert len({outcome["rows"][i]["outputParameters"]["answer"] for i in range(3)}) == 1
+
+
+def test_a_row_that_removes_its_own_working_directory_does_not_break_the_next(tmp_path: Path) -> None:
+    code = "import os, shutil\nif hp == 1: shutil.rmtree(os.getcwd())\nanswer = len(os.listdir('.'))"
+    rows = [(i, {"hp": float(i), "wt": 1.0}) for i in range(3)]
+    outcome = run_rows(make_spec(code), rows, str(tmp_path / "scratch"), str(tmp_path / "artifacts"))
+    assert [outcome["rows"][i]["success"] for i in range(3)] == [True, True, True]
+    assert outcome["rows"][2]["outputParameters"] == {"answer": 0}
