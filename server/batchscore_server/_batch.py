@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import time
@@ -29,6 +28,7 @@ from distributed import wait as wait_for_futures
 from distributed.scheduler import KilledWorker
 
 from batchscore_server import _db
+from batchscore_server._execution import StoredResult, stored_result
 from batchscore_server._settings import Settings
 from batchscore_server._worker import (
     CANCEL_SETTLE_SECONDS,
@@ -70,7 +70,7 @@ class _Live:
     """What the engine knows about a running batch beyond the database."""
 
     running: dict[int, tuple[float, str]] = field(default_factory=dict)  # started, no result: (monotonic, worker)
-    results: dict[int, dict[str, Any]] = field(default_factory=dict)  # results not yet written
+    results: dict[int, StoredResult] = field(default_factory=dict)  # results not yet written
     # Rows of the chunks in flight, and those of them with a result: a start event counts only for a row in the
     # first set and not in the second, so a late one cannot mark a finished row running. Both are kept to the
     # chunks in flight, as a set of every recorded row grew by tens of megabytes for a million rows.
@@ -197,7 +197,7 @@ class BatchEngine:
                 live.running[int(index)] = (now, message["worker"])
         for index, result in message["done"]:
             live.running.pop(int(index), None)
-            live.results[int(index)] = result
+            live.results[int(index)] = StoredResult(*result)  # msgpack made the tuple a list
 
     def _resume(self) -> None:
         with self._engine.connect() as conn:
@@ -320,14 +320,17 @@ class BatchEngine:
                 # Which row killed the worker is unknown: run the rows one per task to find it.
                 queue.extendleft([[row] for row in reversed(unrecorded)])
             elif unrecorded:
-                self._record(batch_id, {unrecorded[0][0]: failure_result(WORKER_DIED)})
+                self._record(batch_id, {unrecorded[0][0]: stored_result(failure_result(WORKER_DIED))})
             return None
         except Exception as error:
             message = f"the row could not be run: {error!r}"
             return self._record(
-                batch_id, {index: failure_result(message) for index, _ in self._without_result(batch_id, chunk)}
+                batch_id,
+                {index: stored_result(failure_result(message)) for index, _ in self._without_result(batch_id, chunk)},
             )
-        reason = self._record(batch_id, {int(index): result for index, result in outcome["rows"].items()})
+        reason = self._record(
+            batch_id, {int(index): StoredResult(*result) for index, result in outcome["rows"].items()}
+        )
         if outcome["stopped"] and not live.cancel_requested:
             queue.appendleft(self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
         return reason
@@ -352,7 +355,11 @@ class BatchEngine:
             live.running.pop(index, None)
             self._record(
                 batch_id,
-                {index: failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")},
+                {
+                    index: stored_result(
+                        failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")
+                    )
+                },
             )
             if future is None:
                 continue
@@ -377,9 +384,9 @@ class BatchEngine:
             waiting = _waiting_rows(conn, batch_id, indexes)
         return [row for row in rows if row[0] in waiting]
 
-    def _record(self, batch_id: str, results: dict[int, dict[str, Any]]) -> str | None:
+    def _record(self, batch_id: str, results: dict[int, StoredResult]) -> str | None:
         """Store results once each; returns the reason when one reports that initCode failed."""
-        init_failure = next((str(r["errorMessage"]) for r in results.values() if r.get("initFailed")), None)
+        init_failure = next((r.init_failure for r in results.values() if r.init_failure is not None), None)
         if init_failure is not None:
             return init_failure
         with self._engine.begin() as conn:
@@ -454,7 +461,7 @@ def _close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any],
         return
     closed = conn.exec_driver_sql(
         "UPDATE batch_rows SET state = ?, result = ?, seq = ? + 1 + idx WHERE batch_id = ? AND seq IS NULL",
-        (state, json.dumps(result), last_seq, batch_id),
+        (state, stored_result(result).text, last_seq, batch_id),
     ).rowcount
     conn.execute(
         sa.update(_db.batches)
@@ -515,9 +522,7 @@ def canceled_result() -> dict[str, Any]:
     return failure_result("canceled: the batch was canceled before this row ran")
 
 
-def record_results(
-    conn: sa.Connection, batch_id: str, results: dict[int, dict[str, Any]], state: str | None = None
-) -> None:
+def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, StoredResult]) -> None:
     """Give each row without a result its result and the next completion sequence number.
 
     A row that already has a result keeps it: a result is never recorded twice.
@@ -525,13 +530,11 @@ def record_results(
     Args:
         conn: A connection inside a transaction.
         batch_id: The batch.
-        results: Row index -> result (the contract's WebServiceResult fields).
-        state: The row state to record; by default ``complete`` or ``failed`` from each result's ``success``.
+        results: Row index -> result; the row's state is ``complete`` or ``failed`` from its ``success``.
 
     """
     if not results:
         return
-    rows = _db.batch_rows.c
     # Which of these rows still lack a result, asked once, then one executemany: a statement per row made the
     # database the bottleneck of large batches.
     indexes = sorted(results)
@@ -540,31 +543,19 @@ def record_results(
         return
     last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
     parameters = []
+    added: Counter[str] = Counter()
     for index in indexes:
         if index not in waiting:
             continue
-        result = {key: value for key, value in results[index].items() if key not in ("storedFiles", "initFailed")}
+        result = results[index]
+        state = "complete" if result.success else "failed"
+        added[state] += 1
         last_seq += 1
-        parameters.append(
-            {
-                "b_batch": batch_id,
-                "b_idx": index,
-                "state": state or ("complete" if result["success"] else "failed"),
-                "result": result,
-                "seq": last_seq,
-            }
-        )
-    conn.execute(
-        sa.update(_db.batch_rows)
-        .where(
-            rows.batch_id == sa.bindparam("b_batch"),
-            rows.idx == sa.bindparam("b_idx"),
-            rows.seq.is_(None),
-        )
-        .values(state=sa.bindparam("state"), result=sa.bindparam("result"), seq=sa.bindparam("seq")),
+        parameters.append((state, result.text, last_seq, batch_id, index))
+    conn.exec_driver_sql(
+        "UPDATE batch_rows SET state = ?, result = ?, seq = ? WHERE batch_id = ? AND idx = ? AND seq IS NULL",
         parameters,
     )
-    added = Counter(parameter["state"] for parameter in parameters)
     conn.execute(
         sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))
     )

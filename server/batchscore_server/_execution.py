@@ -15,6 +15,7 @@ import contextlib
 import functools
 import importlib
 import io
+import json
 import linecache
 import os
 import pickle
@@ -26,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import CodeType
-from typing import Any
+from typing import Any, NamedTuple
 
 from batchscore_server._types import PARAMETER_TYPES, OutputError, encode_output
 
@@ -82,6 +83,41 @@ class ServiceSpec:
             path = PurePosixPath(file_name)
             if not file_name or path.is_absolute() or ".." in path.parts or "\\" in file_name:
                 raise ValueError(f"output file name {file_name!r} must be a relative path inside the working directory")
+
+
+class StoredResult(NamedTuple):
+    """A batch row's result as it travels to the server and is stored: the JSON text made once, on the worker.
+
+    The server never parses a row's result: it stores this text and splices it into poll responses, which took
+    a JSON decode and encode of every result off the process that also hosts the scheduler.
+
+    Attributes:
+        success: Whether the row succeeded (its item state).
+        init_failure: Why the service could not start (its snapshot or ``initCode``), else ``None``.
+        text: The ``WebServiceResult`` as JSON text.
+
+    """
+
+    success: bool
+    init_failure: str | None
+    text: str
+
+
+def stored_result(result: Mapping[str, Any]) -> StoredResult:
+    """The stored form of an ``execute`` result (its ``storedFiles`` and ``initFailed`` are not part of it)."""
+    public = {key: value for key, value in result.items() if key not in ("storedFiles", "initFailed")}
+    try:
+        text = json.dumps(public, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as error:  # the result must stay JSON for every client that reads it
+        public = {
+            **public,
+            "success": False,
+            "errorMessage": f"the result is not JSON: {error}",
+            "outputParameters": {},
+        }
+        text = json.dumps(public, allow_nan=False, separators=(",", ":"), default=repr)
+    init_failure = str(result["errorMessage"]) if result.get("initFailed") else None
+    return StoredResult(bool(public["success"]), init_failure, text)
 
 
 def clear_cache() -> None:

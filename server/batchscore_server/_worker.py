@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from batchscore_server._execution import ServiceSpec, execute, run_rows
+from batchscore_server._execution import ServiceSpec, StoredResult, execute, run_rows, stored_result
 from batchscore_server._types import decode_inputs
 
 # A cancel must stop rows from starting, but asking the scheduler before every row costs ~0.5 ms; the answer is
@@ -86,7 +86,7 @@ class _RowReporter:
         self._batch_id = batch_id
         self._lock = threading.Lock()
         self._started: list[int] = []
-        self._done: list[tuple[int, dict[str, Any]]] = []
+        self._done: list[tuple[int, StoredResult]] = []
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._send_periodically, name=f"rows-{batch_id}", daemon=True)
 
@@ -104,7 +104,7 @@ class _RowReporter:
         with self._lock:
             self._started.append(index)
 
-    def done(self, index: int, result: dict[str, Any]) -> None:
+    def done(self, index: int, result: StoredResult) -> None:
         """Note row ``index``'s result."""
         with self._lock:
             self._done.append((index, result))
@@ -135,14 +135,14 @@ def run_chunk(
     ``rows`` are ``(index, record)`` pairs, each record as stored: its JSON text (or the parsed object).
 
     Row starts and results also go to the server as they happen, as worker events on ``ROW_EVENTS_TOPIC``
-    (``{"batch", "worker", "started": [index, ...], "done": [[index, result], ...]}``):
+    (``{"batch", "worker", "started": [index, ...], "done": [[index, StoredResult], ...]}``):
     the server shows partial results while the chunk runs, times rows out, and keeps results of a chunk whose
     worker is killed later. The chunk's return value repeats every result (events are a fast path that a crash
     can lose).
 
     Returns:
-        ``{"rows": {index: result}, "stopped": bool}`` - dict-wrapped because Dask serializes a bare list element
-        by element.
+        ``{"rows": {index: StoredResult}, "stopped": bool}`` - dict-wrapped because Dask serializes a bare list
+        element by element.
 
     """
     from distributed import get_worker
@@ -156,8 +156,15 @@ def run_chunk(
         for index, record in rows
     ]
     should_stop = _cancel_checker(cancel_event_name(batch_id))
+    stored: dict[int, StoredResult] = {}
+
+    def on_done(index: int, result: dict[str, Any]) -> None:
+        stored[index] = stored_result(result)
+        reporter.done(index, stored[index])
+
     with _RowReporter(get_worker(), batch_id) as reporter:
-        return run_rows(service, decoded, scratch_root, artifact_root, should_stop, reporter.started, reporter.done)
+        outcome = run_rows(service, decoded, scratch_root, artifact_root, should_stop, reporter.started, on_done)
+    return {"rows": stored, "stopped": outcome["stopped"]}
 
 
 def kill_worker_process(dask_worker: Any) -> None:

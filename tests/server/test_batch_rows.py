@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from batchscore_server import _db
+from batchscore_server._app import _result_json
 from batchscore_server._batch import _close_leftovers, canceled_result, record_results
+from batchscore_server._execution import StoredResult, stored_result
 
 
 @pytest.fixture
@@ -39,8 +42,8 @@ def engine(tmp_path: Path) -> sa.Engine:
     return engine
 
 
-def ok(value: int) -> dict[str, Any]:
-    return {"success": True, "errorMessage": "", "outputParameters": {"answer": value}}
+def ok(value: int, success: bool = True) -> StoredResult:
+    return stored_result({"success": success, "errorMessage": "", "outputParameters": {"answer": value}})
 
 
 def rows_of(engine: sa.Engine, batch_id: str) -> list[Any]:
@@ -74,7 +77,7 @@ def last_seq(engine: sa.Engine, batch_id: str) -> int:
 def test_a_result_is_recorded_once_with_the_next_completion_number(engine: sa.Engine) -> None:
     with engine.begin() as conn:
         record_results(conn, "b1", {3: ok(3), 1: ok(1)})
-        record_results(conn, "b1", {3: ok(99), 5: {**ok(5), "success": False}})
+        record_results(conn, "b1", {3: ok(99), 5: ok(5, success=False)})
     rows = {row.idx: row for row in rows_of(engine, "b1")}
     assert [(rows[i].seq, rows[i].state) for i in (1, 3, 5)] == [(1, "complete"), (2, "complete"), (3, "failed")]
     assert rows[3].result["outputParameters"] == {"answer": 3}
@@ -138,3 +141,33 @@ def test_an_earlier_database_gets_its_counts_and_loses_the_state_index(tmp_path:
         indexes = {row[1] for row in conn.exec_driver_sql("PRAGMA index_list(batch_rows)")}
     assert tuple(counts) == (2, 1, 1)
     assert "ix_batch_rows_state" not in indexes
+
+
+def test_a_stored_result_is_compact_json_without_worker_only_fields() -> None:
+    result = {"success": True, "errorMessage": "", "outputParameters": {"a": 1}, "storedFiles": ["x"]}
+    stored = stored_result({**result, "initFailed": False})
+    assert stored == StoredResult(True, None, '{"success":true,"errorMessage":"","outputParameters":{"a":1}}')
+
+
+def test_an_init_failure_travels_beside_the_result() -> None:
+    stored = stored_result({"success": False, "errorMessage": "initCode failed: boom", "initFailed": True})
+    assert stored.init_failure == "initCode failed: boom"
+    assert "initFailed" not in json.loads(stored.text)
+
+
+def test_a_result_that_is_not_json_becomes_a_failed_row() -> None:
+    stored = stored_result({"success": True, "errorMessage": "", "outputParameters": {"a": float("nan")}})
+    assert stored.success is False
+    assert json.loads(stored.text)["errorMessage"].startswith("the result is not JSON")
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ('{"success":true}', {"index": 3, "itemState": "complete", "success": True}),
+        (' {"success": true} ', {"index": 3, "itemState": "complete", "success": True}),  # older rows had spaces
+        ("{}", {"index": 3, "itemState": "complete"}),
+    ],
+)
+def test_a_polled_result_gets_its_index_and_state(stored: str, expected: dict[str, Any]) -> None:
+    assert json.loads(_result_json(3, "complete", stored)) == expected
