@@ -227,13 +227,11 @@ class BatchEngine:
 
     async def _schedule(self, batch_id: str) -> None:
         live = self._live[batch_id]
-        rows = _db.batch_rows.c
         with self._engine.begin() as conn:
             batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
-            pending_count = conn.execute(
-                sa.select(sa.func.count()).where(rows.batch_id == batch_id, rows.seq.is_(None))
-            ).scalar_one()
             conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
+        # Every row is pending or counted in one of the final states (a retry resets the counts it re-runs).
+        pending_count = batch["total"] - sum(batch[column] for column in _db.COUNTED_STATES.values())
         item_timeout: float | None = batch["item_timeout"]
         slots = max(1, min(batch["parallel_count"], await self.worker_count() or 1))
         # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own start
@@ -242,7 +240,8 @@ class BatchEngine:
         undispatched = pending_count  # rows not read into the queue yet
         # Pending rows are read a page at a time as the queue runs low: reading a million rows up front cost
         # seconds before the first row ran, and their memory for the whole batch.
-        pages = _PendingRows(self._engine, batch_id, max(PAGE_ROWS, 2 * slots * chunk_rows))
+        # The first page is small, so the first rows start at once (P7: 1M rows).
+        pages = _PendingRows(self._engine, batch_id, 2 * slots * chunk_rows, max(PAGE_ROWS, 2 * slots * chunk_rows))
         queue: deque[list[Row]] = deque()
         in_flight: dict[Future[Any], list[Row]] = {}
         init_failure: str | None = None
@@ -479,9 +478,10 @@ def _close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any],
 class _PendingRows:
     """Reads a batch's rows without a result in index order, a page at a time."""
 
-    def __init__(self, engine: sa.Engine, batch_id: str, page_rows: int) -> None:
+    def __init__(self, engine: sa.Engine, batch_id: str, first_page_rows: int, page_rows: int) -> None:
         self._engine = engine
         self._batch_id = batch_id
+        self._next_rows = first_page_rows
         self._page_rows = page_rows
         self._after = -1
         self.exhausted = False
@@ -496,10 +496,11 @@ class _PendingRows:
                 sa.select(rows.idx, sa.type_coerce(rows.inputs, sa.Text))
                 .where(rows.batch_id == self._batch_id, rows.idx > self._after, rows.seq.is_(None))
                 .order_by(rows.idx)
-                .limit(self._page_rows)
+                .limit(self._next_rows)
             ).all()
-        if len(page) < self._page_rows:
+        if len(page) < self._next_rows:
             self.exhausted = True
+        self._next_rows = self._page_rows
         if page:
             self._after = page[-1][0]
         return [(index, inputs) for index, inputs in page]
