@@ -498,6 +498,21 @@ class Bench:
 
     # services ----------------------------------------------------------------------------------------------------
 
+    def timed_batch(
+        self, service: batchscore.Service, records: list[dict[str, Any]], profile: str
+    ) -> tuple[batchscore.BatchStatus, float]:
+        """Run ``records`` as one batch with the SDK's default polling; return its final status and seconds.
+
+        The batch is deleted afterwards; ``profile`` labels the py-spy profile taken with ``--profile``.
+        """
+        with self.maybe_profiled(profile):
+            started = time.perf_counter()
+            batch = service.batch(records).start()
+            status = batch.wait(progress=False)
+            seconds = time.perf_counter() - started
+        discard(batch)
+        return status, seconds
+
     def trivial_service(self) -> batchscore.Service:
         """``answer = x + 1`` (int in, int out), published once."""
         if TRIVIAL not in self._services:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from bench._core import WORKERS, Bench, Check, Figure, Size, Sizes, discard, model_records, ratio
+from bench._core import WORKERS, Bench, Check, Figure, Size, Sizes, model_records, ratio
 from bench.functions import predict_record
 
 ID = "P2"
@@ -22,12 +22,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
     records = model_records(rows)
     service = bench.model_service()
     pool = bench.pool("model")
-    with bench.maybe_profiled(ID):
-        started = time.perf_counter()
-        batch = service.batch(records).start()
-        status = batch.wait(progress=False)
-        batch_s = time.perf_counter() - started
-    discard(batch)
+    status, batch_s = bench.timed_batch(service, records, ID)
     started = time.perf_counter()
     expected = pool.map(predict_record, records)
     pool_s = time.perf_counter() - started

@@ -11,7 +11,7 @@ import asyncio
 import time
 
 import batchscore
-from bench._core import TRIVIAL, Bench, Check, Figure, Size, Sizes, discard, ratio
+from bench._core import TRIVIAL, Bench, Check, Figure, Size, Sizes, ratio
 
 ID = "P3"
 TITLE = "batch vs request-response loops on the same 10k rows"
@@ -23,12 +23,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
     rows = sizes.loop_rows
     records = [{"x": i} for i in range(rows)]
     service = bench.trivial_service()
-    with bench.maybe_profiled(ID):
-        started = time.perf_counter()
-        batch = service.batch(records).start()
-        status = batch.wait(progress=False)
-        batch_s = time.perf_counter() - started
-    discard(batch)
+    status, batch_s = bench.timed_batch(service, records, ID)
     if status.completed_item_count != rows or status.failed_item_count:
         raise RuntimeError("the batch did not complete every row")
 

@@ -24,26 +24,15 @@ from batchscore import (
     ConflictError,
     InternalServerError,
     NotFoundError,
-    Parameter,
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
     RetryPolicy,
-    ServiceInfo,
     UnprocessableEntityError,
 )
-from tests.unit._harness import Harness
+from tests.unit._harness import BASE, INFO, Harness
 
-BASE = "http://batchscore.test"
 BATCH = "/api/svc/v1/batch"
-INFO = ServiceInfo(
-    name="svc",
-    version="v1",
-    inputs=(Parameter("hp", "numeric"), Parameter("wt", "numeric")),
-    outputs=(Parameter("answer", "numeric"),),
-    artifacts=(),
-    operation_id="score",
-)
 RECORDS = [{"hp": 110.0, "wt": 2.62}, {"hp": 93.0, "wt": 2.32}]
 NDJSON_BODY = b'{"hp":110.0,"wt":2.62}\n{"hp":93.0,"wt":2.32}\n'
 STARTED = {"batchExecutionId": "b1", "BatchExecutionId": "b1", "name": "svc", "version": "v1"}

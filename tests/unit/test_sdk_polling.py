@@ -21,24 +21,14 @@ from batchscore import (
     BatchscoreError,
     BatchState,
     BatchStatus,
-    Parameter,
     PollPolicy,
-    ServiceInfo,
     WaitTimeoutError,
 )
+from tests.unit._harness import BASE, INFO
 from tests.unit._harness import Harness as SharedHarness
 
-BASE = "http://batchscore.test"
 BATCH = "/api/svc/v1/batch"
 EXECUTION = f"{BATCH}/b1"
-INFO = ServiceInfo(
-    name="svc",
-    version="v1",
-    inputs=(Parameter("hp", "numeric"), Parameter("wt", "numeric")),
-    outputs=(Parameter("answer", "numeric"),),
-    artifacts=(),
-    operation_id="score",
-)
 
 
 def records(count: int) -> list[dict[str, float]]:
