@@ -1,7 +1,10 @@
 """Generate ``generated/batchscore_client`` from the contract, or check that the committed copy is fresh.
 
 Run it through nox (``nox -s generate``), which provides the pinned openapi-python-client and puts its ruff on
-PATH for the post-hooks. ``--check`` regenerates into a temporary directory and exits 1 when the result differs
+PATH for the post-hooks. The generator runs as ``sys.executable -m openapi_python_client``, so any interpreter
+that has it installed works, activated or not. The contract itself is copied into the package as
+``batchscore_client/openapi.yaml`` (read with ``importlib.resources``), so every install carries the contract its
+client was generated from. ``--check`` regenerates into a temporary directory and exits 1 when the result differs
 from what is committed, so the test command catches a contract change without a regeneration.
 
 The generator reads a *view* of the contract, not the contract itself: where a request body offers several
@@ -17,6 +20,7 @@ import argparse
 import difflib
 import filecmp
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -32,6 +36,7 @@ CONFIG = ROOT / "openapi" / "generator-config.yaml"
 PACKAGE = "batchscore_client"
 TARGET = ROOT / "generated" / PACKAGE
 JSON_MEDIA_TYPE = "application/json"
+SHIPPED_CONTRACT = "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -56,9 +61,12 @@ def generate(output: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="batchscore-gen-") as work:
         view = Path(work) / "batchscore.view.json"
         view.write_text(json.dumps(generator_view(contract), indent=1), encoding="utf-8")
+        # As a module of the running interpreter: the script's name is only on PATH inside an activated venv.
         subprocess.run(
             [
-                "openapi-python-client",
+                sys.executable,
+                "-m",
+                "openapi_python_client",
                 "generate",
                 "--path",
                 str(view),
@@ -72,7 +80,12 @@ def generate(output: Path) -> None:
             ],
             check=True,
             cwd=work,
+            # The post-hooks call ruff by name: find the one installed beside this interpreter first.
+            env={**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])},
         )
+    # The contract travels with the generated client as package data, so an installed wheel has it too: the
+    # server serves it at /swagger.json and batchscore.testing validates requests against it.
+    shutil.copyfile(CONTRACT, output / SHIPPED_CONTRACT)
 
 
 def differences(expected: Path, actual: Path) -> list[str]:

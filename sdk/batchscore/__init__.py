@@ -36,6 +36,7 @@ from batchscore._exceptions import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
+from batchscore._http import Tokens
 from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
@@ -73,6 +74,7 @@ __all__ = [
     "RetryPolicy",
     "Service",
     "ServiceInfo",
+    "Tokens",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",

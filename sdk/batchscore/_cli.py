@@ -417,15 +417,18 @@ def _connect(
                     "or pass --username and --password",
                 )
             stored = entry
-            client = Client(base, token=entry["access_token"])
             refresh = entry.get("refresh_token")
-            # The SDK takes only an access token; the refresh token lets it renew an expired one by itself.
-            client._auth.refresh_token = refresh if isinstance(refresh, str) and refresh else None
+            # The refresh token lets the SDK renew an expired access token by itself.
+            client = Client(
+                base,
+                token=entry["access_token"],
+                refresh_token=refresh if isinstance(refresh, str) and refresh else None,
+            )
     try:
         with client, _failures(json_output, stored_token=stored is not None):
             yield client
     finally:
-        if stored is not None and client._auth.access_token != stored["access_token"]:
+        if stored is not None and client.tokens.access_token != stored["access_token"]:
             try:
                 _save_tokens(base, client, str(stored.get("username", "")))
             except CliError as error:  # the command itself went through; the renewed token is only not kept
@@ -435,8 +438,8 @@ def _connect(
 def _save_tokens(url: str, client: Client, username: str) -> None:
     credentials = _read_state(CREDENTIALS_FILE)
     credentials[url] = {
-        "access_token": client._auth.access_token,
-        "refresh_token": client._auth.refresh_token,
+        "access_token": client.tokens.access_token,
+        "refresh_token": client.tokens.refresh_token,
         "username": username,
     }
     _write_state(CREDENTIALS_FILE, credentials)

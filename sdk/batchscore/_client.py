@@ -21,6 +21,7 @@ from batchscore._http import (
     AsyncRetryTransport,
     RetryTransport,
     TokenAuth,
+    Tokens,
     connection_error,
     raise_for_status,
 )
@@ -41,17 +42,25 @@ class _BaseClient:
         username: str | None,
         password: str | None,
         token: str | None,
+        refresh_token: str | None,
+        headers: Mapping[str, str] | None,
         timeout: httpx.Timeout | float | None,
         retry: RetryPolicy | None,
         polling: PollPolicy | None,
     ) -> None:
         # A trailing slash keeps a path prefix when relative paths (and /login) are resolved against the URL.
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
-        self._auth = TokenAuth(self.base_url, username, password, token)
+        self._auth = TokenAuth(self.base_url, username, password, token, refresh_token)
+        self._headers = dict(headers or {})
         self._timeout = timeout if timeout is not None else DEFAULT_TIMEOUT
         self._retry = retry or RetryPolicy()
         self.polling = polling or PollPolicy()
         self._clock: Callable[[], float] = time.monotonic
+
+    @property
+    def tokens(self) -> Tokens:
+        """The access and refresh tokens held now (after a log-in or a renewal), e.g. to store and resume."""
+        return self._auth.tokens
 
     def _url(self, path: str) -> httpx.URL:
         return self.base_url.join(path.lstrip("/"))
@@ -165,6 +174,8 @@ class Client(_BaseClient):
         username: User name; with ``password`` the client logs in on first use and renews tokens by itself.
         password: The password.
         token: An access token obtained elsewhere, instead of a user name and password.
+        refresh_token: The refresh token that came with ``token``, so an expired token renews by itself.
+        headers: Headers sent with every request (e.g. ``{"Prefer": "example=complete"}`` for the Prism mock).
         timeout: Per-request timeout (default 60 s, 5 s to connect).
         retry: Retries of connection errors and 408/429/5xx answers on requests safe to repeat.
         polling: The schedule ``Batch.wait()`` polls on.
@@ -183,6 +194,8 @@ class Client(_BaseClient):
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        refresh_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         polling: PollPolicy | None = None,
@@ -193,6 +206,8 @@ class Client(_BaseClient):
             username=username,
             password=password,
             token=token,
+            refresh_token=refresh_token,
+            headers=headers,
             timeout=timeout,
             retry=retry,
             polling=polling,
@@ -202,6 +217,7 @@ class Client(_BaseClient):
         self._http = httpx.Client(
             base_url=self.base_url,
             auth=self._auth,
+            headers=self._headers,
             timeout=self._timeout,
             transport=RetryTransport(inner, self._retry, lambda seconds: self._sleep(seconds)),
         )
@@ -396,6 +412,8 @@ class AsyncClient(_BaseClient):
         username: User name; with ``password`` the client logs in on first use and renews tokens by itself.
         password: The password.
         token: An access token obtained elsewhere.
+        refresh_token: The refresh token that came with ``token``.
+        headers: Headers sent with every request.
         timeout: Per-request timeout (default 60 s, 5 s to connect).
         retry: Retries of connection errors and 408/429/5xx answers on requests safe to repeat.
         polling: The schedule ``AsyncBatch.wait()`` polls on.
@@ -410,6 +428,8 @@ class AsyncClient(_BaseClient):
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        refresh_token: str | None = None,
+        headers: Mapping[str, str] | None = None,
         timeout: httpx.Timeout | float | None = None,
         retry: RetryPolicy | None = None,
         polling: PollPolicy | None = None,
@@ -420,6 +440,8 @@ class AsyncClient(_BaseClient):
             username=username,
             password=password,
             token=token,
+            refresh_token=refresh_token,
+            headers=headers,
             timeout=timeout,
             retry=retry,
             polling=polling,
@@ -429,6 +451,7 @@ class AsyncClient(_BaseClient):
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             auth=self._auth,
+            headers=self._headers,
             timeout=self._timeout,
             transport=AsyncRetryTransport(inner, self._retry, lambda seconds: self._sleep(seconds)),
         )

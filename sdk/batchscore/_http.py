@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -17,6 +18,20 @@ from batchscore._exceptions import APIConnectionError, APITimeoutError, Authenti
 from batchscore._retry import RETRY_STATUSES, RetryPolicy, is_replayable, may_retry, retry_delay
 
 _READ_BODY = "batchscore_read_body"
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The bearer tokens a client holds: store them to resume later with ``Client(token=..., refresh_token=...)``.
+
+    Attributes:
+        access_token: The current access token (None before the first log-in).
+        refresh_token: The token that renews it (None when the server gave none).
+
+    """
+
+    access_token: str | None
+    refresh_token: str | None = None
 
 
 class TokenAuth(httpx.Auth):
@@ -30,6 +45,7 @@ class TokenAuth(httpx.Auth):
         username: User name for ``POST /login``.
         password: Its password.
         access_token: A token obtained elsewhere (used as is; without credentials it cannot be renewed).
+        refresh_token: A refresh token obtained elsewhere, to renew ``access_token`` when it expires.
 
     """
 
@@ -38,14 +54,25 @@ class TokenAuth(httpx.Auth):
     requires_response_body = False
 
     def __init__(
-        self, base_url: httpx.URL, username: str | None, password: str | None, access_token: str | None = None
+        self,
+        base_url: httpx.URL,
+        username: str | None,
+        password: str | None,
+        access_token: str | None = None,
+        refresh_token: str | None = None,
     ) -> None:
         self._base_url = base_url
         self._username = username
         self._password = password
         self.access_token = access_token
-        self.refresh_token: str | None = None
+        self.refresh_token: str | None = refresh_token or None
         self._lock = threading.Lock()
+
+    @property
+    def tokens(self) -> Tokens:
+        """The tokens held now."""
+        with self._lock:
+            return Tokens(self.access_token, self.refresh_token)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Drive :meth:`auth_flow`, reading the bodies of the log-in and refresh answers."""

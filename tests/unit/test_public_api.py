@@ -39,6 +39,7 @@ PUBLIC_API = [
     "RetryPolicy",
     "Service",
     "ServiceInfo",
+    "Tokens",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",

@@ -28,6 +28,7 @@ from batchscore import (
     PermissionDeniedError,
     RateLimitError,
     RetryPolicy,
+    Tokens,
     UnprocessableEntityError,
 )
 from tests.unit._harness import BASE, INFO, Harness
@@ -611,3 +612,36 @@ def test_401_on_batch_start_refreshes_and_resends_the_same_body(h: Harness) -> N
     posts = [seen for seen in server.seen if seen.path == BATCH]
     assert [seen.authorization for seen in posts] == ["Bearer a1", "Bearer a2"]
     assert posts[0].body == posts[1].body == NDJSON_BODY
+
+
+# --- the public token API and extra headers ---
+
+
+def test_tokens_show_what_the_login_gave(h: Harness) -> None:
+    server = AuthServer([tokens("a1", "r1")], valid={"a1"})
+    client = h.client(server, **credentials())
+    assert client.tokens == Tokens(None, None)
+
+    h.run(client.login())
+
+    assert client.tokens == Tokens("a1", "r1")
+
+
+def test_a_stored_refresh_token_renews_an_expired_access_token(h: Harness) -> None:
+    server = AuthServer([], refreshes=[tokens("a2", "r2")], valid={"a2"})
+    client = h.client(server, token="expired", refresh_token="r1")
+
+    h.run(client.list_services())
+
+    assert [call[1] for call in server.calls()] == ["/services", "/login/refreshToken", "/services"]
+    assert server.seen[1].json() == {"refreshToken": "r1"}
+    assert client.tokens == Tokens("a2", "r2")
+
+
+def test_headers_given_to_the_client_go_with_every_request(h: Harness) -> None:
+    server = Server(ok([]))
+    client = h.client(server, headers={"Prefer": "example=complete"})
+
+    h.run(client.list_services())
+
+    assert server.seen[0].headers["Prefer"] == "example=complete"
