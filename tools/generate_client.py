@@ -7,11 +7,25 @@ that has it installed works, activated or not. The contract itself is copied int
 client was generated from. ``--check`` regenerates into a temporary directory and exits 1 when the result differs
 from what is committed, so the test command catches a contract change without a regeneration.
 
-The generator reads a *view* of the contract, not the contract itself: where a request body offers several
-media types (batch start takes JSON, NDJSON and CSV), the view keeps only ``application/json``.
-openapi-python-client 0.29.1 turns several request media types into code that cannot run
-(``isinstance(body, list[InputParameters])`` raises TypeError, and both binary forms share one branch), so the
-low-level client speaks JSON there and the SDK streams NDJSON and CSV bodies itself.
+The generator reads a *view* of the contract, not the contract itself. Every difference is made here, in
+:func:`generator_view`, and nowhere else:
+
+- **Lenient replies.** A response property marked ``x-batchscore-extension: true`` (a batchscore addition that ML
+  Server never sent) or ``x-batchscore-compat: true`` (an ML Server field that some of its versions omit or spell
+  otherwise, such as ``BatchExecutionId``) is not ``required`` in the view. The generated ``from_dict`` then reads
+  an ML Server 9.2/9.3 reply without ``KeyError``, while the contract itself, and schemathesis with it, still hold
+  the batchscore server to every field.
+- **One media type per request body.** Where a request body offers several media types (batch start takes JSON,
+  NDJSON and CSV), the view keeps only the streamed NDJSON form, typed as a binary ``File`` (see
+  ``content_type_overrides`` in ``generator-config.yaml``): openapi-python-client 0.29.1 turns several request
+  media types into code that cannot run (``isinstance(body, list[InputParameters])`` raises TypeError, and both
+  binary forms share one branch). The generated ``start_batch_execution`` then sends a replayable byte stream
+  with the NDJSON content type, so the SDK never builds that request itself.
+
+One template is overridden (``openapi/templates/str_enum.py.jinja``, passed as ``--custom-template-path``): string
+enums get a ``_missing_`` that matches values case-insensitively (ML Server 9.2 sent ``Complete``) and keeps an
+unknown value as a pseudo-member named ``UNKNOWN`` rather than failing the reply. The generator calls its template
+API unstable, so the override is that one file, a copy of 0.29.1's template plus the method.
 """
 
 from __future__ import annotations
@@ -35,13 +49,39 @@ CONTRACT = ROOT / "openapi" / "batchscore.yaml"
 CONFIG = ROOT / "openapi" / "generator-config.yaml"
 PACKAGE = "batchscore_client"
 TARGET = ROOT / "generated" / PACKAGE
+TEMPLATES = ROOT / "openapi" / "templates"
 JSON_MEDIA_TYPE = "application/json"
+STREAMED_MEDIA_TYPE = "application/x-ndjson"
+OPTIONAL_FOR_CLIENTS = ("x-batchscore-extension", "x-batchscore-compat")
 SHIPPED_CONTRACT = "openapi.yaml"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
+def _relax(schema: Any) -> None:
+    """Drop properties marked as optional for clients from ``required``, in ``schema`` and every schema inside it."""
+    if isinstance(schema, list):
+        for item in schema:
+            _relax(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and isinstance(schema.get("required"), list):
+        marked = {
+            name
+            for name, prop in properties.items()
+            if isinstance(prop, dict) and any(prop.get(key) for key in OPTIONAL_FOR_CLIENTS)
+        }
+        schema["required"] = [name for name in schema["required"] if name not in marked]
+        if not schema["required"]:
+            del schema["required"]
+    for value in schema.values():
+        _relax(value)
+
+
 def generator_view(contract: dict[str, Any]) -> dict[str, Any]:
-    """Return the contract with every multi-media-type request body narrowed to its JSON form."""
+    """Return the contract as the generator should see it (see the module docstring for every difference)."""
+    _relax(contract.get("components", {}).get("schemas", {}))
     bodies: list[dict[str, Any]] = list(contract.get("components", {}).get("requestBodies", {}).values())
     for path_item in contract.get("paths", {}).values():
         for method in HTTP_METHODS:
@@ -50,8 +90,8 @@ def generator_view(contract: dict[str, Any]) -> dict[str, Any]:
                 bodies.append(body)
     for body in bodies:
         content = body.get("content", {})
-        if len(content) > 1 and JSON_MEDIA_TYPE in content:
-            body["content"] = {JSON_MEDIA_TYPE: content[JSON_MEDIA_TYPE]}
+        if len(content) > 1 and STREAMED_MEDIA_TYPE in content:
+            body["content"] = {STREAMED_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}
     return contract
 
 
@@ -76,6 +116,8 @@ def generate(output: Path) -> None:
                 "none",
                 "--output-path",
                 str(output),
+                "--custom-template-path",
+                str(TEMPLATES),
                 "--fail-on-warning",
             ],
             check=True,

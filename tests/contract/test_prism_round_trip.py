@@ -108,12 +108,15 @@ class Call:
 PICKLED_ONE = b"\x80\x05K\x01."
 
 
-def body_file(*, for_async: bool) -> File:
+def body_file(content: bytes = PICKLED_ONE, *, for_async: bool) -> File:
     # The generated code hands File.payload to httpx as `content`. httpx.AsyncClient refuses a sync file object
-    # ("Attempted to send an sync request"), so an async upload through the generated client needs bytes: a
-    # generator limitation the SDK avoids by streaming uploads itself.
-    payload: Any = PICKLED_ONE if for_async else io.BytesIO(PICKLED_ONE)
+    # ("Attempted to send an sync request"), so an async upload through the generated client needs bytes (or an
+    # async iterable, which is what the SDK passes).
+    payload: Any = content if for_async else io.BytesIO(content)
     return File(payload=payload, file_name="cars_model", mime_type="application/octet-stream")
+
+
+RECORDS_NDJSON = b'{"hp":110,"wt":2.62}\n{"hp":93,"wt":2.32}\n'
 
 
 CALLS = [
@@ -185,7 +188,7 @@ CALLS = [
         start_batch_execution,
         (NAME, VERSION),
         {
-            "body": [record(hp=110, wt=2.62), record(hp=93, wt=2.32)],
+            # The generated start sends NDJSON bytes (see tools/generate_client.py); _kwargs gives each call a body.
             "parallel_count": 5,
             "item_timeout": 30.0,
             "idempotency_key": "contract-test",
@@ -222,6 +225,8 @@ def _kwargs(call: Call, *, for_async: bool = False) -> dict[str, Any]:
     # A File wraps a stream that one request consumes, so every request gets a fresh one.
     if call.operation_id == "setWorkspaceObject":
         return {"body": body_file(for_async=for_async)}
+    if call.operation_id == "StartBatchExecution":
+        return {**call.kwargs, "body": body_file(RECORDS_NDJSON, for_async=for_async)}
     return call.kwargs
 
 

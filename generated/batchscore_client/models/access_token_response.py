@@ -7,6 +7,7 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.access_token_response_token_type import AccessTokenResponseTokenType
+from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="AccessTokenResponse")
 
@@ -16,24 +17,26 @@ class AccessTokenResponse:
     """A token pair.
 
     Attributes:
-        token_type (AccessTokenResponseTokenType): Always `Bearer`.
         access_token (str): The JWT to send as `Authorization: Bearer <access_token>`.
-        expires_in (int): Seconds until the access token expires.
-        expires_on (str): When the access token expires, in Unix seconds (a string, as in ML Server).
-        refresh_token (str): The refresh token for `POST /login/refreshToken`.
+        token_type (AccessTokenResponseTokenType | Unset): Always `Bearer`.
+        expires_in (int | Unset): Seconds until the access token expires.
+        expires_on (str | Unset): When the access token expires, in Unix seconds (a string, as in ML Server).
+        refresh_token (str | Unset): The refresh token for `POST /login/refreshToken`.
     """
 
-    token_type: AccessTokenResponseTokenType
     access_token: str
-    expires_in: int
-    expires_on: str
-    refresh_token: str
+    token_type: AccessTokenResponseTokenType | Unset = UNSET
+    expires_in: int | Unset = UNSET
+    expires_on: str | Unset = UNSET
+    refresh_token: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        token_type = self.token_type.value
-
         access_token = self.access_token
+
+        token_type: str | Unset = UNSET
+        if not isinstance(self.token_type, Unset):
+            token_type = self.token_type.value
 
         expires_in = self.expires_in
 
@@ -45,32 +48,41 @@ class AccessTokenResponse:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
-                "token_type": token_type,
                 "access_token": access_token,
-                "expires_in": expires_in,
-                "expires_on": expires_on,
-                "refresh_token": refresh_token,
             }
         )
+        if token_type is not UNSET:
+            field_dict["token_type"] = token_type
+        if expires_in is not UNSET:
+            field_dict["expires_in"] = expires_in
+        if expires_on is not UNSET:
+            field_dict["expires_on"] = expires_on
+        if refresh_token is not UNSET:
+            field_dict["refresh_token"] = refresh_token
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        token_type = AccessTokenResponseTokenType(d.pop("token_type"))
-
         access_token = d.pop("access_token")
 
-        expires_in = d.pop("expires_in")
+        _token_type = d.pop("token_type", UNSET)
+        token_type: AccessTokenResponseTokenType | Unset
+        if isinstance(_token_type, Unset):
+            token_type = UNSET
+        else:
+            token_type = AccessTokenResponseTokenType(_token_type)
 
-        expires_on = d.pop("expires_on")
+        expires_in = d.pop("expires_in", UNSET)
 
-        refresh_token = d.pop("refresh_token")
+        expires_on = d.pop("expires_on", UNSET)
+
+        refresh_token = d.pop("refresh_token", UNSET)
 
         access_token_response = cls(
-            token_type=token_type,
             access_token=access_token,
+            token_type=token_type,
             expires_in=expires_in,
             expires_on=expires_on,
             refresh_token=refresh_token,

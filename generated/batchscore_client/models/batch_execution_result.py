@@ -23,27 +23,27 @@ class BatchExecutionResult:
 
     Attributes:
         success (bool): Whether the execution succeeded.
-        error_message (str): The error (with the traceback) when it did not; empty otherwise.
-        console_output (str): What the execution wrote to stdout and stderr.
-        changed_files (list[str]): Files created or changed in the working directory.
-        output_parameters (OutputParameters): The outputs of one execution, by name, encoded as their `ParameterType`
-            says.
-        index (int): 0-based position of the record in the submitted batch.
-        item_state (BatchItemState): **Extension.** How one record ended: `complete` (ran and succeeded), `failed`
-            (raised, timed out, or its worker died) or `canceled` (never ran because the batch was canceled).
+        error_message (str | Unset): The error (with the traceback) when it did not; empty otherwise.
+        console_output (str | Unset): What the execution wrote to stdout and stderr.
+        changed_files (list[str] | Unset): Files created or changed in the working directory.
+        output_parameters (OutputParameters | Unset): The outputs of one execution, by name, encoded as their
+            `ParameterType` says.
         output_files (WebServiceResultOutputFiles | Unset): The declared `outputFileNames`, base64-encoded; `null` for a
             declared file the execution did not produce. Present in consume replies when the service declares files; batch
             records' files are served by the files operations.
+        index (int | Unset): 0-based position of the record in the submitted batch.
+        item_state (BatchItemState | Unset): **Extension.** How one record ended: `complete` (ran and succeeded),
+            `failed` (raised, timed out, or its worker died) or `canceled` (never ran because the batch was canceled).
     """
 
     success: bool
-    error_message: str
-    console_output: str
-    changed_files: list[str]
-    output_parameters: OutputParameters
-    index: int
-    item_state: BatchItemState
+    error_message: str | Unset = UNSET
+    console_output: str | Unset = UNSET
+    changed_files: list[str] | Unset = UNSET
+    output_parameters: OutputParameters | Unset = UNSET
     output_files: WebServiceResultOutputFiles | Unset = UNSET
+    index: int | Unset = UNSET
+    item_state: BatchItemState | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -53,33 +53,45 @@ class BatchExecutionResult:
 
         console_output = self.console_output
 
-        changed_files = self.changed_files
+        changed_files: list[str] | Unset = UNSET
+        if not isinstance(self.changed_files, Unset):
+            changed_files = self.changed_files
 
-        output_parameters = self.output_parameters.to_dict()
-
-        index = self.index
-
-        item_state = self.item_state.value
+        output_parameters: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.output_parameters, Unset):
+            output_parameters = self.output_parameters.to_dict()
 
         output_files: dict[str, Any] | Unset = UNSET
         if not isinstance(self.output_files, Unset):
             output_files = self.output_files.to_dict()
+
+        index = self.index
+
+        item_state: str | Unset = UNSET
+        if not isinstance(self.item_state, Unset):
+            item_state = self.item_state.value
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
                 "success": success,
-                "errorMessage": error_message,
-                "consoleOutput": console_output,
-                "changedFiles": changed_files,
-                "outputParameters": output_parameters,
-                "index": index,
-                "itemState": item_state,
             }
         )
+        if error_message is not UNSET:
+            field_dict["errorMessage"] = error_message
+        if console_output is not UNSET:
+            field_dict["consoleOutput"] = console_output
+        if changed_files is not UNSET:
+            field_dict["changedFiles"] = changed_files
+        if output_parameters is not UNSET:
+            field_dict["outputParameters"] = output_parameters
         if output_files is not UNSET:
             field_dict["outputFiles"] = output_files
+        if index is not UNSET:
+            field_dict["index"] = index
+        if item_state is not UNSET:
+            field_dict["itemState"] = item_state
 
         return field_dict
 
@@ -91,17 +103,18 @@ class BatchExecutionResult:
         d = dict(src_dict)
         success = d.pop("success")
 
-        error_message = d.pop("errorMessage")
+        error_message = d.pop("errorMessage", UNSET)
 
-        console_output = d.pop("consoleOutput")
+        console_output = d.pop("consoleOutput", UNSET)
 
-        changed_files = cast(list[str], d.pop("changedFiles"))
+        changed_files = cast(list[str], d.pop("changedFiles", UNSET))
 
-        output_parameters = OutputParameters.from_dict(d.pop("outputParameters"))
-
-        index = d.pop("index")
-
-        item_state = BatchItemState(d.pop("itemState"))
+        _output_parameters = d.pop("outputParameters", UNSET)
+        output_parameters: OutputParameters | Unset
+        if isinstance(_output_parameters, Unset):
+            output_parameters = UNSET
+        else:
+            output_parameters = OutputParameters.from_dict(_output_parameters)
 
         _output_files = d.pop("outputFiles", UNSET)
         output_files: WebServiceResultOutputFiles | Unset
@@ -110,15 +123,24 @@ class BatchExecutionResult:
         else:
             output_files = WebServiceResultOutputFiles.from_dict(_output_files)
 
+        index = d.pop("index", UNSET)
+
+        _item_state = d.pop("itemState", UNSET)
+        item_state: BatchItemState | Unset
+        if isinstance(_item_state, Unset):
+            item_state = UNSET
+        else:
+            item_state = BatchItemState(_item_state)
+
         batch_execution_result = cls(
             success=success,
             error_message=error_message,
             console_output=console_output,
             changed_files=changed_files,
             output_parameters=output_parameters,
+            output_files=output_files,
             index=index,
             item_state=item_state,
-            output_files=output_files,
         )
 
         batch_execution_result.additional_properties = d

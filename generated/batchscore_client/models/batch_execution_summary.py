@@ -26,12 +26,12 @@ class BatchExecutionSummary:
         completed_item_count (int): Records finished, successfully or not (includes `failedItemCount`, not
             `canceledItemCount`).
         total_item_count (int): Records in the batch.
-        failed_item_count (int): **Extension.** Records that finished with `success: false`.
-        running_item_count (int): **Extension.** Records running now.
-        canceled_item_count (int): **Extension.** Records that were canceled before they ran.
         batch_execution_id (str | Unset): **Extension.** Id of the batch execution.
         name (str | Unset): **Extension.** The service name.
         version (str | Unset): **Extension.** The service version.
+        failed_item_count (int | Unset): **Extension.** Records that finished with `success: false`.
+        running_item_count (int | Unset): **Extension.** Records running now.
+        canceled_item_count (int | Unset): **Extension.** Records that were canceled before they ran.
         parallel_count (int | Unset): **Extension.** The effective parallelism (after the server cap).
         item_timeout (float | Unset): **Extension.** Seconds one record may run, when limited.
         created_by (str | Unset): **Extension.** The user who started the batch.
@@ -43,12 +43,12 @@ class BatchExecutionSummary:
     state: BatchState
     completed_item_count: int
     total_item_count: int
-    failed_item_count: int
-    running_item_count: int
-    canceled_item_count: int
     batch_execution_id: str | Unset = UNSET
     name: str | Unset = UNSET
     version: str | Unset = UNSET
+    failed_item_count: int | Unset = UNSET
+    running_item_count: int | Unset = UNSET
+    canceled_item_count: int | Unset = UNSET
     parallel_count: int | Unset = UNSET
     item_timeout: float | Unset = UNSET
     created_by: str | Unset = UNSET
@@ -64,17 +64,17 @@ class BatchExecutionSummary:
 
         total_item_count = self.total_item_count
 
-        failed_item_count = self.failed_item_count
-
-        running_item_count = self.running_item_count
-
-        canceled_item_count = self.canceled_item_count
-
         batch_execution_id = self.batch_execution_id
 
         name = self.name
 
         version = self.version
+
+        failed_item_count = self.failed_item_count
+
+        running_item_count = self.running_item_count
+
+        canceled_item_count = self.canceled_item_count
 
         parallel_count = self.parallel_count
 
@@ -99,9 +99,6 @@ class BatchExecutionSummary:
                 "state": state,
                 "completedItemCount": completed_item_count,
                 "totalItemCount": total_item_count,
-                "failedItemCount": failed_item_count,
-                "runningItemCount": running_item_count,
-                "canceledItemCount": canceled_item_count,
             }
         )
         if batch_execution_id is not UNSET:
@@ -110,6 +107,12 @@ class BatchExecutionSummary:
             field_dict["name"] = name
         if version is not UNSET:
             field_dict["version"] = version
+        if failed_item_count is not UNSET:
+            field_dict["failedItemCount"] = failed_item_count
+        if running_item_count is not UNSET:
+            field_dict["runningItemCount"] = running_item_count
+        if canceled_item_count is not UNSET:
+            field_dict["canceledItemCount"] = canceled_item_count
         if parallel_count is not UNSET:
             field_dict["parallelCount"] = parallel_count
         if item_timeout is not UNSET:
@@ -134,17 +137,17 @@ class BatchExecutionSummary:
 
         total_item_count = d.pop("totalItemCount")
 
-        failed_item_count = d.pop("failedItemCount")
-
-        running_item_count = d.pop("runningItemCount")
-
-        canceled_item_count = d.pop("canceledItemCount")
-
         batch_execution_id = d.pop("batchExecutionId", UNSET)
 
         name = d.pop("name", UNSET)
 
         version = d.pop("version", UNSET)
+
+        failed_item_count = d.pop("failedItemCount", UNSET)
+
+        running_item_count = d.pop("runningItemCount", UNSET)
+
+        canceled_item_count = d.pop("canceledItemCount", UNSET)
 
         parallel_count = d.pop("parallelCount", UNSET)
 
@@ -172,12 +175,12 @@ class BatchExecutionSummary:
             state=state,
             completed_item_count=completed_item_count,
             total_item_count=total_item_count,
-            failed_item_count=failed_item_count,
-            running_item_count=running_item_count,
-            canceled_item_count=canceled_item_count,
             batch_execution_id=batch_execution_id,
             name=name,
             version=version,
+            failed_item_count=failed_item_count,
+            running_item_count=running_item_count,
+            canceled_item_count=canceled_item_count,
             parallel_count=parallel_count,
             item_timeout=item_timeout,
             created_by=created_by,

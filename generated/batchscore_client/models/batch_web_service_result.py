@@ -31,42 +31,42 @@ class BatchWebServiceResult:
             completed_item_count (int): Records finished, successfully or not (includes `failedItemCount`, not
                 `canceledItemCount`).
             total_item_count (int): Records in the batch.
-            failed_item_count (int): **Extension.** Records that finished with `success: false`.
-            running_item_count (int): **Extension.** Records running now.
-            canceled_item_count (int): **Extension.** Records that were canceled before they ran.
             batch_execution_results (list[BatchExecutionResult]): The results (see the operation for which ones, and in
                 which order).
-            cursor (str): **Extension.** Pass as `since` to get only results finished after this response.
-            has_more (bool): **Extension.** Whether `limit` held back results that are already available.
             batch_execution_id (str | Unset): **Extension.** Id of the batch execution.
             name (str | Unset): **Extension.** The service name.
             version (str | Unset): **Extension.** The service version.
+            failed_item_count (int | Unset): **Extension.** Records that finished with `success: false`.
+            running_item_count (int | Unset): **Extension.** Records running now.
+            canceled_item_count (int | Unset): **Extension.** Records that were canceled before they ran.
             parallel_count (int | Unset): **Extension.** The effective parallelism (after the server cap).
             item_timeout (float | Unset): **Extension.** Seconds one record may run, when limited.
             created_by (str | Unset): **Extension.** The user who started the batch.
             creation_time (datetime.datetime | Unset): **Extension.** When the batch was started.
             completion_time (datetime.datetime | Unset): **Extension.** When the batch finished.
             error_message (str | Unset): **Extension.** Why the batch failed, when `state` is `failed`.
+            cursor (str | Unset): **Extension.** Pass as `since` to get only results finished after this response.
+            has_more (bool | Unset): **Extension.** Whether `limit` held back results that are already available.
     """
 
     state: BatchState
     completed_item_count: int
     total_item_count: int
-    failed_item_count: int
-    running_item_count: int
-    canceled_item_count: int
     batch_execution_results: list[BatchExecutionResult]
-    cursor: str
-    has_more: bool
     batch_execution_id: str | Unset = UNSET
     name: str | Unset = UNSET
     version: str | Unset = UNSET
+    failed_item_count: int | Unset = UNSET
+    running_item_count: int | Unset = UNSET
+    canceled_item_count: int | Unset = UNSET
     parallel_count: int | Unset = UNSET
     item_timeout: float | Unset = UNSET
     created_by: str | Unset = UNSET
     creation_time: datetime.datetime | Unset = UNSET
     completion_time: datetime.datetime | Unset = UNSET
     error_message: str | Unset = UNSET
+    cursor: str | Unset = UNSET
+    has_more: bool | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -76,26 +76,22 @@ class BatchWebServiceResult:
 
         total_item_count = self.total_item_count
 
-        failed_item_count = self.failed_item_count
-
-        running_item_count = self.running_item_count
-
-        canceled_item_count = self.canceled_item_count
-
         batch_execution_results = []
         for batch_execution_results_item_data in self.batch_execution_results:
             batch_execution_results_item = batch_execution_results_item_data.to_dict()
             batch_execution_results.append(batch_execution_results_item)
-
-        cursor = self.cursor
-
-        has_more = self.has_more
 
         batch_execution_id = self.batch_execution_id
 
         name = self.name
 
         version = self.version
+
+        failed_item_count = self.failed_item_count
+
+        running_item_count = self.running_item_count
+
+        canceled_item_count = self.canceled_item_count
 
         parallel_count = self.parallel_count
 
@@ -113,6 +109,10 @@ class BatchWebServiceResult:
 
         error_message = self.error_message
 
+        cursor = self.cursor
+
+        has_more = self.has_more
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -120,12 +120,7 @@ class BatchWebServiceResult:
                 "state": state,
                 "completedItemCount": completed_item_count,
                 "totalItemCount": total_item_count,
-                "failedItemCount": failed_item_count,
-                "runningItemCount": running_item_count,
-                "canceledItemCount": canceled_item_count,
                 "batchExecutionResults": batch_execution_results,
-                "cursor": cursor,
-                "hasMore": has_more,
             }
         )
         if batch_execution_id is not UNSET:
@@ -134,6 +129,12 @@ class BatchWebServiceResult:
             field_dict["name"] = name
         if version is not UNSET:
             field_dict["version"] = version
+        if failed_item_count is not UNSET:
+            field_dict["failedItemCount"] = failed_item_count
+        if running_item_count is not UNSET:
+            field_dict["runningItemCount"] = running_item_count
+        if canceled_item_count is not UNSET:
+            field_dict["canceledItemCount"] = canceled_item_count
         if parallel_count is not UNSET:
             field_dict["parallelCount"] = parallel_count
         if item_timeout is not UNSET:
@@ -146,6 +147,10 @@ class BatchWebServiceResult:
             field_dict["completionTime"] = completion_time
         if error_message is not UNSET:
             field_dict["errorMessage"] = error_message
+        if cursor is not UNSET:
+            field_dict["cursor"] = cursor
+        if has_more is not UNSET:
+            field_dict["hasMore"] = has_more
 
         return field_dict
 
@@ -160,12 +165,6 @@ class BatchWebServiceResult:
 
         total_item_count = d.pop("totalItemCount")
 
-        failed_item_count = d.pop("failedItemCount")
-
-        running_item_count = d.pop("runningItemCount")
-
-        canceled_item_count = d.pop("canceledItemCount")
-
         batch_execution_results = []
         _batch_execution_results = d.pop("batchExecutionResults")
         for batch_execution_results_item_data in _batch_execution_results:
@@ -175,15 +174,17 @@ class BatchWebServiceResult:
 
             batch_execution_results.append(batch_execution_results_item)
 
-        cursor = d.pop("cursor")
-
-        has_more = d.pop("hasMore")
-
         batch_execution_id = d.pop("batchExecutionId", UNSET)
 
         name = d.pop("name", UNSET)
 
         version = d.pop("version", UNSET)
+
+        failed_item_count = d.pop("failedItemCount", UNSET)
+
+        running_item_count = d.pop("runningItemCount", UNSET)
+
+        canceled_item_count = d.pop("canceledItemCount", UNSET)
 
         parallel_count = d.pop("parallelCount", UNSET)
 
@@ -207,25 +208,29 @@ class BatchWebServiceResult:
 
         error_message = d.pop("errorMessage", UNSET)
 
+        cursor = d.pop("cursor", UNSET)
+
+        has_more = d.pop("hasMore", UNSET)
+
         batch_web_service_result = cls(
             state=state,
             completed_item_count=completed_item_count,
             total_item_count=total_item_count,
-            failed_item_count=failed_item_count,
-            running_item_count=running_item_count,
-            canceled_item_count=canceled_item_count,
             batch_execution_results=batch_execution_results,
-            cursor=cursor,
-            has_more=has_more,
             batch_execution_id=batch_execution_id,
             name=name,
             version=version,
+            failed_item_count=failed_item_count,
+            running_item_count=running_item_count,
+            canceled_item_count=canceled_item_count,
             parallel_count=parallel_count,
             item_timeout=item_timeout,
             created_by=created_by,
             creation_time=creation_time,
             completion_time=completion_time,
             error_message=error_message,
+            cursor=cursor,
+            has_more=has_more,
         )
 
         batch_web_service_result.additional_properties = d

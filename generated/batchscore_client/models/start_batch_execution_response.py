@@ -17,17 +17,17 @@ class StartBatchExecutionResponse:
     1.0.1b6 reads.
 
         Attributes:
-            batchExecutionId (str): Id of the batch execution.
-            BatchExecutionId (str): The same id, for old clients (alias).
-            name (str): The service name.
-            version (str): The service version.
+            batchExecutionId (str | Unset): Id of the batch execution.
+            BatchExecutionId (str | Unset): The same id, for old clients (alias).
+            name (str | Unset): The service name.
+            version (str | Unset): The service version.
             total_item_count (int | Unset): **Extension.** How many records the batch has.
     """
 
-    batchExecutionId: str
-    BatchExecutionId: str
-    name: str
-    version: str
+    batchExecutionId: str | Unset = UNSET
+    BatchExecutionId: str | Unset = UNSET
+    name: str | Unset = UNSET
+    version: str | Unset = UNSET
     total_item_count: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -44,14 +44,15 @@ class StartBatchExecutionResponse:
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
-        field_dict.update(
-            {
-                "batchExecutionId": batchExecutionId,
-                "BatchExecutionId": BatchExecutionId,
-                "name": name,
-                "version": version,
-            }
-        )
+        field_dict.update({})
+        if batchExecutionId is not UNSET:
+            field_dict["batchExecutionId"] = batchExecutionId
+        if BatchExecutionId is not UNSET:
+            field_dict["BatchExecutionId"] = BatchExecutionId
+        if name is not UNSET:
+            field_dict["name"] = name
+        if version is not UNSET:
+            field_dict["version"] = version
         if total_item_count is not UNSET:
             field_dict["totalItemCount"] = total_item_count
 
@@ -60,13 +61,13 @@ class StartBatchExecutionResponse:
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
         d = dict(src_dict)
-        batchExecutionId = d.pop("batchExecutionId")
+        batchExecutionId = d.pop("batchExecutionId", UNSET)
 
-        BatchExecutionId = d.pop("BatchExecutionId")
+        BatchExecutionId = d.pop("BatchExecutionId", UNSET)
 
-        name = d.pop("name")
+        name = d.pop("name", UNSET)
 
-        version = d.pop("version")
+        version = d.pop("version", UNSET)
 
         total_item_count = d.pop("totalItemCount", UNSET)
 

@@ -22,21 +22,21 @@ class WebServiceResult:
 
     Attributes:
         success (bool): Whether the execution succeeded.
-        error_message (str): The error (with the traceback) when it did not; empty otherwise.
-        console_output (str): What the execution wrote to stdout and stderr.
-        changed_files (list[str]): Files created or changed in the working directory.
-        output_parameters (OutputParameters): The outputs of one execution, by name, encoded as their `ParameterType`
-            says.
+        error_message (str | Unset): The error (with the traceback) when it did not; empty otherwise.
+        console_output (str | Unset): What the execution wrote to stdout and stderr.
+        changed_files (list[str] | Unset): Files created or changed in the working directory.
+        output_parameters (OutputParameters | Unset): The outputs of one execution, by name, encoded as their
+            `ParameterType` says.
         output_files (WebServiceResultOutputFiles | Unset): The declared `outputFileNames`, base64-encoded; `null` for a
             declared file the execution did not produce. Present in consume replies when the service declares files; batch
             records' files are served by the files operations.
     """
 
     success: bool
-    error_message: str
-    console_output: str
-    changed_files: list[str]
-    output_parameters: OutputParameters
+    error_message: str | Unset = UNSET
+    console_output: str | Unset = UNSET
+    changed_files: list[str] | Unset = UNSET
+    output_parameters: OutputParameters | Unset = UNSET
     output_files: WebServiceResultOutputFiles | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -47,9 +47,13 @@ class WebServiceResult:
 
         console_output = self.console_output
 
-        changed_files = self.changed_files
+        changed_files: list[str] | Unset = UNSET
+        if not isinstance(self.changed_files, Unset):
+            changed_files = self.changed_files
 
-        output_parameters = self.output_parameters.to_dict()
+        output_parameters: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.output_parameters, Unset):
+            output_parameters = self.output_parameters.to_dict()
 
         output_files: dict[str, Any] | Unset = UNSET
         if not isinstance(self.output_files, Unset):
@@ -60,12 +64,16 @@ class WebServiceResult:
         field_dict.update(
             {
                 "success": success,
-                "errorMessage": error_message,
-                "consoleOutput": console_output,
-                "changedFiles": changed_files,
-                "outputParameters": output_parameters,
             }
         )
+        if error_message is not UNSET:
+            field_dict["errorMessage"] = error_message
+        if console_output is not UNSET:
+            field_dict["consoleOutput"] = console_output
+        if changed_files is not UNSET:
+            field_dict["changedFiles"] = changed_files
+        if output_parameters is not UNSET:
+            field_dict["outputParameters"] = output_parameters
         if output_files is not UNSET:
             field_dict["outputFiles"] = output_files
 
@@ -79,13 +87,18 @@ class WebServiceResult:
         d = dict(src_dict)
         success = d.pop("success")
 
-        error_message = d.pop("errorMessage")
+        error_message = d.pop("errorMessage", UNSET)
 
-        console_output = d.pop("consoleOutput")
+        console_output = d.pop("consoleOutput", UNSET)
 
-        changed_files = cast(list[str], d.pop("changedFiles"))
+        changed_files = cast(list[str], d.pop("changedFiles", UNSET))
 
-        output_parameters = OutputParameters.from_dict(d.pop("outputParameters"))
+        _output_parameters = d.pop("outputParameters", UNSET)
+        output_parameters: OutputParameters | Unset
+        if isinstance(_output_parameters, Unset):
+            output_parameters = UNSET
+        else:
+            output_parameters = OutputParameters.from_dict(_output_parameters)
 
         _output_files = d.pop("outputFiles", UNSET)
         output_files: WebServiceResultOutputFiles | Unset

@@ -7,16 +7,15 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error import Error
-from ...models.input_parameters import InputParameters
 from ...models.start_batch_execution_response import StartBatchExecutionResponse
-from ...types import UNSET, Response, Unset
+from ...types import UNSET, File, Response, Unset
 
 
 def _get_kwargs(
     name: str,
     version: str,
     *,
-    body: list[InputParameters],
+    body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
@@ -42,12 +41,8 @@ def _get_kwargs(
         "params": params,
     }
 
-    _kwargs["json"] = []
-    for body_item_data in body:
-        body_item = body_item_data.to_dict()
-        _kwargs["json"].append(body_item)
-
-    headers["Content-Type"] = "application/json"
+    _kwargs["content"] = body.payload
+    headers["Content-Type"] = "application/x-ndjson"
 
     _kwargs["headers"] = headers
     return _kwargs
@@ -118,7 +113,7 @@ def sync_detailed(
     version: str,
     *,
     client: AuthenticatedClient | Client,
-    body: list[InputParameters],
+    body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
@@ -145,7 +140,7 @@ def sync_detailed(
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
         idempotency_key (str | Unset):
-        body (list[InputParameters]):
+        body (File):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -176,7 +171,7 @@ def sync(
     version: str,
     *,
     client: AuthenticatedClient | Client,
-    body: list[InputParameters],
+    body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
@@ -203,7 +198,7 @@ def sync(
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
         idempotency_key (str | Unset):
-        body (list[InputParameters]):
+        body (File):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -229,7 +224,7 @@ async def asyncio_detailed(
     version: str,
     *,
     client: AuthenticatedClient | Client,
-    body: list[InputParameters],
+    body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
@@ -256,7 +251,7 @@ async def asyncio_detailed(
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
         idempotency_key (str | Unset):
-        body (list[InputParameters]):
+        body (File):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -285,7 +280,7 @@ async def asyncio(
     version: str,
     *,
     client: AuthenticatedClient | Client,
-    body: list[InputParameters],
+    body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
@@ -312,7 +307,7 @@ async def asyncio(
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
         idempotency_key (str | Unset):
-        body (list[InputParameters]):
+        body (File):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
