@@ -124,6 +124,19 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def contract(session: nox.Session) -> None:
+    """The fast loop when changing the API: generated-client freshness, then the contract and SDK unit tiers.
+
+    No lint or type-check prelude (the drift test inside type-checks a renamed copy itself); pytest arguments go
+    after ``--``.
+    """
+    _install_node_tools(session)
+    session.install("-e", ".[server,pandas]", *_groups("test", "lint", "generate"))
+    session.run("python", "tools/generate_client.py", "--check")
+    session.run("pytest", "tests/unit", "tests/contract", *session.posargs, env={"BATCHSCORE_NODE_BIN": str(NODE_BIN)})
+
+
+@nox.session
 def mock(session: nox.Session) -> None:
     """Serve the contract with Prism on 127.0.0.1:4010 (or the port given after --) until interrupted."""
     _install_node_tools(session)

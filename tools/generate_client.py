@@ -1,11 +1,12 @@
 """Generate ``generated/batchscore_client`` from the contract, or check that the committed copy is fresh.
 
-Run it through nox (``nox -s generate``), which provides the pinned openapi-python-client and puts its ruff on
-PATH for the post-hooks. The generator runs as ``sys.executable -m openapi_python_client``, so any interpreter
-that has it installed works, activated or not. The contract itself is copied into the package as
-``batchscore_client/openapi.yaml`` (read with ``importlib.resources``), so every install carries the contract its
-client was generated from. ``--check`` regenerates into a temporary directory and exits 1 when the result differs
-from what is committed, so the test command catches a contract change without a regeneration.
+Run it through nox (``nox -s generate``), which provides the pinned openapi-python-client and its ruff for the
+post-hooks. The generator runs as ``sys.executable -m openapi_python_client`` with this interpreter's scripts
+folder first on PATH, so any interpreter that has it installed works, activated or not. The contract itself is
+copied into the package as ``batchscore_client/openapi.yaml`` (and as JSON, ``openapi.json``; read with
+``importlib.resources``), so every install carries the contract its client was generated from. ``--check``
+regenerates into a temporary directory and exits 1 when the result differs from what is committed, so the test
+command catches a contract change without a regeneration.
 
 The generator reads a *view* of the contract, not the contract itself. Every difference is made here, in
 :func:`generator_view`, and nowhere else:
@@ -31,6 +32,7 @@ API unstable, so the override is that one file, a copy of 0.29.1's template plus
 from __future__ import annotations
 
 import argparse
+import copy
 import difflib
 import filecmp
 import json
@@ -54,6 +56,7 @@ JSON_MEDIA_TYPE = "application/json"
 STREAMED_MEDIA_TYPE = "application/x-ndjson"
 OPTIONAL_FOR_CLIENTS = ("x-batchscore-extension", "x-batchscore-compat")
 SHIPPED_CONTRACT = "openapi.yaml"
+SHIPPED_CONTRACT_JSON = "openapi.json"
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 
@@ -100,7 +103,7 @@ def generate(output: Path) -> None:
     contract = yaml.safe_load(CONTRACT.read_text(encoding="utf-8"))
     with tempfile.TemporaryDirectory(prefix="batchscore-gen-") as work:
         view = Path(work) / "batchscore.view.json"
-        view.write_text(json.dumps(generator_view(contract), indent=1), encoding="utf-8")
+        view.write_text(json.dumps(generator_view(copy.deepcopy(contract)), indent=1), encoding="utf-8")
         # As a module of the running interpreter: the script's name is only on PATH inside an activated venv.
         subprocess.run(
             [
@@ -128,6 +131,8 @@ def generate(output: Path) -> None:
     # The contract travels with the generated client as package data, so an installed wheel has it too: the
     # server serves it at /swagger.json and batchscore.testing validates requests against it.
     shutil.copyfile(CONTRACT, output / SHIPPED_CONTRACT)
+    # The same as JSON, for readers without a YAML parser: the SDK reads the contract's field names from it.
+    (output / SHIPPED_CONTRACT_JSON).write_text(json.dumps(contract, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def differences(expected: Path, actual: Path) -> list[str]:

@@ -1,7 +1,9 @@
-"""``Client`` and ``AsyncClient``: log in, publish, find and delete services.
+"""``Client`` and ``AsyncClient``: log in, publish, find and delete services — over the generated client.
 
-The two are twins with the same method names; what they share (configuration, request bodies, parsing) lives
-in ``_BaseClient`` and the pure modules, and only sending differs.
+Every request goes through ``batchscore_client``: the SDK's own httpx client (token auth, retries, timeouts,
+headers) is handed to a generated ``Client``, and each method runs a flow of :mod:`batchscore._flows` — written
+once — that the twins drive: ``Client._run`` synchronously, ``AsyncClient._run`` with ``await``. Only the drivers
+do I/O.
 """
 
 from __future__ import annotations
@@ -10,12 +12,12 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
-from urllib.parse import quote
+from typing import Any, Self, TypeVar
 
 import httpx
 
-from batchscore._exceptions import NotFoundError
+from batchscore import _flows as flows
+from batchscore._exceptions import status_error
 from batchscore._http import (
     DEFAULT_TIMEOUT,
     AsyncRetryTransport,
@@ -23,17 +25,31 @@ from batchscore._http import (
     TokenAuth,
     Tokens,
     connection_error,
-    raise_for_status,
 )
 from batchscore._models import ServiceInfo
-from batchscore._publish import TypeSpec, function_code, init_code, parameters, publish_request, serialize_model
+from batchscore._publish import TypeSpec, publish_body, serialize_model, update_body
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._service import AsyncService, Service
-from batchscore._shared import latest
+from batchscore._wire import (
+    Call,
+    Download,
+    Sleep,
+    aremember_response,
+    forget_response,
+    remember_response,
+    reparse,
+    unwrap,
+)
+from batchscore_client import Client as GeneratedClient
+from batchscore_client.types import File, Response
+
+T = TypeVar("T")
+# What the generated parser raises on an answer that is not as the contract says (read again leniently then).
+_PARSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
 
 
 class _BaseClient:
-    """Configuration shared by the twins."""
+    """Configuration shared by the twins, and what they do alike around one generated call."""
 
     def __init__(
         self,
@@ -48,7 +64,7 @@ class _BaseClient:
         retry: RetryPolicy | None,
         polling: PollPolicy | None,
     ) -> None:
-        # A trailing slash keeps a path prefix when relative paths (and /login) are resolved against the URL.
+        # A trailing slash keeps a path prefix when the generated paths are resolved against the URL.
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self._auth = TokenAuth(self.base_url, username, password, token, refresh_token)
         self._headers = dict(headers or {})
@@ -56,114 +72,33 @@ class _BaseClient:
         self._retry = retry or RetryPolicy()
         self.polling = polling or PollPolicy()
         self._clock: Callable[[], float] = time.monotonic
+        self._api = GeneratedClient(base_url=str(self.base_url))
 
     @property
     def tokens(self) -> Tokens:
         """The access and refresh tokens held now (after a log-in or a renewal), e.g. to store and resume."""
         return self._auth.tokens
 
-    def _url(self, path: str) -> httpx.URL:
-        return self.base_url.join(path.lstrip("/"))
+    def _answer(self, instruction: Call, response: Response[Any] | None, error: Exception | None) -> Any:
+        """What a generated call gives the flow: its parsed answer, read again leniently after a parse error.
 
-    def _build(
-        self,
-        http: httpx.Client | httpx.AsyncClient,
-        method: str,
-        path: str,
-        *,
-        body: httpx.SyncByteStream | None = None,
-        **kwargs: Any,
-    ) -> httpx.Request:
-        request = http.build_request(method, self._url(path), **kwargs)
-        if body is None:
-            return request
-        # Given as the request's stream: as content=, httpx would wrap it in a one-shot iterator stream that the
-        # async client refuses and that a retry cannot replay.
-        headers = httpx.Headers(request.headers)
-        headers.pop("Content-Length", None)
-        headers["Transfer-Encoding"] = "chunked"
-        return httpx.Request(method, request.url, headers=headers, stream=body, extensions=request.extensions)
+        Raises:
+            APIStatusError: The server answered with an error status.
+            APIConnectionError: The server could not be reached.
+
+        """
+        if response is None:
+            if isinstance(error, httpx.TransportError):
+                raise connection_error(error) from error
+            if not isinstance(error, _PARSE_ERRORS):
+                raise error if error is not None else RuntimeError("no answer and no error")
+            response = reparse(instruction.operation, self._api, error)
+        parsed = unwrap(response)
+        return (parsed, response.headers) if instruction.with_headers else parsed
 
     @staticmethod
-    def _services_path(name: str | None = None, version: str | None = None) -> str:
-        path = "services"
-        if name is not None:
-            path += f"/{quote(name, safe='')}"
-            if version is not None:
-                path += f"/{quote(version, safe='')}"
-        return path
-
-    def _no_version(self, name: str) -> NotFoundError:
-        request = httpx.Request("GET", self._url(self._services_path(name)))
-        return NotFoundError(f"service {name!r} has no published version", httpx.Response(404, request=request), None)
-
-    @staticmethod
-    def _service_infos(answer: Any) -> list[ServiceInfo]:
-        return [ServiceInfo.from_json(item) for item in (answer if isinstance(answer, list) else [answer])]
-
-    def _update_body(
-        self,
-        current: ServiceInfo,
-        code: Callable[..., Any] | str | None,
-        init: Callable[[], Any] | str | None,
-        inputs: Mapping[str, TypeSpec] | None,
-        outputs: Mapping[str, TypeSpec] | None,
-        artifacts: Sequence[str] | None,
-        description: str | None,
-        alias: str | None,
-    ) -> dict[str, Any]:
-        if code is not None:
-            body = self._publish_body(
-                code,
-                init,
-                inputs or {p.name: p.type for p in current.inputs},
-                outputs or {p.name: p.type for p in current.outputs},
-                artifacts,
-                description,
-                alias,
-                None,
-            )
-            if artifacts is None:
-                body.pop("outputFileNames", None)
-            return body
-        body = {}
-        for key, value in (
-            ("initCode", init_code(init) if init is not None else None),
-            ("description", description),
-            ("operationId", alias),
-            ("outputFileNames", list(artifacts) if artifacts is not None else None),
-            ("inputParameterDefinitions", [vars(p) for p in parameters(inputs)] if inputs else None),
-            ("outputParameterDefinitions", [vars(p) for p in parameters(outputs)] if outputs else None),
-        ):
-            if value is not None:
-                body[key] = value
-        return body
-
-    @staticmethod
-    def _publish_body(
-        code: Callable[..., Any] | str,
-        init: Callable[[], Any] | str | None,
-        inputs: Mapping[str, TypeSpec] | None,
-        outputs: Mapping[str, TypeSpec] | None,
-        artifacts: Sequence[str] | None,
-        description: str | None,
-        alias: str | None,
-        snapshot_id: str | None,
-    ) -> dict[str, Any]:
-        input_parameters, output_parameters = parameters(inputs), parameters(outputs)
-        source = code if isinstance(code, str) else function_code(code, input_parameters, output_parameters)
-        if alias is None and not isinstance(code, str):
-            alias = code.__name__
-        return publish_request(
-            source,
-            init=init_code(init),
-            inputs=input_parameters,
-            outputs=output_parameters,
-            artifacts=artifacts or [],
-            description=description,
-            alias=alias,
-            snapshot_id=snapshot_id,
-        )
+    def _payloads(models: Mapping[str, Any] | None) -> dict[str, bytes]:
+        return flows.models_payloads(models or {}, serialize_model)
 
 
 class Client(_BaseClient):
@@ -179,7 +114,8 @@ class Client(_BaseClient):
         timeout: Per-request timeout (default 60 s, 5 s to connect).
         retry: Retries of connection errors and 408/429/5xx answers on requests safe to repeat.
         polling: The schedule ``Batch.wait()`` polls on.
-        transport: An httpx transport to send through (tests pass ``httpx.MockTransport``).
+        transport: An httpx transport to send through (tests pass ``httpx.MockTransport`` or
+            ``batchscore.testing.FakeServer``).
 
     Example:
         >>> client = batchscore.Client("http://127.0.0.1:12800", username="admin", password=pw)
@@ -220,7 +156,9 @@ class Client(_BaseClient):
             headers=self._headers,
             timeout=self._timeout,
             transport=RetryTransport(inner, self._retry, lambda seconds: self._sleep(seconds)),
+            event_hooks={"response": [remember_response]},
         )
+        self._api.set_httpx_client(self._http)
 
     def __enter__(self) -> Self:
         return self
@@ -234,24 +172,53 @@ class Client(_BaseClient):
         """Close the connection pool."""
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self._http.send(self._build(self._http, method, path, **kwargs))
-        except httpx.TransportError as error:
-            raise connection_error(error) from error
-        raise_for_status(response)
-        return response
+    # --- the driver: runs a flow, doing its I/O ---
 
-    def _open_stream(self, path: str) -> httpx.Response:
+    def _run(self, flow: flows.Flow[T]) -> T:
+        instruction = next(flow)
+        while True:
+            try:
+                result = self._perform(instruction)
+            except Exception as error:  # thrown into the flow: its finally blocks clean up, then it re-raises
+                try:
+                    instruction = flow.throw(error)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                continue
+            try:
+                instruction = flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    def _perform(self, instruction: Call | Sleep | Download) -> Any:
+        if isinstance(instruction, Sleep):
+            self._sleep(instruction.seconds)
+            return None
+        if isinstance(instruction, Download):
+            self._download(instruction)
+            return None
+        forget_response()
         try:
-            response = self._http.send(self._http.build_request("GET", self._url(path)), stream=True)
+            response = instruction.operation.sync_detailed(*instruction.args, client=self._api, **instruction.kwargs)
+        except Exception as error:
+            return self._answer(instruction, None, error)
+        return self._answer(instruction, response, None)
+
+    def _download(self, instruction: Download) -> None:
+        # The generated download buffers the whole file: stream its request instead (method, URL, parameters and
+        # headers from the generated module, so they cannot drift).
+        try:
+            with self._http.stream(**instruction.operation._get_kwargs(*instruction.args)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise status_error(response)
+                with instruction.target.open("wb") as handle:
+                    for chunk in response.iter_bytes():
+                        handle.write(chunk)
         except httpx.TransportError as error:
             raise connection_error(error) from error
-        if response.status_code >= 400:
-            response.read()
-            response.close()
-            raise_for_status(response)
-        return response
+
+    # --- the API ---
 
     def login(self) -> None:
         """Log in now (otherwise the first request does).
@@ -260,7 +227,7 @@ class Client(_BaseClient):
             AuthenticationError: Wrong user name or password.
 
         """
-        self._request("GET", "services")
+        self._run(flows.log_in())
 
     def publish_service(
         self,
@@ -302,30 +269,8 @@ class Client(_BaseClient):
             ValueError: A type has no ML Server equivalent, or the function's source is unavailable.
 
         """
-        snapshot_id = self._upload_models(models) if models else None
-        body = self._publish_body(code, init, inputs, outputs, artifacts, description, alias, snapshot_id)
-        try:
-            published = self._request("POST", self._services_path(name, version), json=body).json()
-        finally:
-            if snapshot_id is not None:
-                self._request("DELETE", f"snapshots/{snapshot_id}")
-        return self.get_service(name, str(published))
-
-    def _upload_models(self, models: Mapping[str, Any]) -> str:
-        payloads = {name: serialize_model(value, name) for name, value in models.items()}
-        session_id = self._request("POST", "sessions", json={"runtimeType": "Python"}).json()["sessionId"]
-        try:
-            for name, payload in payloads.items():
-                self._request(
-                    "POST",
-                    f"sessions/{session_id}/workspace/{quote(name, safe='')}",
-                    content=payload,
-                    headers={"Content-Type": "application/octet-stream"},
-                )
-            snapshot_id: str = self._request("POST", f"sessions/{session_id}/snapshot", json={}).json()["snapshotId"]
-            return snapshot_id
-        finally:
-            self._request("DELETE", f"sessions/{session_id}")
+        body = publish_body(code, init, inputs, outputs, artifacts, description, alias)
+        return Service(self, self._run(flows.publish(name, version, body, self._payloads(models))))
 
     def update_service(
         self,
@@ -363,17 +308,9 @@ class Client(_BaseClient):
             NotFoundError: No such service version.
 
         """
-        current = self.get_service(name, version).info
-        body = self._update_body(current, code, init, inputs, outputs, artifacts, description, alias)
-        snapshot_id = self._upload_models(models) if models else None
-        if snapshot_id is not None:
-            body["snapshotId"] = snapshot_id
-        try:
-            self._request("PATCH", self._services_path(name, version), json=body)
-        finally:
-            if snapshot_id is not None:
-                self._request("DELETE", f"snapshots/{snapshot_id}")
-        return self.get_service(name, version)
+        current = self._run(flows.get_service(name, version))
+        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias)
+        return Service(self, self._run(flows.update(name, version, body, self._payloads(models))))
 
     def get_service(self, name: str, version: str | None = None) -> Service:
         """A published service (mrsdeploy's ``getService``); the latest version when ``version`` is None.
@@ -382,16 +319,11 @@ class Client(_BaseClient):
             NotFoundError: No such service or version.
 
         """
-        if version is None:
-            found = self.list_services(name)
-            if not found:
-                raise self._no_version(name)
-            return Service(self, latest(found, name))
-        return Service(self, self._service_infos(self._request("GET", self._services_path(name, version)).json())[0])
+        return Service(self, self._run(flows.get_service(name, version)))
 
     def list_services(self, name: str | None = None, version: str | None = None) -> list[ServiceInfo]:
         """Published services: all of them, every version of ``name``, or one version."""
-        return self._service_infos(self._request("GET", self._services_path(name, version)).json())
+        return self._run(flows.list_services(name, version))
 
     def delete_service(self, name: str, version: str) -> None:
         """Delete a service version (mrsdeploy's ``deleteService``).
@@ -401,7 +333,7 @@ class Client(_BaseClient):
             PermissionDeniedError: The service belongs to another user, or the user is a Reader.
 
         """
-        self._request("DELETE", self._services_path(name, version))
+        self._run(flows.delete_service(name, version))
 
 
 class AsyncClient(_BaseClient):
@@ -417,7 +349,8 @@ class AsyncClient(_BaseClient):
         timeout: Per-request timeout (default 60 s, 5 s to connect).
         retry: Retries of connection errors and 408/429/5xx answers on requests safe to repeat.
         polling: The schedule ``AsyncBatch.wait()`` polls on.
-        transport: An httpx async transport to send through (tests pass ``httpx.MockTransport``).
+        transport: An httpx async transport to send through (tests pass ``httpx.MockTransport`` or
+            ``batchscore.testing.FakeServer``).
 
     """
 
@@ -454,7 +387,9 @@ class AsyncClient(_BaseClient):
             headers=self._headers,
             timeout=self._timeout,
             transport=AsyncRetryTransport(inner, self._retry, lambda seconds: self._sleep(seconds)),
+            event_hooks={"response": [aremember_response]},
         )
+        self._api.set_async_httpx_client(self._http)
 
     async def __aenter__(self) -> Self:
         return self
@@ -468,28 +403,57 @@ class AsyncClient(_BaseClient):
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self._http.send(self._build(self._http, method, path, **kwargs))
-        except httpx.TransportError as error:
-            raise connection_error(error) from error
-        raise_for_status(response)
-        return response
+    # --- the driver: runs a flow, awaiting its I/O ---
 
-    async def _open_stream(self, path: str) -> httpx.Response:
+    async def _run(self, flow: flows.Flow[T]) -> T:
+        instruction = next(flow)
+        while True:
+            try:
+                result = await self._perform(instruction)
+            except Exception as error:  # thrown into the flow: its finally blocks clean up, then it re-raises
+                try:
+                    instruction = flow.throw(error)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                continue
+            try:
+                instruction = flow.send(result)
+            except StopIteration as stop:
+                return stop.value  # type: ignore[no-any-return]
+
+    async def _perform(self, instruction: Call | Sleep | Download) -> Any:
+        if isinstance(instruction, Sleep):
+            await self._sleep(instruction.seconds)
+            return None
+        if isinstance(instruction, Download):
+            await self._download(instruction)
+            return None
+        forget_response()
+        kwargs = {key: _for_async(value) for key, value in instruction.kwargs.items()}
         try:
-            response = await self._http.send(self._http.build_request("GET", self._url(path)), stream=True)
+            response = await instruction.operation.asyncio_detailed(*instruction.args, client=self._api, **kwargs)
+        except Exception as error:
+            return self._answer(instruction, None, error)
+        return self._answer(instruction, response, None)
+
+    async def _download(self, instruction: Download) -> None:
+        # As Client._download: the generated module's request, streamed.
+        try:
+            async with self._http.stream(**instruction.operation._get_kwargs(*instruction.args)) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise status_error(response)
+                with instruction.target.open("wb") as handle:
+                    async for chunk in response.aiter_bytes():
+                        handle.write(chunk)
         except httpx.TransportError as error:
             raise connection_error(error) from error
-        if response.status_code >= 400:
-            await response.aread()
-            await response.aclose()
-            raise_for_status(response)
-        return response
+
+    # --- the API (see Client for the documentation of each method) ---
 
     async def login(self) -> None:
         """Log in now (otherwise the first request does)."""
-        await self._request("GET", "services")
+        await self._run(flows.log_in())
 
     async def publish_service(
         self,
@@ -506,31 +470,8 @@ class AsyncClient(_BaseClient):
         alias: str | None = None,
     ) -> AsyncService:
         """Publish a function or source text as a web service (see :meth:`Client.publish_service`)."""
-        snapshot_id = await self._upload_models(models) if models else None
-        body = self._publish_body(code, init, inputs, outputs, artifacts, description, alias, snapshot_id)
-        try:
-            published = (await self._request("POST", self._services_path(name, version), json=body)).json()
-        finally:
-            if snapshot_id is not None:
-                await self._request("DELETE", f"snapshots/{snapshot_id}")
-        return await self.get_service(name, str(published))
-
-    async def _upload_models(self, models: Mapping[str, Any]) -> str:
-        payloads = {name: serialize_model(value, name) for name, value in models.items()}
-        session_id = (await self._request("POST", "sessions", json={"runtimeType": "Python"})).json()["sessionId"]
-        try:
-            for name, payload in payloads.items():
-                await self._request(
-                    "POST",
-                    f"sessions/{session_id}/workspace/{quote(name, safe='')}",
-                    content=payload,
-                    headers={"Content-Type": "application/octet-stream"},
-                )
-            answer = await self._request("POST", f"sessions/{session_id}/snapshot", json={})
-            snapshot_id: str = answer.json()["snapshotId"]
-            return snapshot_id
-        finally:
-            await self._request("DELETE", f"sessions/{session_id}")
+        body = publish_body(code, init, inputs, outputs, artifacts, description, alias)
+        return AsyncService(self, await self._run(flows.publish(name, version, body, self._payloads(models))))
 
     async def update_service(
         self,
@@ -547,32 +488,25 @@ class AsyncClient(_BaseClient):
         alias: str | None = None,
     ) -> AsyncService:
         """Change a published version (see :meth:`Client.update_service`)."""
-        current = (await self.get_service(name, version)).info
-        body = self._update_body(current, code, init, inputs, outputs, artifacts, description, alias)
-        snapshot_id = await self._upload_models(models) if models else None
-        if snapshot_id is not None:
-            body["snapshotId"] = snapshot_id
-        try:
-            await self._request("PATCH", self._services_path(name, version), json=body)
-        finally:
-            if snapshot_id is not None:
-                await self._request("DELETE", f"snapshots/{snapshot_id}")
-        return await self.get_service(name, version)
+        current = await self._run(flows.get_service(name, version))
+        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias)
+        return AsyncService(self, await self._run(flows.update(name, version, body, self._payloads(models))))
 
     async def get_service(self, name: str, version: str | None = None) -> AsyncService:
         """A published service; the latest version when ``version`` is None (see :meth:`Client.get_service`)."""
-        if version is None:
-            found = await self.list_services(name)
-            if not found:
-                raise self._no_version(name)
-            return AsyncService(self, latest(found, name))
-        answer = await self._request("GET", self._services_path(name, version))
-        return AsyncService(self, self._service_infos(answer.json())[0])
+        return AsyncService(self, await self._run(flows.get_service(name, version)))
 
     async def list_services(self, name: str | None = None, version: str | None = None) -> list[ServiceInfo]:
         """Published services: all of them, every version of ``name``, or one version."""
-        return self._service_infos((await self._request("GET", self._services_path(name, version))).json())
+        return await self._run(flows.list_services(name, version))
 
     async def delete_service(self, name: str, version: str) -> None:
         """Delete a service version."""
-        await self._request("DELETE", self._services_path(name, version))
+        await self._run(flows.delete_service(name, version))
+
+
+def _for_async(value: Any) -> Any:
+    """A ``File`` whose payload streams: give httpx its async form (``AsyncClient`` refuses a sync stream)."""
+    if isinstance(value, File) and hasattr(value.payload, "for_async"):
+        return File(payload=value.payload.for_async(), file_name=value.file_name, mime_type=value.mime_type)
+    return value

@@ -6,6 +6,7 @@
     ├── APIError                         the server could not be reached or answered with an error
     │   ├── APIConnectionError           no answer: connection refused, reset, DNS, ...
     │   │   └── APITimeoutError          no answer in time
+    │   ├── APIResponseValidationError   a success answer that does not match the contract
     │   └── APIStatusError               an error status; .status_code, .response, .field, .body
     │       ├── BadRequestError          400
     │       ├── AuthenticationError      401
@@ -59,6 +60,20 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """No answer within the client's timeout."""
+
+
+class APIResponseValidationError(APIError):
+    """A success answer that does not match the contract, even read leniently (not the server this client is for?).
+
+    Attributes:
+        response: The answer, when there was one.
+
+    """
+
+    def __init__(self, message: str, response: httpx.Response | None) -> None:
+        request = response.request if response is not None else httpx.Request("GET", "http://unknown.invalid/")
+        super().__init__(message, request)
+        self.response = response
 
 
 class APIStatusError(APIError):

@@ -16,6 +16,9 @@ import httpx
 
 from batchscore._exceptions import APIConnectionError, APITimeoutError, AuthenticationError, status_error
 from batchscore._retry import RETRY_STATUSES, RetryPolicy, is_replayable, may_retry, retry_delay
+from batchscore._wire import normalize, request_of
+from batchscore_client.api.authentication import login, renew_token
+from batchscore_client.models import AccessTokenResponse, LoginRequest, RenewTokenRequest
 
 _READ_BODY = "batchscore_read_body"
 
@@ -41,7 +44,7 @@ class TokenAuth(httpx.Auth):
     (or logs in again) once and resends the request, so a long-running script outlives its access token.
 
     Args:
-        base_url: The server's URL (``/login`` is resolved against it, so a path prefix is kept).
+        base_url: The server's URL (the log-in paths are resolved against it, so a path prefix is kept).
         username: User name for ``POST /login``.
         password: Its password.
         access_token: A token obtained elsewhere (used as is; without credentials it cannot be renewed).
@@ -123,13 +126,9 @@ class TokenAuth(httpx.Auth):
     def _log_in(self) -> Generator[httpx.Request, httpx.Response, None]:
         if self._username is None or self._password is None:
             return
-        login = httpx.Request(
-            "POST",
-            self._url("login"),
-            json={"username": self._username, "password": self._password},
-            extensions={_READ_BODY: True},
-        )
-        response = yield login
+        request = request_of(login, self._base_url, body=LoginRequest(username=self._username, password=self._password))
+        request.extensions[_READ_BODY] = True
+        response = yield request
         if response.status_code != 200 or not self._store(response):
             raise (
                 status_error(response)
@@ -138,29 +137,24 @@ class TokenAuth(httpx.Auth):
             )
 
     def _refresh_request(self) -> httpx.Request:
-        return httpx.Request(
-            "POST",
-            self._url("login/refreshToken"),
-            json={"refreshToken": self.refresh_token},
-            extensions={_READ_BODY: True},
+        request = request_of(
+            renew_token, self._base_url, body=RenewTokenRequest(refresh_token=self.refresh_token or "")
         )
-
-    def _url(self, path: str) -> httpx.URL:
-        return self._base_url.join(path)
+        request.extensions[_READ_BODY] = True
+        return request
 
     def _store(self, response: httpx.Response) -> bool:
         try:
-            body = response.json()
-        except ValueError:
+            # ML Server spells keys differently across versions: read them in the contract's spelling.
+            answer = AccessTokenResponse.from_dict(normalize(response.json()))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return False
-        # ML Server spells keys differently across versions: accept any casing.
-        fields = {str(key).lower(): value for key, value in body.items()} if isinstance(body, dict) else {}
-        token = fields.get("access_token")
+        token = answer.access_token
         if not isinstance(token, str) or not token:
             return False
         with self._lock:
             self.access_token = token
-            refresh = fields.get("refresh_token")
+            refresh = answer.refresh_token
             self.refresh_token = refresh if isinstance(refresh, str) and refresh else None
         return True
 

@@ -1,8 +1,8 @@
-"""What the SDK returns: services, execution results and batch statuses, parsed leniently.
+"""What the SDK returns: services, execution results and batch statuses, built from the generated models.
 
-The server's answers are read with ML Server's variations in mind (be liberal in what you accept): keys in any
-casing (``BatchExecutionId``), states in any casing (``Complete``), and extension fields that old servers do not
-send (the counters, ``index``, ``cursor``) are optional.
+Answers are parsed by ``batchscore_client``'s models (see :mod:`batchscore._wire` for how ML Server's variations
+are read: states in any casing, fields old servers do not send, keys in another casing). Each SDK type keeps the
+model it was built from as ``.raw``, so a field added to the contract reaches users without an SDK release.
 """
 
 from __future__ import annotations
@@ -14,9 +14,24 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from batchscore._wire import normalize
+from batchscore_client.models import (
+    BatchExecutionResult,
+    BatchExecutionSummary,
+    BatchWebServiceResult,
+    WebService,
+    WebServiceResult,
+)
+from batchscore_client.types import Unset
+
 
 class BatchState(StrEnum):
-    """The state of a batch execution (ML Server's four, plus ``failed`` and ``canceled``)."""
+    """The state of a batch execution (ML Server's four, plus ``failed`` and ``canceled``).
+
+    The contract's ``BatchState`` with the seed's spellings added (``batch.STATE.complete``) and ``UNKNOWN`` for a
+    state a newer server may send; a test pins its values to the contract's enum, so a state added to the contract
+    fails the build until it is added here.
+    """
 
     PENDING = "pending"
     READY = "ready"
@@ -52,19 +67,22 @@ class BatchState(StrEnum):
 FINAL_STATES = frozenset({BatchState.COMPLETE, BatchState.FAILED, BatchState.CANCELED})
 
 
-class _Fields:
-    """A JSON object read by key, case-insensitively."""
-
-    def __init__(self, data: Mapping[str, Any]) -> None:
-        self._data = {str(key).lower(): value for key, value in data.items()}
-
-    def get(self, key: str, default: Any = None) -> Any:
-        value = self._data.get(key.lower(), default)
-        return default if value is None else value
+def _set(value: Any, default: Any) -> Any:
+    """A model field's value, or ``default`` when the answer did not carry it (unset or null)."""
+    return default if value is None or isinstance(value, Unset) else value
 
 
-def _as_mapping(data: object) -> Mapping[str, Any]:
-    return data if isinstance(data, Mapping) else {}
+def _free_form(value: Any) -> dict[str, Any]:
+    """A free-form model (outputs, output files) as a plain dict."""
+    return dict(value.additional_properties) if hasattr(value, "additional_properties") else {}
+
+
+def _parsed(model: Any, data: object) -> Any:
+    """``model.from_dict(data)``, or from the contract's spelling of ``data`` when that fails (an old server)."""
+    try:
+        return model.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return model.from_dict(normalize(data))
 
 
 @dataclass(frozen=True)
@@ -93,36 +111,38 @@ class ServiceInfo:
     snapshot_id: str | None = None
     code: str = ""
     init_code: str = ""
+    raw: WebService | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_model(cls, model: WebService) -> ServiceInfo:
+        """Build from the generated ``WebService`` model (kept as ``.raw``)."""
+
+        def parameters(items: Any) -> tuple[Parameter, ...]:
+            return tuple(Parameter(str(p.name), str(p.type_)) for p in _set(items, []))
+
+        created = _set(model.creation_time, "")
+        return cls(
+            name=str(model.name),
+            version=str(model.version),
+            inputs=parameters(model.input_parameter_definitions),
+            outputs=parameters(model.output_parameter_definitions),
+            artifacts=tuple(str(name) for name in _set(model.output_file_names, [])),
+            operation_id=str(_set(model.operation_id, "consume")),
+            description=str(_set(model.description, "")),
+            published_by=str(_set(model.version_published_by, "")),
+            creation_time=created if isinstance(created, str) else _iso(created),
+            permission=str(_set(model.my_permission_on_service, "")),
+            runtime_type=str(_set(model.runtime_type, "Python")),
+            snapshot_id=_set(model.snapshot_id, None),
+            code=str(_set(model.code, "")),
+            init_code=str(_set(model.init_code, "")),
+            raw=model,
+        )
 
     @classmethod
     def from_json(cls, data: object) -> ServiceInfo:
-        """Parse a ``WebService`` object."""
-        fields = _Fields(_as_mapping(data))
-
-        def parameters(key: str) -> tuple[Parameter, ...]:
-            items = fields.get(key, [])
-            return tuple(
-                Parameter(str(_Fields(_as_mapping(p)).get("name")), str(_Fields(_as_mapping(p)).get("type")))
-                for p in items
-                if isinstance(p, Mapping)
-            )
-
-        return cls(
-            name=str(fields.get("name", "")),
-            version=str(fields.get("version", "")),
-            inputs=parameters("inputParameterDefinitions"),
-            outputs=parameters("outputParameterDefinitions"),
-            artifacts=tuple(str(name) for name in fields.get("outputFileNames", [])),
-            operation_id=str(fields.get("operationId", "consume")),
-            description=str(fields.get("description", "")),
-            published_by=str(fields.get("versionPublishedBy", "")),
-            creation_time=str(fields.get("creationTime", "")),
-            permission=str(fields.get("myPermissionOnService", "")),
-            runtime_type=str(fields.get("runtimeType", "Python")),
-            snapshot_id=fields.get("snapshotId"),
-            code=str(fields.get("code", "")),
-            init_code=str(fields.get("initCode", "")),
-        )
+        """Parse a ``WebService`` object (as the server sent it)."""
+        return cls.from_model(_parsed(WebService, data))
 
 
 @dataclass(frozen=True)
@@ -149,6 +169,7 @@ class ExecutionResult:
     index: int | None = None
     item_state: str | None = None
     files: dict[str, bytes | None] = field(default_factory=dict)
+    raw: WebServiceResult | BatchExecutionResult | None = field(default=None, compare=False, repr=False)
 
     @property
     def output_parameters(self) -> dict[str, Any]:
@@ -174,27 +195,32 @@ class ExecutionResult:
         return self.files[name]
 
     @classmethod
-    def from_json(cls, data: object) -> ExecutionResult:
-        """Parse a ``WebServiceResult`` (or a batch's ``BatchExecutionResult``)."""
-        fields = _Fields(_as_mapping(data))
+    def from_model(cls, model: WebServiceResult | BatchExecutionResult) -> ExecutionResult:
+        """Build from a generated ``WebServiceResult`` or ``BatchExecutionResult`` (kept as ``.raw``)."""
         files: dict[str, bytes | None] = {}
-        for name, encoded in _as_mapping(fields.get("outputFiles", {})).items():
+        for name, encoded in _free_form(_set(model.output_files, None)).items():
             try:
                 files[str(name)] = base64.b64decode(encoded) if isinstance(encoded, str) else None
             except (binascii.Error, ValueError):
                 files[str(name)] = None
-        index = fields.get("index")
-        item_state = fields.get("itemState")
+        index = _set(getattr(model, "index", None), None)
+        item_state = _set(getattr(model, "item_state", None), None)
         return cls(
-            success=bool(fields.get("success", False)),
-            error_message=str(fields.get("errorMessage", "")),
-            console_output=str(fields.get("consoleOutput", "")),
-            changed_files=tuple(str(name) for name in fields.get("changedFiles", [])),
-            outputs=dict(_as_mapping(fields.get("outputParameters", {}))),
+            success=bool(model.success),
+            error_message=str(_set(model.error_message, "")),
+            console_output=str(_set(model.console_output, "")),
+            changed_files=tuple(str(name) for name in _set(model.changed_files, [])),
+            outputs=_free_form(_set(model.output_parameters, None)),
             index=int(index) if isinstance(index, int) else None,
             item_state=str(item_state) if item_state is not None else None,
             files=files,
+            raw=model,
         )
+
+    @classmethod
+    def from_json(cls, data: object) -> ExecutionResult:
+        """Parse a ``WebServiceResult`` (or a batch's ``BatchExecutionResult``) as the server sent it."""
+        return cls.from_model(_parsed(BatchExecutionResult, data))
 
 
 @dataclass(frozen=True)
@@ -233,6 +259,7 @@ class BatchStatus:
     completion_time: str = ""
 
     inputs: tuple[dict[str, Any], ...] | None = None  # the submitted records, when this client sent them
+    raw: BatchWebServiceResult | BatchExecutionSummary | None = field(default=None, compare=False, repr=False)
 
     STATE = BatchState  # ML Server's ``batch.STATE.complete`` idiom
 
@@ -286,25 +313,40 @@ class BatchStatus:
         raise KeyError(f"no result for record {index} in this status")
 
     @classmethod
-    def from_json(cls, data: object, execution_id: str = "") -> BatchStatus:
-        """Parse a ``BatchWebServiceResult`` (or a summary without results)."""
-        fields = _Fields(_as_mapping(data))
-        results = tuple(ExecutionResult.from_json(item) for item in fields.get("batchExecutionResults", []))
-        cursor = fields.get("cursor")
+    def from_model(cls, model: BatchWebServiceResult | BatchExecutionSummary, execution_id: str = "") -> BatchStatus:
+        """Build from a generated ``BatchWebServiceResult`` or ``BatchExecutionSummary`` (kept as ``.raw``)."""
+        items = _set(getattr(model, "batch_execution_results", None), [])
+        results = tuple(ExecutionResult.from_model(item) for item in items)
+        cursor = _set(getattr(model, "cursor", None), None)
+        created = _set(model.creation_time, "")
+        completed = _set(model.completion_time, "")
         return cls(
-            execution_id=str(fields.get("batchExecutionId", execution_id)),
-            state=BatchState.parse(fields.get("state", "unknown")),
-            completed_item_count=int(fields.get("completedItemCount", 0)),
-            total_item_count=int(fields.get("totalItemCount", 0)),
-            failed_item_count=int(fields.get("failedItemCount", sum(1 for r in results if not r.success))),
-            running_item_count=int(fields.get("runningItemCount", 0)),
-            canceled_item_count=int(fields.get("canceledItemCount", 0)),
+            execution_id=str(_set(model.batch_execution_id, execution_id)),
+            state=BatchState.parse(model.state),
+            completed_item_count=int(_set(model.completed_item_count, 0)),
+            total_item_count=int(_set(model.total_item_count, 0)),
+            failed_item_count=int(_set(model.failed_item_count, sum(1 for r in results if not r.success))),
+            running_item_count=int(_set(model.running_item_count, 0)),
+            canceled_item_count=int(_set(model.canceled_item_count, 0)),
             results=results,
-            error_message=str(fields.get("errorMessage", "")),
+            error_message=str(_set(model.error_message, "")),
             cursor=str(cursor) if cursor is not None else None,
-            has_more=bool(fields.get("hasMore", False)),
-            parallel_count=fields.get("parallelCount"),
-            created_by=str(fields.get("createdBy", "")),
-            creation_time=str(fields.get("creationTime", "")),
-            completion_time=str(fields.get("completionTime", "")),
+            has_more=bool(_set(getattr(model, "has_more", None), False)),
+            parallel_count=_set(model.parallel_count, None),
+            created_by=str(_set(model.created_by, "")),
+            creation_time=created if isinstance(created, str) else _iso(created),
+            completion_time=completed if isinstance(completed, str) else _iso(completed),
+            raw=model,
         )
+
+    @classmethod
+    def from_json(cls, data: object, execution_id: str = "") -> BatchStatus:
+        """Parse a ``BatchWebServiceResult`` (or a summary without results) as the server sent it."""
+        with_results = isinstance(data, Mapping) and any(str(k).lower() == "batchexecutionresults" for k in data)
+        model = BatchWebServiceResult if with_results else BatchExecutionSummary
+        return cls.from_model(_parsed(model, data), execution_id)
+
+
+def _iso(moment: Any) -> str:
+    """A parsed ``date-time`` back in the wire's spelling (UTC as ``Z``)."""
+    return str(moment.isoformat()).replace("+00:00", "Z")

@@ -9,7 +9,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from batchscore._models import Parameter
-from batchscore_client.models import ParameterDefinition, ParameterType, PublishWebServiceRequest, RuntimeType
+from batchscore_client.models import (
+    ParameterDefinition,
+    ParameterType,
+    PublishWebServiceRequest,
+    RuntimeType,
+    ServiceDefinitionFields,
+)
+from batchscore_client.types import UNSET
 
 # ML Server's mapping of Python types to its parameter types (azureml-model-management-sdk's encoding_type.py).
 _TYPE_NAMES: dict[str, str] = {
@@ -23,7 +30,7 @@ _TYPE_NAMES: dict[str, str] = {
     "matrix": "matrix",
     "DataFrame": "data.frame",
 }
-ML_TYPES = frozenset(t.value for t in ParameterType)
+ML_TYPES = frozenset(t.value for t in ParameterType)  # defined by the contract
 
 TypeSpec = type | str
 FUNCTION_RESULT = "_batchscore_result"
@@ -107,13 +114,13 @@ def publish_request(
     description: str | None,
     alias: str | None,
     snapshot_id: str | None,
-) -> dict[str, Any]:
-    """The JSON body of a publish (or update) request, built with the generated client's model."""
+) -> PublishWebServiceRequest:
+    """The body of a publish request (the generated client's model)."""
     request = PublishWebServiceRequest(
         code=code,
         runtime_type=RuntimeType.PYTHON,
-        input_parameter_definitions=[ParameterDefinition(name=p.name, type_=ParameterType(p.type)) for p in inputs],
-        output_parameter_definitions=[ParameterDefinition(name=p.name, type_=ParameterType(p.type)) for p in outputs],
+        input_parameter_definitions=definitions(inputs),
+        output_parameter_definitions=definitions(outputs),
         output_file_names=list(artifacts),
     )
     if init:
@@ -124,7 +131,91 @@ def publish_request(
         request.operation_id = alias
     if snapshot_id:
         request.snapshot_id = snapshot_id
-    return request.to_dict()
+    return request
+
+
+def definitions(parameters: Sequence[Parameter]) -> list[ParameterDefinition]:
+    """The contract's parameter definitions for ``parameters``."""
+    return [ParameterDefinition(name=p.name, type_=ParameterType(p.type)) for p in parameters]
+
+
+def publish_body(
+    code: Callable[..., Any] | str,
+    init: Callable[[], Any] | str | None,
+    inputs: Mapping[str, TypeSpec] | None,
+    outputs: Mapping[str, TypeSpec] | None,
+    artifacts: Sequence[str] | None,
+    description: str | None,
+    alias: str | None,
+) -> PublishWebServiceRequest:
+    """The publish request for a function (published with a call line) or source text."""
+    input_parameters, output_parameters = parameters(inputs), parameters(outputs)
+    source = code if isinstance(code, str) else function_code(code, input_parameters, output_parameters)
+    if alias is None and not isinstance(code, str):
+        alias = code.__name__
+    return publish_request(
+        source,
+        init=init_code(init),
+        inputs=input_parameters,
+        outputs=output_parameters,
+        artifacts=artifacts or [],
+        description=description,
+        alias=alias,
+        snapshot_id=None,
+    )
+
+
+def update_body(
+    current: Any,
+    code: Callable[..., Any] | str | None,
+    init: Callable[[], Any] | str | None,
+    inputs: Mapping[str, TypeSpec] | None,
+    outputs: Mapping[str, TypeSpec] | None,
+    artifacts: Sequence[str] | None,
+    description: str | None,
+    alias: str | None,
+) -> ServiceDefinitionFields:
+    """The PATCH body: only what is given changes (new code keeps the current inputs and outputs unless given).
+
+    Args:
+        current: The version's ``ServiceInfo`` now.
+        code: New code, or None.
+        init: New init code, or None.
+        inputs: New inputs, or None.
+        outputs: New outputs, or None.
+        artifacts: New artifact names, or None.
+        description: New description, or None.
+        alias: New consume method name, or None.
+
+    """
+    body = ServiceDefinitionFields()
+    if code is not None:
+        published = publish_body(
+            code,
+            init,
+            inputs or {p.name: p.type for p in current.inputs},
+            outputs or {p.name: p.type for p in current.outputs},
+            artifacts,
+            description,
+            alias,
+        )
+        body = ServiceDefinitionFields.from_dict(published.to_dict())
+        if artifacts is None:
+            body.output_file_names = UNSET
+        return body
+    if init is not None:
+        body.init_code = init_code(init)
+    if description is not None:
+        body.description = description
+    if alias is not None:
+        body.operation_id = alias
+    if artifacts is not None:
+        body.output_file_names = list(artifacts)
+    if inputs:
+        body.input_parameter_definitions = definitions(parameters(inputs))
+    if outputs:
+        body.output_parameter_definitions = definitions(parameters(outputs))
+    return body
 
 
 def serialize_model(value: Any, name: str) -> bytes:

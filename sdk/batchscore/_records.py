@@ -165,6 +165,24 @@ class RecordStream(httpx.SyncByteStream, httpx.AsyncByteStream):
         for chunk in self:
             yield chunk
 
+    def for_async(self) -> AsyncRecordStream:
+        """The same body as an async iterable only (httpx picks the sync form of an object that has both)."""
+        return AsyncRecordStream(self)
+
+
+class AsyncRecordStream:
+    """A :class:`RecordStream` seen as an async iterable, generated anew each time it is sent."""
+
+    replayable = True
+
+    def __init__(self, stream: RecordStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """Yield the body in chunks of about 64 KiB."""
+        for chunk in self._stream:
+            yield chunk
+
 
 def _plain(value: Any) -> Any:
     """JSON for numpy scalars and arrays found in lists of dicts (``json`` knows only Python's own types)."""

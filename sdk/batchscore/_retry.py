@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import email.utils
+import io
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import httpx
 
+from batchscore_client.api.batch import start_batch_execution
+from batchscore_client.types import File
+
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 MIN_POLL_SECONDS = 0.1
+
+
+def _idempotency_header() -> str:
+    """The header the contract names for the batch start's idempotency key, as the generated client sends it."""
+    marker = "batchscore-idempotency-marker"
+    kwargs = start_batch_execution._get_kwargs("n", "v", body=File(payload=io.BytesIO()), idempotency_key=marker)
+    return str(next(name for name, value in kwargs["headers"].items() if value == marker))
+
+
+# A POST carrying this header is safe to send twice (the server answers a repeat with the first execution).
+IDEMPOTENCY_HEADER = _idempotency_header()
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,16 @@ class PollPolicy:
 
 
 def is_replayable(request: httpx.Request) -> bool:
-    """Whether the request's body can be sent again (a streamed upload cannot)."""
-    return isinstance(request.stream, httpx.ByteStream) or getattr(request.stream, "replayable", False) is True
+    """Whether the request's body can be sent again (a one-shot streamed upload cannot)."""
+    stream = request.stream
+    # httpx wraps an iterable given as `content` (the generated client's File payload) in an iterator stream that
+    # iterates it anew each time it is sent: replayable when the iterable says it is.
+    inner = getattr(stream, "_stream", None)
+    return (
+        isinstance(stream, httpx.ByteStream)
+        or getattr(stream, "replayable", False) is True
+        or getattr(inner, "replayable", False) is True
+    )
 
 
 def may_retry(request: httpx.Request) -> bool:
@@ -58,11 +81,11 @@ def may_retry(request: httpx.Request) -> bool:
     return safe and is_replayable(request)
 
 
-def retry_after_seconds(response: httpx.Response | None, now: float | None = None) -> float | None:
+def retry_after_seconds(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
     """The server's ``Retry-After`` (seconds or an HTTP date) in seconds, when it sent a usable one."""
-    if response is None:
+    if headers is None:
         return None
-    value = response.headers.get("retry-after")
+    value = httpx.Headers(headers).get("retry-after")
     if not value:
         return None
     try:
@@ -78,7 +101,7 @@ def retry_after_seconds(response: httpx.Response | None, now: float | None = Non
 
 def retry_delay(policy: RetryPolicy, retry_number: int, response: httpx.Response | None, rng: random.Random) -> float:
     """Seconds to wait before retry ``retry_number`` (1-based): the server's hint, else backoff with jitter."""
-    hinted = retry_after_seconds(response)
+    hinted = retry_after_seconds(response.headers if response is not None else None)
     if hinted is not None:
         return min(hinted, policy.max_delay)
     backoff = min(policy.initial_delay * 2.0 ** (retry_number - 1), policy.max_delay)

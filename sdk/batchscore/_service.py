@@ -8,32 +8,20 @@ A batch mirrors the seed's R object: ``start``, ``id``, ``results``, ``wait``, `
 from __future__ import annotations
 
 import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-import httpx
-
+from batchscore import _flows as flows
 from batchscore._exceptions import BatchscoreError
 from batchscore._models import BatchState, BatchStatus, ExecutionResult, ServiceInfo
 from batchscore._records import RecordSource, RecordStream, check_record, check_records, record_factory
-from batchscore._shared import (
-    ProgressCallback,
-    WaitTracker,
-    batch_path,
-    destination_folder,
-    safe_file_name,
-    service_path,
-)
+from batchscore._shared import ProgressCallback, WaitTracker
 
 if TYPE_CHECKING:
     from batchscore._client import AsyncClient, Client
-
-NDJSON = "application/x-ndjson"
 
 
 def _consume_inputs(info: ServiceInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -73,7 +61,7 @@ class _ServiceBase:
             "outputs": {p.name: p.type for p in self.info.outputs},
             "artifacts": list(self.info.artifacts),
             "operation_id": self.info.operation_id,
-            "api": service_path(self.info.name, self.info.version),
+            "api": flows.consume_path(self.info.name, self.info.version),
         }
 
     def _alias(self, attribute: str) -> bool:
@@ -116,16 +104,11 @@ class Service(_ServiceBase):
             APIStatusError: The server refused the request.
 
         """
-        inputs = _consume_inputs(self.info, args, kwargs)
-        answer = self._client._request("POST", service_path(self.name, self.version), json=inputs)
-        return ExecutionResult.from_json(answer.json())
+        return self._client._run(flows.consume(self.name, self.version, _consume_inputs(self.info, args, kwargs)))
 
     def swagger(self) -> dict[str, Any]:
         """The service's own OpenAPI document (to generate an application client from)."""
-        document: dict[str, Any] = self._client._request(
-            "GET", f"{service_path(self.name, self.version)}/swagger.json"
-        ).json()
-        return document
+        return self._client._run(flows.swagger(self.name, self.version))
 
     def batch(
         self,
@@ -157,8 +140,7 @@ class Service(_ServiceBase):
 
     def get_batch_executions(self) -> list[str]:
         """The ids of this service's batch executions that the user may see."""
-        answer: list[str] = self._client._request("GET", batch_path(self.name, self.version)).json()
-        return answer
+        return self._client._run(flows.list_batches(self.name, self.version))
 
     list_batch_executions = get_batch_executions
 
@@ -177,15 +159,11 @@ class AsyncService(_ServiceBase):
 
     async def consume(self, *args: Any, **kwargs: Any) -> ExecutionResult:
         """Run the service once (see :meth:`Service.consume`)."""
-        inputs = _consume_inputs(self.info, args, kwargs)
-        answer = await self._client._request("POST", service_path(self.name, self.version), json=inputs)
-        return ExecutionResult.from_json(answer.json())
+        return await self._client._run(flows.consume(self.name, self.version, _consume_inputs(self.info, args, kwargs)))
 
     async def swagger(self) -> dict[str, Any]:
         """The service's own OpenAPI document."""
-        answer = await self._client._request("GET", f"{service_path(self.name, self.version)}/swagger.json")
-        document: dict[str, Any] = answer.json()
-        return document
+        return await self._client._run(flows.swagger(self.name, self.version))
 
     def batch(
         self,
@@ -206,8 +184,7 @@ class AsyncService(_ServiceBase):
 
     async def get_batch_executions(self) -> list[str]:
         """The ids of this service's batch executions that the user may see."""
-        answer: list[str] = (await self._client._request("GET", batch_path(self.name, self.version))).json()
-        return answer
+        return await self._client._run(flows.list_batches(self.name, self.version))
 
     list_batch_executions = get_batch_executions
 
@@ -246,28 +223,25 @@ class _BatchBase:
     @property
     def api(self) -> str:
         """The batch collection's path."""
-        return batch_path(self._service_info.name, self._service_info.version)
+        return flows.batch_path(self._service_info.name, self._service_info.version)
 
-    def _path(self, suffix: str = "") -> str:
+    def _ids(self) -> tuple[str, str, str]:
+        """Service name, version and execution id, for a flow on the started batch."""
         if self.execution_id is None:
             raise BatchscoreError("the batch has not been started: call start() first")
-        return batch_path(self._service_info.name, self._service_info.version, self.execution_id) + suffix
+        return self._service_info.name, self._service_info.version, self.execution_id
 
-    def _start_request(self) -> dict[str, Any]:
+    def _start_flow(self) -> flows.Flow[str]:
         if self._factory is None:
             raise BatchscoreError("this batch has no records (it was fetched by id); start a new one instead")
-        params: dict[str, Any] = {"parallelCount": self.parallel_count}
-        if self.item_timeout is not None:
-            params["itemTimeout"] = self.item_timeout
-        return {
-            "params": params,
-            "body": RecordStream(self._factory),
-            "headers": {"Content-Type": NDJSON, "Idempotency-Key": self.idempotency_key},
-        }
-
-    def _started(self, response: httpx.Response) -> None:
-        answer = {str(key).lower(): value for key, value in response.json().items()}
-        self.execution_id = str(answer["batchexecutionid"])
+        return flows.start(
+            self._service_info.name,
+            self._service_info.version,
+            RecordStream(self._factory),
+            self.parallel_count,
+            self.item_timeout,
+            self.idempotency_key,
+        )
 
     def _tracker(
         self,
@@ -300,17 +274,9 @@ class _BatchBase:
             return status
         return replace(status, inputs=tuple(self._factory()))
 
-    def _file_path(self, index: int, file_name: str) -> str:
-        return self._path(f"/{index}/files/{quote(safe_file_name(file_name), safe='')}")
-
     def __repr__(self) -> str:
         started = self.execution_id or "not started"
         return f"<{type(self).__name__} {self._service_info.name} {self._service_info.version} {started}>"
-
-
-def _temporary_target(folder: Path, name: str) -> tuple[int, Path]:
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    return descriptor, Path(temporary)
 
 
 class Batch(_BatchBase):
@@ -327,7 +293,7 @@ class Batch(_BatchBase):
         connection cannot start the batch twice.
         """
         if self.execution_id is None:
-            self._started(self._client._request("POST", self.api, **self._start_request()))
+            self.execution_id = self._client._run(self._start_flow())
         return self
 
     def results(self, show_partial_results: bool = True) -> BatchStatus:
@@ -337,10 +303,7 @@ class Batch(_BatchBase):
             show_partial_results: Include results of finished records while the batch runs.
 
         """
-        answer = self._client._request(
-            "GET", self._path(), params={"showPartialResults": str(show_partial_results).lower()}
-        )
-        return self._with_inputs(BatchStatus.from_json(answer.json(), self.execution_id or ""))
+        return self._with_inputs(self._client._run(flows.status(*self._ids(), show_partial_results)))
 
     def wait(
         self,
@@ -367,15 +330,7 @@ class Batch(_BatchBase):
 
         """
         tracker = self._tracker(self._client, timeout, poll_interval, progress, on_progress)
-        try:
-            while (
-                delay := tracker.absorb(self._client._request("GET", self._path(), params=tracker.params()))
-            ) is not None:
-                if delay:
-                    self._client._sleep(delay)
-        finally:
-            tracker.close()
-        return self._with_inputs(tracker.finish())
+        return self._with_inputs(self._client._run(flows.wait(*self._ids(), tracker)))
 
     def iter_results(self, poll_interval: float | None = None) -> Iterator[ExecutionResult]:
         """Yield each record's result as it becomes available, in the order records finish, without keeping them.
@@ -390,7 +345,7 @@ class Batch(_BatchBase):
         pending: list[ExecutionResult] = []
         tracker = self._tracker(self._client, None, poll_interval, False, None, collect=False, on_result=pending.append)
         while True:
-            delay = tracker.absorb(self._client._request("GET", self._path(), params=tracker.params()))
+            delay = self._client._run(flows.poll_once(*self._ids(), tracker))
             yield from pending
             pending.clear()
             if delay is None:
@@ -401,28 +356,23 @@ class Batch(_BatchBase):
 
     def cancel(self) -> BatchStatus:
         """Stop the batch: records already running finish and keep their results; the rest are canceled."""
-        return BatchStatus.from_json(
-            self._client._request("POST", self._path("/cancel")).json(), self.execution_id or ""
-        )
+        return self._client._run(flows.cancel(*self._ids()))
 
     def retry_failed(self) -> BatchStatus:
         """Run the failed and canceled records again (the others keep their results)."""
-        return BatchStatus.from_json(
-            self._client._request("POST", self._path("/retry")).json(), self.execution_id or ""
-        )
+        return self._client._run(flows.retry_failed(*self._ids()))
 
     def delete(self) -> None:
         """Cancel the batch if it runs, then delete it with its results and artifacts."""
-        self._client._request("DELETE", self._path())
+        self._client._run(flows.delete_batch(*self._ids()))
 
     def list_artifacts(self, index: int) -> list[str]:
         """The files record ``index`` produced (mrsdeploy's ``batch$listArtifacts(i)``)."""
-        answer: list[str] = self._client._request("GET", self._path(f"/{index}/files")).json() or []
-        return answer
+        return self._client._run(flows.list_artifacts(*self._ids(), index))
 
     def artifact(self, index: int, file_name: str) -> bytes:
         """The bytes of one file of record ``index`` (mrsdeploy's ``batch$artifact(i, name)``)."""
-        return self._client._request("GET", self._file_path(index, file_name)).content
+        return self._client._run(flows.artifact(*self._ids(), index, file_name))
 
     def download(
         self, index: int, file_name: str | None = None, dest: str | os.PathLike[str] | None = None
@@ -444,23 +394,7 @@ class Batch(_BatchBase):
             DownloadError: ``dest`` does not exist, or the server named a file unsafely.
 
         """
-        folder = destination_folder(dest)
-        names = [file_name] if file_name is not None else self.list_artifacts(index)
-        written = []
-        for name in names:
-            target = folder / safe_file_name(name)
-            response = self._client._open_stream(self._file_path(index, name))
-            descriptor, temporary = _temporary_target(folder, name)
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    for chunk in response.iter_bytes():
-                        handle.write(chunk)
-                temporary.replace(target)
-            finally:
-                response.close()
-                temporary.unlink(missing_ok=True)
-            written.append(target)
-        return written
+        return self._client._run(flows.download(*self._ids(), index, file_name, dest))
 
 
 class AsyncBatch(_BatchBase):
@@ -473,15 +407,12 @@ class AsyncBatch(_BatchBase):
     async def start(self) -> AsyncBatch:
         """Send the records and start the batch (see :meth:`Batch.start`)."""
         if self.execution_id is None:
-            self._started(await self._client._request("POST", self.api, **self._start_request()))
+            self.execution_id = await self._client._run(self._start_flow())
         return self
 
     async def results(self, show_partial_results: bool = True) -> BatchStatus:
         """The batch's state and results in index order (see :meth:`Batch.results`)."""
-        answer = await self._client._request(
-            "GET", self._path(), params={"showPartialResults": str(show_partial_results).lower()}
-        )
-        return self._with_inputs(BatchStatus.from_json(answer.json(), self.execution_id or ""))
+        return self._with_inputs(await self._client._run(flows.status(*self._ids(), show_partial_results)))
 
     async def wait(
         self,
@@ -492,22 +423,14 @@ class AsyncBatch(_BatchBase):
     ) -> BatchStatus:
         """Poll until the batch finishes (see :meth:`Batch.wait`)."""
         tracker = self._tracker(self._client, timeout, poll_interval, progress, on_progress)
-        try:
-            while (
-                delay := tracker.absorb(await self._client._request("GET", self._path(), params=tracker.params()))
-            ) is not None:
-                if delay:
-                    await self._client._sleep(delay)
-        finally:
-            tracker.close()
-        return self._with_inputs(tracker.finish())
+        return self._with_inputs(await self._client._run(flows.wait(*self._ids(), tracker)))
 
     async def iter_results(self, poll_interval: float | None = None) -> AsyncIterator[ExecutionResult]:
         """Yield each record's result as it becomes available (see :meth:`Batch.iter_results`)."""
         pending: list[ExecutionResult] = []
         tracker = self._tracker(self._client, None, poll_interval, False, None, collect=False, on_result=pending.append)
         while True:
-            delay = tracker.absorb(await self._client._request("GET", self._path(), params=tracker.params()))
+            delay = await self._client._run(flows.poll_once(*self._ids(), tracker))
             for result in pending:
                 yield result
             pending.clear()
@@ -519,45 +442,26 @@ class AsyncBatch(_BatchBase):
 
     async def cancel(self) -> BatchStatus:
         """Stop the batch (see :meth:`Batch.cancel`)."""
-        answer = await self._client._request("POST", self._path("/cancel"))
-        return BatchStatus.from_json(answer.json(), self.execution_id or "")
+        return await self._client._run(flows.cancel(*self._ids()))
 
     async def retry_failed(self) -> BatchStatus:
         """Run the failed and canceled records again."""
-        answer = await self._client._request("POST", self._path("/retry"))
-        return BatchStatus.from_json(answer.json(), self.execution_id or "")
+        return await self._client._run(flows.retry_failed(*self._ids()))
 
     async def delete(self) -> None:
         """Cancel the batch if it runs, then delete it."""
-        await self._client._request("DELETE", self._path())
+        await self._client._run(flows.delete_batch(*self._ids()))
 
     async def list_artifacts(self, index: int) -> list[str]:
         """The files record ``index`` produced."""
-        answer: list[str] = (await self._client._request("GET", self._path(f"/{index}/files"))).json() or []
-        return answer
+        return await self._client._run(flows.list_artifacts(*self._ids(), index))
 
     async def artifact(self, index: int, file_name: str) -> bytes:
         """The bytes of one file of record ``index``."""
-        return (await self._client._request("GET", self._file_path(index, file_name))).content
+        return await self._client._run(flows.artifact(*self._ids(), index, file_name))
 
     async def download(
         self, index: int, file_name: str | None = None, dest: str | os.PathLike[str] | None = None
     ) -> list[Path]:
         """Write files of record ``index`` to ``dest`` (see :meth:`Batch.download`)."""
-        folder = destination_folder(dest)
-        names = [file_name] if file_name is not None else await self.list_artifacts(index)
-        written = []
-        for name in names:
-            target = folder / safe_file_name(name)
-            response = await self._client._open_stream(self._file_path(index, name))
-            descriptor, temporary = _temporary_target(folder, name)
-            try:
-                with os.fdopen(descriptor, "wb") as handle:
-                    async for chunk in response.aiter_bytes():
-                        handle.write(chunk)
-                temporary.replace(target)
-            finally:
-                await response.aclose()
-                temporary.unlink(missing_ok=True)
-            written.append(target)
-        return written
+        return await self._client._run(flows.download(*self._ids(), index, file_name, dest))

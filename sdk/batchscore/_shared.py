@@ -1,4 +1,4 @@
-"""Logic shared by the sync and async twins: paths, the wait loop's decisions, progress, artifact names.
+"""Logic shared by the sync and async twins: the wait loop's decisions, progress, artifact names.
 
 Nothing here does I/O; ``Client``/``AsyncClient`` and their services and batches only send what this module
 decides and hand back what it parses.
@@ -10,13 +10,10 @@ import os
 import random
 import sys
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
-
-import httpx
 
 from batchscore._exceptions import BatchCanceledError, BatchFailedError, DownloadError, WaitTimeoutError
 from batchscore._models import BatchState, BatchStatus, ExecutionResult, ServiceInfo
@@ -24,17 +21,6 @@ from batchscore._retry import PollPolicy, poll_delay, retry_after_seconds
 
 RESULTS_PAGE = 10_000
 ProgressCallback = Callable[[BatchStatus], None]
-
-
-def service_path(name: str, version: str) -> str:
-    """``/api/{name}/{version}``, each part URL-quoted."""
-    return f"/api/{quote(name, safe='')}/{quote(version, safe='')}"
-
-
-def batch_path(name: str, version: str, execution_id: str | None = None) -> str:
-    """The batch collection, or one execution when ``execution_id`` is given."""
-    base = f"{service_path(name, version)}/batch"
-    return base if execution_id is None else f"{base}/{quote(execution_id, safe='')}"
 
 
 def latest(services: list[ServiceInfo], name: str) -> ServiceInfo:
@@ -141,12 +127,13 @@ class WaitTracker:
         self._rng = random.Random()
         self.last: BatchStatus | None = None
 
-    def params(self) -> dict[str, str | int]:
-        """Query parameters of the next poll."""
-        return {"since": self.cursor, "limit": RESULTS_PAGE}
+    @property
+    def page(self) -> int:
+        """How many results one poll asks for at most."""
+        return RESULTS_PAGE
 
-    def absorb(self, response: httpx.Response) -> float | None:
-        """Take in one poll's answer.
+    def absorb(self, status: BatchStatus, headers: Mapping[str, str] | None = None) -> float | None:
+        """Take in one poll's answer (its status and its headers, for ``Retry-After``).
 
         Returns:
             Seconds to sleep before the next poll, or None when the batch is finished.
@@ -155,7 +142,6 @@ class WaitTracker:
             WaitTimeoutError: The timeout ran out first.
 
         """
-        status = BatchStatus.from_json(response.json(), self.execution_id)
         new = self._take_results(status)
         self.last = status
         self._update_progress(status)
@@ -177,7 +163,7 @@ class WaitTracker:
         if self._poll_interval is not None:
             delay = self._poll_interval
         else:
-            delay = poll_delay(self._policy, self._quiet_polls, retry_after_seconds(response), self._rng)
+            delay = poll_delay(self._policy, self._quiet_polls, retry_after_seconds(headers), self._rng)
         self._quiet_polls += 1
         return delay if self._deadline is None else max(0.0, min(delay, self._deadline - now))
 

@@ -397,3 +397,18 @@ def test_service_info_defaults_when_fields_are_missing() -> None:
     assert (info.inputs, info.outputs, info.artifacts) == ((), (), ())
     assert info.operation_id == "consume"
     assert info.runtime_type == "Python"
+
+
+def test_batch_states_are_the_contracts() -> None:
+    # The SDK's BatchState adds the seed's spellings and UNKNOWN; its states are the contract's, no more, no fewer.
+    from batchscore_client.models import BatchState as ContractState
+
+    assert {s.value for s in BatchState if s is not BatchState.UNKNOWN} == {s.value for s in ContractState}
+
+
+def test_a_state_the_contract_does_not_know_parses_as_unknown_without_failing_the_reply() -> None:
+    status = BatchStatus.from_json({**ML_COMPLETE, "state": "Throttled"})
+
+    assert status.state is BatchState.UNKNOWN
+    assert status.raw is not None
+    assert str(status.raw.state) == "Throttled"

@@ -1,0 +1,322 @@
+"""Every request sequence of the SDK, written once as a generator of instructions (see :mod:`batchscore._wire`).
+
+A flow yields :class:`~batchscore._wire.Call` (a generated ``api.*`` operation and its arguments),
+:class:`~batchscore._wire.Sleep` or :class:`~batchscore._wire.Download`, and receives what the instruction gave.
+``Client`` drives flows synchronously, ``AsyncClient`` asynchronously; an error of one instruction is thrown into
+the flow, so its ``finally`` blocks (deleting a temporary session or snapshot) run in both twins alike.
+
+No flow does I/O, builds a URL or names a query parameter or header: the generated operations do.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Generator, Mapping
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from batchscore._exceptions import APIResponseValidationError, NotFoundError
+from batchscore._models import BatchStatus, ExecutionResult, ServiceInfo
+from batchscore._records import RecordStream
+from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
+from batchscore._wire import Call, Download, Sleep
+from batchscore_client.api.batch import (
+    cancel_and_delete_batch_execution,
+    cancel_batch_execution,
+    get_batch_execution_file,
+    get_batch_execution_files,
+    get_batch_execution_status,
+    get_batch_executions,
+    retry_batch_execution,
+    start_batch_execution,
+)
+from batchscore_client.api.consume import consume_web_service, get_web_service_swagger
+from batchscore_client.api.services import (
+    delete_web_service_version,
+    get_all_web_service_versions_by_name,
+    get_all_web_services,
+    get_web_service_version,
+    patch_web_service_version,
+    publish_web_service,
+    publish_web_service_version,
+)
+from batchscore_client.api.sessions import close_session, create_session, set_workspace_object
+from batchscore_client.api.snapshots import create_snapshot, delete_snapshot
+from batchscore_client.models import (
+    CreateSessionRequest,
+    CreateSnapshotRequest,
+    InputParameters,
+    PublishWebServiceRequest,
+    RuntimeType,
+    ServiceDefinitionFields,
+)
+from batchscore_client.types import UNSET, File
+
+T = TypeVar("T")
+Instruction = Call | Sleep | Download
+Flow = Generator[Instruction, Any, T]
+
+
+# --- services -------------------------------------------------------------------------------------------------
+
+
+def log_in() -> Flow[None]:
+    """Any authenticated request: the token layer logs in first."""
+    yield Call.of(partial(get_all_web_services.sync_detailed))
+
+
+def list_services(name: str | None = None, version: str | None = None) -> Flow[list[ServiceInfo]]:
+    """Published services: all of them, every version of ``name``, or one version."""
+    if name is None:
+        models = yield Call.of(partial(get_all_web_services.sync_detailed))
+    elif version is None:
+        models = yield Call.of(partial(get_all_web_service_versions_by_name.sync_detailed, name))
+    else:
+        models = yield Call.of(partial(get_web_service_version.sync_detailed, name, version))
+    return [ServiceInfo.from_model(model) for model in models or []]
+
+
+def get_service(name: str, version: str | None = None) -> Flow[ServiceInfo]:
+    """One version, or the latest one when ``version`` is None."""
+    found = yield from list_services(name, version)
+    if not found:
+        kwargs = get_all_web_service_versions_by_name._get_kwargs(name)
+        request = httpx.Request(kwargs["method"].upper(), kwargs["url"])
+        raise NotFoundError(f"service {name!r} has no published version", httpx.Response(404, request=request), None)
+    return found[0] if version is not None else latest(found, name)
+
+
+def publish(
+    name: str, version: str | None, body: PublishWebServiceRequest, models: Mapping[str, bytes]
+) -> Flow[ServiceInfo]:
+    """Upload the models (session → workspace → snapshot), publish, remove the snapshot, read the service back."""
+    snapshot_id = (yield from upload_models(models)) if models else None
+    if snapshot_id is not None:
+        body.snapshot_id = snapshot_id
+    try:
+        if version is None:
+            published = yield Call.of(partial(publish_web_service.sync_detailed, name, body=body))
+        else:
+            published = yield Call.of(partial(publish_web_service_version.sync_detailed, name, version, body=body))
+    finally:
+        if snapshot_id is not None:
+            yield Call.of(partial(delete_snapshot.sync_detailed, snapshot_id))
+    return (yield from get_service(name, str(published)))
+
+
+def update(name: str, version: str, body: ServiceDefinitionFields, models: Mapping[str, bytes]) -> Flow[ServiceInfo]:
+    """Change a version (PATCH), with new models uploaded first when given."""
+    snapshot_id = (yield from upload_models(models)) if models else None
+    if snapshot_id is not None:
+        body.snapshot_id = snapshot_id
+    try:
+        yield Call.of(partial(patch_web_service_version.sync_detailed, name, version, body=body))
+    finally:
+        if snapshot_id is not None:
+            yield Call.of(partial(delete_snapshot.sync_detailed, snapshot_id))
+    return (yield from get_service(name, version))
+
+
+def upload_models(models: Mapping[str, bytes]) -> Flow[str]:
+    """Put pickled models into a new session's workspace and snapshot it; the session is closed either way."""
+    session = yield Call.of(
+        partial(create_session.sync_detailed, body=CreateSessionRequest(runtime_type=RuntimeType.PYTHON))
+    )
+    try:
+        for object_name, payload in models.items():
+            file = File(payload=payload, mime_type="application/octet-stream")  # type: ignore[arg-type]  # bytes
+            yield Call.of(partial(set_workspace_object.sync_detailed, session.session_id, object_name, body=file))
+        snapshot = yield Call.of(
+            partial(create_snapshot.sync_detailed, session.session_id, body=CreateSnapshotRequest())
+        )
+        return str(snapshot.snapshot_id)
+    finally:
+        yield Call.of(partial(close_session.sync_detailed, session.session_id))
+
+
+def delete_service(name: str, version: str) -> Flow[None]:
+    """Delete a version."""
+    yield Call.of(partial(delete_web_service_version.sync_detailed, name, version))
+
+
+# --- consume --------------------------------------------------------------------------------------------------
+
+
+def consume(name: str, version: str, inputs: dict[str, Any]) -> Flow[ExecutionResult]:
+    """Run the service once."""
+    answer = yield Call.of(
+        partial(consume_web_service.sync_detailed, name, version, body=InputParameters.from_dict(inputs))
+    )
+    return ExecutionResult.from_model(answer)
+
+
+def swagger(name: str, version: str) -> Flow[dict[str, Any]]:
+    """The service's own OpenAPI document."""
+    document = yield Call.of(partial(get_web_service_swagger.sync_detailed, name, version))
+    return dict(document.additional_properties)
+
+
+def consume_path(name: str, version: str) -> str:
+    """The consume operation's path for a service (what ``Service.capabilities()`` reports as ``api``)."""
+    kwargs = consume_web_service._get_kwargs(name, version, body=InputParameters())
+    return str(kwargs["url"])
+
+
+# --- batches ----------------------------------------------------------------------------------------------------
+
+
+def batch_path(name: str, version: str) -> str:
+    """The batch collection's path for a service (what ``Batch.api`` reports)."""
+    return str(get_batch_executions._get_kwargs(name, version)["url"])
+
+
+def start(
+    name: str,
+    version: str,
+    body: RecordStream,
+    parallel_count: int,
+    item_timeout: float | None,
+    idempotency_key: str,
+) -> Flow[str]:
+    """Stream the records up as NDJSON (a replayable body, so a retry resends it) and return the execution id."""
+    started = yield Call.of(
+        partial(
+            start_batch_execution.sync_detailed,
+            name,
+            version,
+            body=File(payload=body),  # type: ignore[arg-type]  # an iterable of bytes, streamed by httpx
+            parallel_count=parallel_count,
+            item_timeout=UNSET if item_timeout is None else item_timeout,
+            idempotency_key=idempotency_key,
+        )
+    )
+    # ML Server 9.3 sends batchExecutionId; azureml-model-management-sdk 1.0.1b6 read BatchExecutionId.
+    for candidate in (started.batchExecutionId, started.BatchExecutionId):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    raise APIResponseValidationError("the start answer carried no batch execution id", None)
+
+
+def status(name: str, version: str, execution_id: str, show_partial_results: bool) -> Flow[BatchStatus]:
+    """One poll without a cursor (ML Server's ``results()``)."""
+    model = yield Call.of(
+        partial(
+            get_batch_execution_status.sync_detailed,
+            name,
+            version,
+            execution_id,
+            show_partial_results=show_partial_results,
+        )
+    )
+    return BatchStatus.from_model(model, execution_id)
+
+
+def wait(name: str, version: str, execution_id: str, tracker: WaitTracker) -> Flow[BatchStatus]:
+    """Poll by cursor until the batch finishes (the tracker decides what to ask and how long to sleep)."""
+    try:
+        while True:
+            model, headers = yield _poll(name, version, execution_id, tracker)
+            delay = tracker.absorb(BatchStatus.from_model(model, execution_id), headers)
+            if delay is None:
+                break
+            if delay:
+                yield Sleep(delay)
+    finally:
+        tracker.close()
+    return tracker.finish()
+
+
+def _poll(name: str, version: str, execution_id: str, tracker: WaitTracker) -> Call:
+    """A cursor poll: only the results finished since the tracker's cursor, one page at most."""
+    return Call.of(
+        partial(
+            get_batch_execution_status.sync_detailed,
+            name,
+            version,
+            execution_id,
+            since=tracker.cursor,
+            limit=tracker.page,
+        ),
+        with_headers=True,
+    )
+
+
+def poll_once(name: str, version: str, execution_id: str, tracker: WaitTracker) -> Flow[float | None]:
+    """One cursor poll: the delay before the next one, or None when the batch is finished."""
+    model, headers = yield _poll(name, version, execution_id, tracker)
+    return tracker.absorb(BatchStatus.from_model(model, execution_id), headers)
+
+
+def summary_call(operation: Any) -> Callable[[str, str, str], Flow[BatchStatus]]:
+    """A flow for an operation answering a batch summary (cancel, retry)."""
+
+    def flow(name: str, version: str, execution_id: str) -> Flow[BatchStatus]:
+        model = yield Call.of(partial(operation.sync_detailed, name, version, execution_id))
+        return BatchStatus.from_model(model, execution_id)
+
+    return flow
+
+
+cancel = summary_call(cancel_batch_execution)
+retry_failed = summary_call(retry_batch_execution)
+
+
+def delete_batch(name: str, version: str, execution_id: str) -> Flow[None]:
+    """Cancel the batch if it runs, then delete it."""
+    yield Call.of(partial(cancel_and_delete_batch_execution.sync_detailed, name, version, execution_id))
+
+
+def list_batches(name: str, version: str) -> Flow[list[str]]:
+    """The ids of a service's batch executions."""
+    ids = yield Call.of(partial(get_batch_executions.sync_detailed, name, version))
+    return [str(item) for item in ids or []]
+
+
+def list_artifacts(name: str, version: str, execution_id: str, index: int) -> Flow[list[str]]:
+    """The files one record produced."""
+    names = yield Call.of(partial(get_batch_execution_files.sync_detailed, name, version, execution_id, index))
+    return [str(item) for item in names or []]
+
+
+def artifact(name: str, version: str, execution_id: str, index: int, file_name: str) -> Flow[bytes]:
+    """One file's bytes."""
+    file = yield Call.of(
+        partial(get_batch_execution_file.sync_detailed, name, version, execution_id, index, safe_file_name(file_name))
+    )
+    payload = file.payload
+    return bytes(payload.read() if hasattr(payload, "read") else payload)
+
+
+def download(
+    name: str,
+    version: str,
+    execution_id: str,
+    index: int,
+    file_name: str | None,
+    dest: str | os.PathLike[str] | None,
+) -> Flow[list[Path]]:
+    """Stream files of one record into ``dest``; each appears under its final name only once complete."""
+    folder = destination_folder(dest)
+    names = [file_name] if file_name is not None else (yield from list_artifacts(name, version, execution_id, index))
+    written = []
+    for each in names:
+        target = folder / safe_file_name(each)
+        descriptor, created = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        os.close(descriptor)
+        temporary = Path(created)
+        try:
+            yield Download(get_batch_execution_file, (name, version, execution_id, index, target.name), temporary)
+            temporary.replace(target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        written.append(target)
+    return written
+
+
+def models_payloads(models: Mapping[str, Any], serialize: Callable[[Any, str], bytes]) -> dict[str, bytes]:
+    """Pickle each model (before any request, so an unpicklable one fails without leaving a session behind)."""
+    return {object_name: serialize(value, object_name) for object_name, value in models.items()}
