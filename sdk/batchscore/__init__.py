@@ -17,6 +17,7 @@ from batchscore._client import AsyncClient, Client
 from batchscore._exceptions import (
     APIConnectionError,
     APIError,
+    APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
@@ -45,6 +46,7 @@ from batchscore._version import __version__
 __all__ = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncBatch",

@@ -245,12 +245,6 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def raise_for_status(response: httpx.Response) -> None:
-    """Raise the mapped :class:`~batchscore.APIStatusError` for an error response (its body must be read)."""
-    if response.status_code >= 400:
-        raise status_error(response)
-
-
 def connection_error(error: httpx.TransportError) -> APIConnectionError:
     """Map an httpx transport error to the SDK's connection errors."""
     if isinstance(error, httpx.TimeoutException):

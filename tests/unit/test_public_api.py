@@ -10,6 +10,7 @@ import batchscore
 PUBLIC_API = [
     "APIConnectionError",
     "APIError",
+    "APIResponseValidationError",
     "APIStatusError",
     "APITimeoutError",
     "AsyncBatch",

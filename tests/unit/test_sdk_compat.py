@@ -412,3 +412,35 @@ def test_a_state_the_contract_does_not_know_parses_as_unknown_without_failing_th
     assert status.state is BatchState.UNKNOWN
     assert status.raw is not None
     assert str(status.raw.state) == "Throttled"
+
+
+@pytest.mark.parametrize("payload", [[ML92_SERVICE_PASCAL], ML92_SERVICE_PASCAL], ids=["array", "object"])
+def test_get_service_reads_a_pascal_case_ml92_reply(h: Harness, payload: Any) -> None:
+    client = h.client(lambda request: httpx.Response(200, json=payload))
+
+    service = h.run(client.get_service("mtService", "v1.0.0"))
+
+    assert service.info.inputs == (Parameter("hp", "numeric"), Parameter("wt", "numeric"))
+    assert service.info.operation_id == "manualTransmission"
+    assert service.info.raw is not None
+    assert service.info.raw.name == "mtService"
+
+
+def test_a_success_answer_that_is_not_the_contracts_raises_a_validation_error(h: Harness) -> None:
+    client = h.client(lambda request: httpx.Response(200, json=[{"unrelated": True}]))
+
+    with pytest.raises(batchscore.APIResponseValidationError) as caught:
+        h.run(client.get_service("mtService", "v1.0.0"))
+
+    assert caught.value.response is not None
+    assert caught.value.response.status_code == 200
+
+
+def test_a_field_the_sdk_does_not_know_reaches_users_through_raw(h: Harness) -> None:
+    polls = [{**ML_COMPLETE, "queuePosition": 7}]
+    batch = h.service(OldServer(polls)).get_batch(GUID)
+
+    status = h.run(batch.results())
+
+    assert status.raw is not None
+    assert status.raw.additional_properties["queuePosition"] == 7
