@@ -461,14 +461,15 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     Services are Python callables registered up front, or code published through the API (run with ``exec``
     in this process: it is a test double, so only publish code you trust, as on a real server). Batches move
-    pending -> inProgress -> complete one step per status poll (``auto_advance``), at most ``parallelCount``
-    rows per step; with ``auto_advance=False`` they move only on :meth:`advance` / :meth:`finish`.
+    pending -> inProgress -> complete one step per status poll (``auto_advance``, ``steps_per_poll``), at most
+    ``parallelCount`` rows finishing per step; with ``auto_advance=False`` they move only on :meth:`advance` / :meth:`finish`.
 
     Args:
         services: ``{(name, version): callable or FakeService}`` published before the first request.
         users: User names and passwords accepted by ``POST /login``; None accepts any. Any bearer token is
             accepted unless ``users`` is given (then only tokens this fake issued are).
-        auto_advance: Advance a batch one step on each status poll.
+        auto_advance: Advance a batch on each status poll.
+        steps_per_poll: How many steps a poll advances a batch (a large number finishes it on the first poll).
         validator: The contract checker (the shared one for the shipped contract when None).
         owner: The user registered services belong to.
 
@@ -487,12 +488,14 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         *,
         users: Mapping[str, str] | None = None,
         auto_advance: bool = True,
+        steps_per_poll: int = 1,
         validator: ContractValidator | None = None,
         owner: str = "admin",
     ) -> None:
         self.validator = validator or ContractValidator.shipped()
         self.users = dict(users) if users is not None else None
         self.auto_advance = auto_advance
+        self.steps_per_poll = steps_per_poll
         self.requests: list[httpx.Request] = []
         self._owner = owner
         self._lock = threading.RLock()
@@ -854,7 +857,8 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _op_GetBatchExecutionStatus(self, call: _Call) -> httpx.Response:
         batch = self._batch(call.path)
         if self.auto_advance:
-            batch.step()
+            for _ in range(self.steps_per_poll):
+                batch.step()
         params = call.params
         partial = params.get("showPartialResults", params.get("showPartialResult", "true")) == "true"
         limit = int(params["limit"]) if "limit" in params else None
