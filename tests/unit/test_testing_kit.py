@@ -107,10 +107,12 @@ def test_the_seed_workflow_runs_offline(mode: str, tmp_path: Path) -> None:
     svc = app.run(client.get_service("mtService", "v1.0.0"))
     batch = app.run(svc.batch(mtcars_records(), parallel_count=5).start())
     res = app.run(batch.wait(progress=False))
-    assert res.state == batch.STATE.complete and res.total_item_count == 32
+    assert res.state == batch.STATE.complete
+    assert res.total_item_count == 32
     assert res.execution(0).output_parameters["answer"] == pytest.approx(manual_transmission(110, 2.62))
     frame = res.to_frame()
-    assert len(frame) == 32 and list(frame["hp"][:2]) == [110.0, 110.0]
+    assert len(frame) == 32
+    assert list(frame["hp"][:2]) == [110.0, 110.0]
     assert app.run(batch.list_artifacts(0)) == []
     app.run(client.delete_service("mtService", "v1.0.0"))
     with pytest.raises(batchscore.NotFoundError):
@@ -123,7 +125,8 @@ def test_registered_callable_batch_artifacts_and_download(app: App, tmp_path: Pa
     svc = app.run(client.get_service("scorer", "v1"))
     assert svc.capabilities()["inputs"] == {"hp": "numeric", "wt": "numeric"}
     consumed = app.run(svc.consume(120, 2.8))
-    assert consumed.output("answer") == 242.8 and consumed.artifact("Histogram.png") == b"PNG 120"
+    assert consumed.output("answer") == 242.8
+    assert consumed.artifact("Histogram.png") == b"PNG 120"
 
     batch = app.run(svc.batch({"hp": [110.0, 93.0], "wt": [2.62, 2.32]}).start())
     seen: list[str] = []
@@ -133,7 +136,8 @@ def test_registered_callable_batch_artifacts_and_download(app: App, tmp_path: Pa
     assert app.run(batch.list_artifacts(1)) == ["Histogram.png"]
     assert app.run(batch.artifact(1, "Histogram.png")) == b"PNG 93.0"
     written = app.run(batch.download(0, dest=tmp_path))
-    assert written == [tmp_path / "Histogram.png"] and written[0].read_bytes() == b"PNG 110.0"
+    assert written == [tmp_path / "Histogram.png"]
+    assert written[0].read_bytes() == b"PNG 110.0"
 
 
 def test_a_row_that_raises_fails_alone(app: App) -> None:
@@ -144,7 +148,8 @@ def test_a_row_that_raises_fails_alone(app: App) -> None:
     assert res.state is batchscore.BatchState.complete
     assert (res.completed_item_count, res.failed_item_count) == (2, 1)
     failed = res.execution(1)
-    assert not failed.success and "hp must not be negative" in failed.error_message
+    assert not failed.success
+    assert "hp must not be negative" in failed.error_message
     assert list(res.to_frame()["success"]) == [True, False]
 
 
@@ -168,7 +173,8 @@ def test_cancel_keeps_finished_rows_and_retry_reruns_the_rest(mode: str) -> None
     assert retried.state is batchscore.BatchState.pending
     app.fake.finish(batch.id)
     res = app.run(batch.wait(progress=False))
-    assert res.state is batchscore.BatchState.complete and all(r.success for r in res.results)
+    assert res.state is batchscore.BatchState.complete
+    assert all(r.success for r in res.results)
     with pytest.raises(batchscore.ConflictError):
         app.run(batch.retry_failed())  # nothing failed any more
     app.run(batch.delete())
@@ -205,7 +211,8 @@ def test_partial_results_page_with_the_cursor(app: App) -> None:
     app.fake.advance(batch.id, steps=2)
     partial = app.run(batch.results())
     assert partial.state is batchscore.BatchState.inProgress
-    assert [r.index for r in partial.results] == [0, 1] and partial.running_item_count == 2
+    assert [r.index for r in partial.results] == [0, 1]
+    assert partial.running_item_count == 2
     assert app.run(batch.results(show_partial_results=False)).results == ()
 
 
@@ -250,12 +257,15 @@ def test_the_wire_answers_as_the_contract_says() -> None:
         token = http.post("/login", json={"username": "admin", "password": "x"}).json()["access_token"]
         http.headers["Authorization"] = f"Bearer {token}"
         bad = http.post("/api/mtService/v1.0.0/batch", json=[{"hp": 1, "wt": 2}, {"hp": "fast", "wt": 2}])
-        assert bad.status_code == 400 and bad.json()["field"] == "body[1].hp"
+        assert bad.status_code == 400
+        assert bad.json()["field"] == "body[1].hp"
         csv_body = "hp,wt\n110,2.62\n93,2.32\n"
         started = http.post("/api/mtService/v1.0.0/batch", content=csv_body, headers={"Content-Type": "text/csv"})
-        assert started.status_code == 202 and started.json()["BatchExecutionId"] == started.json()["batchExecutionId"]
+        assert started.status_code == 202
+        assert started.json()["BatchExecutionId"] == started.json()["batchExecutionId"]
         status = http.get(f"/api/mtService/v1.0.0/batch/{started.json()['batchExecutionId']}")
-        assert status.headers["Retry-After"] == "0" and status.json()["state"] == "inProgress"
+        assert status.headers["Retry-After"] == "0"
+        assert status.json()["state"] == "inProgress"
         assert http.get("/status").json()["statusCode"] == "pass"
 
 
@@ -285,5 +295,6 @@ def test_published_code_gets_its_models_and_init_code(app: App) -> None:
 def test_a_nonnumeric_output_fails_the_record() -> None:
     fake = FakeServer(services={("words", "v1"): FakeService(lambda text: text.upper(), inputs={"text": str})})
     result = fake.client().get_service("words", "v1").consume("hi")
-    assert not result.success and "outputParameters.answer" in result.error_message
+    assert not result.success
+    assert "outputParameters.answer" in result.error_message
     fake.close()

@@ -462,7 +462,8 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     Services are Python callables registered up front, or code published through the API (run with ``exec``
     in this process: it is a test double, so only publish code you trust, as on a real server). Batches move
     pending -> inProgress -> complete one step per status poll (``auto_advance``, ``steps_per_poll``), at most
-    ``parallelCount`` rows finishing per step; with ``auto_advance=False`` they move only on :meth:`advance` / :meth:`finish`.
+    ``parallelCount`` rows finishing per step; with ``auto_advance=False`` they move only on :meth:`advance` and
+    :meth:`finish`.
 
     Args:
         services: ``{(name, version): callable or FakeService}`` published before the first request.
