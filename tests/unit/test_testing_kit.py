@@ -20,6 +20,7 @@ import batchscore
 from batchscore.testing import FakeServer, FakeService
 
 MTCARS = Path(__file__).resolve().parents[1] / "data" / "mtcars.csv"
+CSV = {"Content-Type": "text/csv"}
 
 
 def manual_transmission(hp: float, wt: float) -> float:
@@ -259,8 +260,10 @@ def test_the_wire_answers_as_the_contract_says() -> None:
         bad = http.post("/api/mtService/v1.0.0/batch", json=[{"hp": 1, "wt": 2}, {"hp": "fast", "wt": 2}])
         assert bad.status_code == 400
         assert bad.json()["field"] == "body[1].hp"
+        bad_cell = http.post("/api/mtService/v1.0.0/batch", content="hp,wt\n1,2\nfast,3\n", headers=CSV)
+        assert bad_cell.json()["field"] == "body[1].hp"
         csv_body = "hp,wt\n110,2.62\n93,2.32\n"
-        started = http.post("/api/mtService/v1.0.0/batch", content=csv_body, headers={"Content-Type": "text/csv"})
+        started = http.post("/api/mtService/v1.0.0/batch", content=csv_body, headers=CSV)
         assert started.status_code == 202
         assert started.json()["BatchExecutionId"] == started.json()["batchExecutionId"]
         status = http.get(f"/api/mtService/v1.0.0/batch/{started.json()['batchExecutionId']}")

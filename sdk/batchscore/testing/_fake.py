@@ -30,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from batchscore._exceptions import InvalidRecordError
 from batchscore._publish import TypeSpec, parameters
+from batchscore._records import _convert_cell as convert_cell
 from batchscore.testing._contract import ContractValidator, Operation, media_type
 
 if TYPE_CHECKING:
@@ -173,23 +175,6 @@ def _check_inputs(definitions: Sequence[tuple[str, str]], record: Any, where: st
             raise _ApiError(
                 400, f"{where}.{key}: unknown input; the service takes: {', '.join(names)}", f"{where}.{key}"
             )
-
-
-def _csv_cell(kind: str | None, text: str, field_name: str) -> Any:
-    try:
-        if kind == "numeric":
-            return float(text)
-        if kind == "integer":
-            return int(text)
-        if kind == "logical":
-            if text.strip().lower() not in ("true", "false"):
-                raise ValueError(text)
-            return text.strip().lower() == "true"
-        if kind in ("character", None):
-            return text
-        return json.loads(text)
-    except ValueError:
-        raise _ApiError(400, f"{field_name}: cannot read {text!r} as {kind}", field_name) from None
 
 
 # -- services --------------------------------------------------------------------------------------------------
@@ -562,10 +547,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """
         import batchscore
 
-        if "token" not in options:
-            options.setdefault("username", "admin")
-            options.setdefault("password", (self.users or {}).get(options["username"], "fake-password"))
-        client = batchscore.Client(self.url, transport=self, **options)
+        client = batchscore.Client(self.url, transport=self, **self._login(options))
         self._clients.append(client)
         return client
 
@@ -573,10 +555,14 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """A ``batchscore.AsyncClient`` on this fake (logging in as ``admin``); close it (``async with``)."""
         import batchscore
 
+        return batchscore.AsyncClient(self.url, transport=self, **self._login(options))
+
+    def _login(self, options: dict[str, Any]) -> dict[str, Any]:
+        """A client's options with credentials this fake accepts, unless the test gave a token or its own."""
         if "token" not in options:
             options.setdefault("username", "admin")
             options.setdefault("password", (self.users or {}).get(options["username"], "fake-password"))
-        return batchscore.AsyncClient(self.url, transport=self, **options)
+        return options
 
     def close(self) -> None:
         """Close the clients :meth:`client` made (the transport itself holds nothing to close)."""
@@ -942,7 +928,12 @@ def _batch_records(kind: str, body: bytes, inputs: Sequence[tuple[str, str]]) ->
     if kind == "application/x-ndjson":
         return [json.loads(line) for line in text.splitlines() if line.strip()]
     types = dict(inputs)
-    return [
-        {name: _csv_cell(types.get(name), cell, f"body[{index}].{name}") for name, cell in row.items()}
-        for index, row in enumerate(csv.DictReader(io.StringIO(text)))
-    ]
+    try:
+        # The SDK's own reading of CSV cells: the fake accepts what the SDK reads from a CSV file.
+        return [
+            {name: convert_cell(types.get(name), cell, index, name) for name, cell in row.items()}
+            for index, row in enumerate(csv.DictReader(io.StringIO(text)))
+        ]
+    except InvalidRecordError as error:
+        where = f"body[{error.index}].{error.field}"
+        raise _ApiError(400, f"{where}: {error}", where) from None
