@@ -301,3 +301,30 @@ def test_a_nonnumeric_output_fails_the_record() -> None:
     assert not result.success
     assert "outputParameters.answer" in result.error_message
     fake.close()
+
+
+def test_deleting_the_service_fails_its_running_batch(app: App) -> None:
+    client = app.client()
+    svc = app.run(client.get_service("scorer", "v1"))
+    batch = app.run(svc.batch([{"hp": 1.0, "wt": 1.0}]).start())
+    app.run(client.delete_service("scorer", "v1"))
+    with pytest.raises(batchscore.BatchFailedError) as failed:
+        app.run(batch.wait(progress=False))
+    assert "was deleted while the batch ran" in failed.value.batch.error_message
+
+
+def test_iter_results_yields_each_row_once_as_it_finishes(mode: str) -> None:
+    app = make_app(mode, services={("scorer", "v1"): scored_with_plot}, steps_per_poll=100)
+    svc = app.run(app.client().get_service("scorer", "v1"))
+    batch = app.run(svc.batch([{"hp": float(i), "wt": 0.5} for i in range(5)], parallel_count=2).start())
+    results = batch.iter_results()
+    if mode == "sync":
+        indexes = [result.index for result in results]
+    else:
+
+        async def drain() -> list[int | None]:
+            return [result.index async for result in results]
+
+        indexes = asyncio.run(drain())
+    assert indexes == [0, 1, 2, 3, 4]
+    app.close()
