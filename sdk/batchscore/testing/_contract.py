@@ -241,15 +241,31 @@ class ContractValidator:
         if validator is None:
             jsonschema = optional_module("jsonschema")
             draft = jsonschema.Draft202012Validator
-            validator = draft(
-                {"$ref": f"{CONTRACT_URI}#{schema_pointer}"},
-                registry=self._registry,
-                format_checker=draft.FORMAT_CHECKER,
-            )
+            schema = self._inlined({"$ref": f"#{schema_pointer}"}, ())
+            validator = draft(schema, registry=self._registry, format_checker=draft.FORMAT_CHECKER)
             self._validators[schema_pointer] = validator
         errors = sorted(validator.iter_errors(instance), key=lambda error: list(error.absolute_path))
         shown = [f"{error.json_path}: {error.message}" for error in errors[:5]]
         return shown + ([f"and {len(errors) - 5} more"] if len(errors) > 5 else [])
+
+    def _inlined(self, node: Any, stack: tuple[str, ...]) -> Any:
+        """A schema with its local ``$ref``s replaced by their targets; a recursive one stays, made absolute.
+
+        jsonschema resolving each ``$ref`` through the registry took most of the time of checking a batch status.
+        """
+        if isinstance(node, list):
+            return [self._inlined(item, stack) for item in node]
+        if not isinstance(node, Mapping):
+            return node
+        ref = node.get("$ref")
+        if not (isinstance(ref, str) and ref.startswith("#")):
+            return {key: self._inlined(value, stack) for key, value in node.items()}
+        siblings = {key: self._inlined(value, stack) for key, value in node.items() if key != "$ref"}
+        if ref[1:] in stack:
+            return {**siblings, "$ref": CONTRACT_URI + ref}
+        target, _ = self.resolve({"$ref": ref}, ref[1:])
+        inlined = self._inlined(target, (*stack, ref[1:]))
+        return {"allOf": [inlined], **siblings} if siblings else inlined
 
     def _schema_at(self, pointer: str) -> Mapping[str, Any]:
         node, _ = self.resolve({"$ref": "#" + pointer}, pointer)
