@@ -297,7 +297,9 @@ def test_published_code_gets_its_models_and_init_code(app: App) -> None:
 
 def test_a_nonnumeric_output_fails_the_record() -> None:
     fake = FakeServer(services={("words", "v1"): FakeService(lambda text: text.upper(), inputs={"text": str})})
-    result = fake.client().get_service("words", "v1").consume("hi")
+    service = fake.client().get_service("words", "v1")
+    assert service.info.operation_id == "consume"  # a lambda's name is no method name
+    result = service.consume("hi")
     assert not result.success
     assert "outputParameters.answer" in result.error_message
     fake.close()

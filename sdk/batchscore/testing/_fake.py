@@ -323,10 +323,12 @@ def _callable_definition(service: FakeService) -> dict[str, Any]:
         returned = signature.return_annotation
         outputs = {DEFAULT_OUTPUT: "numeric" if returned is inspect.Signature.empty else returned}
     name = getattr(service.function, "__qualname__", repr(service.function))
+    # A lambda's name is no identifier, so it cannot be the consume method's name: it gets the default then.
+    function_name = getattr(service.function, "__name__", "")
     return {
         "code": f"# {name}: a Python callable registered with FakeServer, called in-process\n",
         "description": service.description,
-        "operationId": service.alias or getattr(service.function, "__name__", "consume"),
+        "operationId": service.alias or (function_name if function_name.isidentifier() else "consume"),
         "inputParameterDefinitions": [vars(p) for p in parameters(inputs)],
         "outputParameterDefinitions": [vars(p) for p in parameters(outputs)],
         "outputFileNames": list(service.artifacts),
