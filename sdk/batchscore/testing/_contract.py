@@ -283,7 +283,7 @@ class ContractValidator:
         """
         path = httpx.URL(url).raw_path.decode("ascii").split("?", 1)[0]
         if self.base_path != "/":
-            if not path.startswith(self.base_path):
+            if path != self.base_path and not path.startswith(self.base_path + "/"):
                 raise ContractViolation(None, f"{method} {path} is not under the API's base path {self.base_path}")
             path = path[len(self.base_path) :]
         segments = path.strip("/").split("/")
