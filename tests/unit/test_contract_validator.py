@@ -184,3 +184,9 @@ def test_the_transport_can_check_requests_only() -> None:
         assert http.get(BATCH).json()["state"] == "Complete"
         with pytest.raises(ContractViolation, match="'bogus' is not declared"):
             http.get(BATCH, params={"bogus": "1"})
+
+
+def test_a_base_path_is_stripped_by_whole_segments() -> None:
+    prefixed = ContractValidator(base_path="/ml/")
+    assert prefixed.operation("POST", f"{BASE}/ml/login")[0].operation_id == "login"
+    assert "base path /ml" in str(violation(lambda: prefixed.operation("POST", f"{BASE}/mlx/login")))

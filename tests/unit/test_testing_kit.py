@@ -190,6 +190,8 @@ def test_a_start_with_the_same_idempotency_key_is_the_same_batch(app: App) -> No
     first = app.run(svc.batch(records, idempotency_key="nightly-1").start())
     again = app.run(svc.batch(records, idempotency_key="nightly-1").start())
     assert again.id == first.id
+    starts = [r for r in app.fake.requests if r.method == "POST" and r.url.path.endswith("/batch")]
+    assert [r.headers["Idempotency-Key"] for r in starts] == ["nightly-1", "nightly-1"]
     assert app.run(svc.get_batch_executions()) == [first.id]
     with pytest.raises(batchscore.ConflictError) as conflict:
         app.run(svc.batch([{"hp": 3.0, "wt": 4.0}], idempotency_key="nightly-1").start())

@@ -452,6 +452,10 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``parallelCount`` rows finishing per step; with ``auto_advance=False`` they move only on :meth:`advance` and
     :meth:`finish`.
 
+    Records run one at a time, under a lock, each with the process's working directory changed to an empty
+    temporary one (how a service's files are found); an app that relies on its own working directory from other
+    threads while a record runs would see the change.
+
     Args:
         services: ``{(name, version): callable or FakeService}`` published before the first request.
         users: User names and passwords accepted by ``POST /login``; None accepts any. Any bearer token is
@@ -460,6 +464,11 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         steps_per_poll: How many steps a poll advances a batch (a large number finishes it on the first poll).
         validator: The contract checker (the shared one for the shipped contract when None).
         owner: The user registered services belong to.
+
+    Attributes:
+        requests: Every request received, in order (to assert on what the app sent).
+        auto_advance: As given; a test may change it at any time.
+        steps_per_poll: As given.
 
     Example:
         >>> fake = FakeServer(services={("mtService", "v1.0.0"): manual_transmission})
