@@ -332,3 +332,12 @@ def test_iter_results_yields_each_row_once_as_it_finishes(mode: str) -> None:
         indexes = asyncio.run(drain())
     assert indexes == [0, 1, 2, 3, 4]
     app.close()
+
+
+def test_a_batch_the_test_fails_raises_batch_failed_error(app: App) -> None:
+    svc = app.run(app.client().get_service("scorer", "v1"))
+    batch = app.run(svc.batch([{"hp": 1.0, "wt": 1.0}], item_timeout=30).start())
+    app.fake.fail_batch(batch.id, "the cluster is gone")
+    with pytest.raises(batchscore.BatchFailedError, match="the cluster is gone") as failed:
+        app.run(batch.wait(progress=False))
+    assert failed.value.batch.results[0].error_message == "the cluster is gone"

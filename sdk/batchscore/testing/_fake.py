@@ -452,6 +452,8 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     ``parallelCount`` rows finishing per step; with ``auto_advance=False`` they move only on :meth:`advance` and
     :meth:`finish`.
 
+    A batch's ``itemTimeout`` is kept and reported but not enforced: a record runs to its end.
+
     Records run one at a time, under a lock, each with the process's working directory changed to an empty
     temporary one (how a service's files are found); an app that relies on its own working directory from other
     threads while a record runs would see the change.
@@ -538,6 +540,11 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             for batch in batches:
                 while batch.state not in FINAL_STATES:
                     batch.step()
+
+    def fail_batch(self, execution_id: str, reason: str = "the batch failed (FakeServer.fail_batch)") -> None:
+        """End a batch in state ``failed`` with ``reason``, as a server does when a batch cannot run at all."""
+        with self._lock:
+            self._batch_by_id(execution_id).end("failed", reason)
 
     def batch_state(self, execution_id: str) -> str:
         """A batch's state as the contract spells it (``pending``, ``inProgress``, ``complete`` ...)."""
