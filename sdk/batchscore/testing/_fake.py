@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 FAKE_URL = "http://batchscore.fake"
 FINAL_STATES = frozenset({"complete", "failed", "canceled"})
 DEFAULT_OUTPUT = "answer"
+# The reference server's default cap on parallelCount; the status reports the effective value, as there.
+MAX_PARALLEL_COUNT = 100
 
 
 @dataclass(frozen=True)
@@ -821,8 +823,8 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         digest = hashlib.sha256(
             json.dumps([call.path, params.get("parallelCount"), params.get("itemTimeout"), kind]).encode() + call.body
         ).hexdigest()
-        if key is not None and key in self._idempotency:
-            earlier_digest, earlier_id = self._idempotency[key]
+        earlier_digest, earlier_id = self._idempotency.get(key or "", ("", ""))
+        if earlier_id in self._batches:  # a deleted batch frees its key
             if earlier_digest != digest:
                 raise _ApiError(409, "this Idempotency-Key was used with another request", "Idempotency-Key")
             return self._started(self._batches[earlier_id])
@@ -834,7 +836,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             id=str(uuid.uuid4()),
             service=service,
             rows=[_Row(index, record) for index, record in enumerate(records)],
-            parallel=int(params.get("parallelCount", "10")),
+            parallel=min(int(params.get("parallelCount", "10")), MAX_PARALLEL_COUNT),
             owner=call.user,
             item_timeout=float(timeout) if timeout is not None else None,
         )
