@@ -272,9 +272,17 @@ def test_the_wire_answers_as_the_contract_says() -> None:
         started = http.post("/api/mtService/v1.0.0/batch", content=csv_body, headers=CSV)
         assert started.status_code == 202
         assert started.json()["BatchExecutionId"] == started.json()["batchExecutionId"]
-        status = http.get(f"/api/mtService/v1.0.0/batch/{started.json()['batchExecutionId']}")
+        url = f"/api/mtService/v1.0.0/batch/{started.json()['batchExecutionId']}"
+        status = http.get(url)
         assert status.headers["Retry-After"] == "0"
         assert status.json()["state"] == "inProgress"
+        page = http.get(url, params={"since": "0", "limit": 1}).json()  # this poll finished both rows
+        assert page["state"] == "complete"
+        assert [r["index"] for r in page["batchExecutionResults"]] == [0]
+        assert page["hasMore"] is True
+        rest = http.get(url, params={"since": page["cursor"], "limit": 1}).json()
+        assert [r["index"] for r in rest["batchExecutionResults"]] == [1]
+        assert rest["hasMore"] is False
         assert http.get("/status").json()["statusCode"] == "pass"
 
 

@@ -880,7 +880,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             newer = sorted((row for row in finished if (row.seq or 0) > since), key=lambda row: row.seq or 0)
             has_more = limit is not None and len(newer) > limit
             selected = newer[:limit] if limit is not None else newer
-            cursor = selected[-1].seq or 0 if selected else since
+            cursor = (selected[-1].seq or 0) if selected else since
         reply = {
             **batch.summary(),
             "batchExecutionResults": [row.result_json() for row in selected],
