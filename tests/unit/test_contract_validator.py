@@ -190,3 +190,28 @@ def test_a_base_path_is_stripped_by_whole_segments() -> None:
     prefixed = ContractValidator(base_path="/ml/")
     assert prefixed.operation("POST", f"{BASE}/ml/login")[0].operation_id == "login"
     assert "base path /ml" in str(violation(lambda: prefixed.operation("POST", f"{BASE}/mlx/login")))
+
+
+def test_a_contract_given_as_a_document_and_its_required_response_header() -> None:
+    document = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/things": {
+                "get": {
+                    "operationId": "listThings",
+                    "responses": {
+                        "200": {
+                            "description": "The things.",
+                            "headers": {"X-Total": {"required": True, "schema": {"type": "integer"}}},
+                        }
+                    },
+                }
+            }
+        },
+    }
+    things = ContractValidator(document)
+    request = httpx.Request("GET", f"{BASE}/things")
+    things.check_response(request, httpx.Response(200, headers={"X-Total": "3"}))
+    assert "lacks header X-Total" in str(violation(lambda: things.check_response(request, httpx.Response(200))))
+    wrong = httpx.Response(200, headers={"X-Total": "many"})
+    assert "X-Total = 'many'" in violation(lambda: things.check_response(request, wrong)).problem

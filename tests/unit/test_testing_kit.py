@@ -353,3 +353,11 @@ def test_a_batch_the_test_fails_raises_batch_failed_error(app: App) -> None:
     with pytest.raises(batchscore.BatchFailedError, match="the cluster is gone") as failed:
         app.run(batch.wait(progress=False))
     assert failed.value.batch.results[0].error_message == "the cluster is gone"
+
+
+def test_an_async_function_is_refused() -> None:
+    async def score(hp: float) -> float:
+        return hp
+
+    with pytest.raises(TypeError, match="score is async"):
+        FakeServer(services={("async", "v1"): score})

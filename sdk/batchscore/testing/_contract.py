@@ -439,8 +439,12 @@ class ContractValidator:
             documented = self.resolve({"$ref": "#/components/responses/BadRequest"}, "")
         declared, pointer = documented
         for name, header in declared.get("headers", {}).items():
-            if name in response.headers and name.lower() != "content-type":
-                header_pointer = self.resolve(header, f"{pointer}/headers/{_escape(name)}")[1]
+            header_object, header_pointer = self.resolve(header, f"{pointer}/headers/{_escape(name)}")
+            if name not in response.headers:
+                if header_object.get("required"):
+                    raise ContractViolation(operation.operation_id, f"response {status} lacks header {name}")
+                continue
+            if name.lower() != "content-type":  # OpenAPI ignores a Content-Type header definition
                 raw = response.headers[name]
                 value = _coerce(self._schema_at(f"{header_pointer}/schema"), raw)
                 errors = self.schema_errors(value, f"{header_pointer}/schema")

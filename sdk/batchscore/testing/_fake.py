@@ -519,8 +519,16 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     # -- the test's controls -----------------------------------------------------------------------------------
 
     def add_service(self, name: str, version: str, service: Callable[..., Any] | FakeService) -> None:
-        """Publish a Python callable (or a :class:`FakeService`) as service ``name`` ``version``."""
+        """Publish a Python callable (or a :class:`FakeService`) as service ``name`` ``version``.
+
+        Raises:
+            TypeError: The callable is a coroutine function (records run synchronously, as on a real server).
+            ValueError: A type has no ML Server equivalent.
+
+        """
         spec = service if isinstance(service, FakeService) else FakeService(service)
+        if inspect.iscoroutinefunction(spec.function):
+            raise TypeError(f"{spec.function.__name__} is async: a FakeService calls a plain function")
         definition = _callable_definition(spec)
         runner = _CallableRunner(spec.function, [p["name"] for p in definition["outputParameterDefinitions"]])
         with self._lock:
