@@ -361,3 +361,9 @@ def test_an_async_function_is_refused() -> None:
 
     with pytest.raises(TypeError, match="score is async"):
         FakeServer(services={("async", "v1"): score})
+
+
+def test_the_fake_implements_every_operation_of_the_contract() -> None:
+    # The kit's own internals: a new operation in the contract must get a handler (or this names it).
+    fake = FakeServer()
+    assert sorted(fake._handlers) == sorted(op.operation_id for op in fake.validator.operations)

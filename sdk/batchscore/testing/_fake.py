@@ -615,7 +615,10 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             _, path = self.validator.operation(request.method, request.url)
             try:
                 user = "" if operation.public else self._authenticate(request)
-                response = self._handlers[operation.operation_id](_Call(request, body, path, user))
+                handler = self._handlers.get(operation.operation_id)
+                if handler is None:
+                    raise NotImplementedError(f"FakeServer does not implement {operation.operation_id} yet")
+                response = handler(_Call(request, body, path, user))
             except _ApiError as error:
                 response = error.response()
             self.validator.check_response(request, response)
