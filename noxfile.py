@@ -99,7 +99,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """Strict mypy on sdk/ and server/."""
-    session.install("-e", ".[server,pandas]", *_groups("lint"))
+    session.install("-e", ".[server,pandas,testing]", *_groups("lint"))
     _typecheck(session)
 
 
@@ -107,7 +107,7 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """The whole suite: generated-client freshness, lints, strict types, then every pytest tier."""
     _install_node_tools(session)
-    session.install("-e", ".[server,pandas]", *_groups("test", "lint", "generate", "bench"))
+    session.install("-e", ".[server,pandas,testing]", *_groups("test", "lint", "generate", "bench"))
     session.run("python", "tools/generate_client.py", "--check")
     _lint_contract(session)
     _lint_python(session)

@@ -83,3 +83,21 @@ def test_console_script_prints_the_version() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == f"batchscore {batchscore.__version__}"
+
+
+TESTING_API = ["ContractValidator", "ContractViolation", "FakeServer", "FakeService", "ValidatingTransport"]
+
+
+def test_the_testing_kit_api_is_pinned() -> None:
+    import batchscore.testing
+
+    assert batchscore.testing.__all__ == TESTING_API
+    for name in batchscore.testing.__all__:
+        assert getattr(batchscore.testing, name).__doc__, f"{name} has no docstring"
+    assert issubclass(batchscore.testing.ContractViolation, AssertionError)
+
+
+def test_importing_batchscore_leaves_the_testing_kit_alone() -> None:
+    code = "import sys, batchscore; print(any(m.startswith('batchscore.testing') for m in sys.modules))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
