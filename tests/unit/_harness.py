@@ -11,6 +11,7 @@ import httpx
 
 import batchscore
 from batchscore import AsyncService, Parameter, Service, ServiceInfo
+from batchscore.testing import ContractValidator, ValidatingTransport
 
 BASE = "http://batchscore.test"
 INFO = ServiceInfo(
@@ -21,6 +22,12 @@ INFO = ServiceInfo(
     artifacts=(),
     operation_id="score",
 )
+
+
+# Statuses the unit tests answer to exercise the SDK's retries and error mapping on any operation (with the
+# contract's Error body), beyond those each operation documents.
+EXTRA = (401, 404, 408, 409, 413, 422, 429, 500, 502, 503, 504)
+VALIDATOR = ContractValidator(extra_statuses=EXTRA)
 
 
 class FakeTime:
@@ -67,17 +74,25 @@ class Harness:
         info: The service the harness's services describe.
     """
 
-    def __init__(self, mode: str, *, base_url: str = BASE, info: ServiceInfo = INFO) -> None:
+    def __init__(
+        self, mode: str, *, base_url: str = BASE, info: ServiceInfo = INFO, check_responses: bool = True
+    ) -> None:
         self.mode = mode
         self.base_url = base_url
         self.info = info
+        # Every request the SDK sends is checked against the contract; so is every fake answer, unless the test
+        # imitates another server on purpose (ML Server 9.2/9.3 payloads).
+        self.check_responses = check_responses
         self.time = FakeTime()
         self._clients: list[Any] = []
 
     def client(self, handler: Callable[..., httpx.Response], *, streaming: bool = False, **options: Any) -> Any:
         options.setdefault("token", "tok")
         base_url = options.pop("base_url", self.base_url)
-        transport = StreamingTransport(handler) if streaming else httpx.MockTransport(handler)
+        mock = StreamingTransport(handler) if streaming else httpx.MockTransport(handler)
+        path = httpx.URL(base_url).path
+        validator = VALIDATOR if path in ("", "/") else ContractValidator(base_path=path, extra_statuses=EXTRA)
+        transport = ValidatingTransport(mock, validator, check_responses=self.check_responses)
         if self.mode == "sync":
             client: Any = batchscore.Client(base_url, transport=transport, **options)
             client._sleep = self.time.sleep

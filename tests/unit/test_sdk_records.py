@@ -425,17 +425,20 @@ class FileServer:
         self.files = files
         self.listing = listing if listing is not None else list(files)
         self.paths: list[str] = []
+        self.raw_paths: list[bytes] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.paths.append(request.url.path)
+        self.raw_paths.append(request.url.raw_path)
         if request.url.path == FILES:
             return httpx.Response(200, json=self.listing)
         name = request.url.path.removeprefix(FILES + "/")
         if name in self.files:
             content = self.files[name]
+            headers = {"Content-Type": "application/octet-stream"}
             if isinstance(content, bytes):
-                return httpx.Response(200, content=content)
-            return httpx.Response(200, stream=content)
+                return httpx.Response(200, content=content, headers=headers)
+            return httpx.Response(200, stream=content, headers=headers)
         return httpx.Response(404, json={"code": 404, "message": f"no file {name}", "field": "fileName"})
 
 
@@ -528,14 +531,15 @@ def test_download_refuses_an_unsafe_name_before_asking_the_server(h: Harness, tm
 
 
 def test_download_percent_encodes_the_file_name_in_the_url(h: Harness, tmp_path: Path) -> None:
-    # '#' and '?' are legal in file names; unquoted, the URL ends at the fragment or the query.
-    name = "q1 #2?.csv"
+    # A space is legal in the contract's file names; it must travel percent-encoded in the path.
+    name = "q1 2.csv"
     server = FileServer({name: b"data"})
     batch = h.batch(server)
 
     h.run(batch.download(0, name, dest=tmp_path))
 
     assert server.paths == [f"{FILES}/{name}"]
+    assert server.raw_paths == [f"{FILES}/q1%202.csv".encode()]
 
 
 class ChunkedBody(httpx.SyncByteStream, httpx.AsyncByteStream):
