@@ -86,6 +86,19 @@ def test_batch_status_scenarios_end_as_named() -> None:
     assert values["failed"]["errorMessage"]
 
 
+@pytest.mark.parametrize(
+    ("operation_id", "status"),
+    [
+        ("GetBatchExecutionStatus", "200"),  # a poll of a running batch: when to poll again
+        ("StartBatchExecution", "409"),  # the same Idempotency-Key is still being received: when to send again
+    ],
+)
+def test_the_servers_retry_after_answers_are_documented(operation_id: str, status: str) -> None:
+    # Where server/batchscore_server sends Retry-After today; it sends no 429 and no 503 at all.
+    operation = next(op for _, _, op, _ in operations() if op["operationId"] == operation_id)
+    assert "Retry-After" in resolve(operation["responses"][status]).get("headers", {})
+
+
 @pytest.mark.parametrize(("operation", "path_parameters"), ALL)
 def test_retry_later_answers_say_when(operation: dict[str, Any], path_parameters: list[dict[str, Any]]) -> None:
     # The SDK retries 429 and 503 after the server's Retry-After: a documented one must say it is sent.
