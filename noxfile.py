@@ -123,6 +123,20 @@ def tests(session: nox.Session) -> None:
         session.run("pytest", *tier, env=env)
 
 
+def _prism_mock_args(posargs: list[str]) -> list[str]:
+    """Prism's options from the session's arguments: a bare port first (the old `-- PORT` form), then any flags."""
+    args = list(posargs)
+    if args and args[0].isdigit():
+        args[:1] = ["--port", args[0]]
+    # 127.0.0.1 and 4010 are Prism's defaults today; spelled out so a Prism upgrade cannot expose the mock.
+    given = {arg.split("=", 1)[0] for arg in args}
+    if not given & {"-p", "--port"}:
+        args += ["--port", "4010"]
+    if not given & {"-h", "--host"}:
+        args += ["--host", "127.0.0.1"]
+    return args
+
+
 @nox.session
 def contract(session: nox.Session) -> None:
     """The fast loop when changing the API: generated-client freshness, then the contract and SDK unit tiers.
@@ -138,10 +152,9 @@ def contract(session: nox.Session) -> None:
 
 @nox.session
 def mock(session: nox.Session) -> None:
-    """Serve the contract with Prism on 127.0.0.1:4010 (or the port given after --) until interrupted."""
+    """Serve the contract with Prism on 127.0.0.1:4010 until interrupted (-- PORT, or Prism flags: -- -d -p 4011)."""
     _install_node_tools(session)
-    port = session.posargs[0] if session.posargs else "4010"
-    session.run(str(NODE_BIN / "prism"), "mock", CONTRACT, "--host", "127.0.0.1", "--port", port, external=True)
+    session.run(str(NODE_BIN / "prism"), "mock", CONTRACT, *_prism_mock_args(session.posargs), external=True)
 
 
 @nox.session

@@ -12,17 +12,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import batchscore
 from batchscore_server._embedded import RunningServer, running_server
 from tests._contract import CONTRACT_PATH, ROOT
-from tests.contract.conftest import _free_port, _node_bin
+from tests.contract.conftest import _node_bin, _wait_until_listening
 
 
 def manual_transmission(hp: float, wt: float) -> float:
@@ -50,7 +48,6 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def proxy_url(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     log = tmp_path_factory.mktemp("prism-proxy") / "prism.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
@@ -62,7 +59,7 @@ def proxy_url(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(port),
+                "0",  # Prism binds a free port itself and logs it: nothing can take it between a probe and the bind
                 "--errors",
             ],
             stdout=sink,
@@ -71,16 +68,7 @@ def proxy_url(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -
             cwd=ROOT,
         )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/status", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None, log.read_text(errors="replace")
-                assert time.monotonic() < deadline, "Prism proxy did not start"
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
+        yield _wait_until_listening(process, log)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)

@@ -23,6 +23,10 @@ BODY_LIMITED = {
 # an unknown name is empty (ML Server's behaviour).
 CREATES_OR_LISTS_BY_NAME = {"publishWebService", "publishWebServiceVersion", "getAllWebServiceVersionsByName"}
 
+# The example names every 2xx answer with a body has: one `Prefer: example=<scenario>` header drives the Prism mock
+# through a whole batch workflow (the first, `inProgress`, is also what Prism answers without the header).
+MOCK_SCENARIOS = ("inProgress", "complete", "failed", "canceled", "hasMore")
+
 ALL = [pytest.param(op, params, id=op["operationId"]) for _, _, op, params in operations()]
 
 
@@ -47,6 +51,60 @@ def test_every_response_has_an_example(operation: dict[str, Any], path_parameter
     body = resolve(operation.get("requestBody", {}))
     for media_type, media in body.get("content", {}).items():
         assert "example" in media or "examples" in media, f"request {media_type} has no example"
+
+
+@pytest.mark.parametrize(("operation", "path_parameters"), ALL)
+def test_every_answer_plays_every_mock_scenario(
+    operation: dict[str, Any], path_parameters: list[dict[str, Any]]
+) -> None:
+    # Prism answers `Prefer: example=<key>` with its own 404 when the operation has no example of that name (no
+    # fallback to the first one), and a client sends one Prefer header on every request: one missing key breaks
+    # the whole scenario for an integrator.
+    for status, response in operation["responses"].items():
+        if not status.startswith("2"):
+            continue
+        for media_type, media in resolve(response).get("content", {}).items():
+            missing = [key for key in MOCK_SCENARIOS if key not in media.get("examples", {})]
+            assert not missing, f"{status} {media_type} has no example named {missing}"
+
+
+def test_batch_status_scenarios_end_as_named() -> None:
+    operation = next(op for _, _, op, _ in operations() if op["operationId"] == "GetBatchExecutionStatus")
+    examples = operation["responses"]["200"]["content"]["application/json"]["examples"]
+    values = {key: resolve(example)["value"] for key, example in examples.items()}
+    assert next(iter(values)) == "inProgress", "the first example is Prism's default: a batch still running"
+    for key in ("inProgress", "complete", "failed", "canceled"):
+        assert values[key]["state"] == key
+        assert values[key]["hasMore"] is False, key
+    assert values["hasMore"]["hasMore"] is True
+    for key in ("complete", "failed", "canceled"):
+        value = values[key]
+        assert value["runningItemCount"] == 0, key
+        # wait() returns every row of a finished batch: the results must cover the batch.
+        indexes = [result["index"] for result in value["batchExecutionResults"]]
+        assert indexes == list(range(value["totalItemCount"])), key
+    assert values["failed"]["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("operation_id", "status"),
+    [
+        ("GetBatchExecutionStatus", "200"),  # a poll of a running batch: when to poll again
+        ("StartBatchExecution", "409"),  # the same Idempotency-Key is still being received: when to send again
+    ],
+)
+def test_the_servers_retry_after_answers_are_documented(operation_id: str, status: str) -> None:
+    # Where server/batchscore_server sends Retry-After today; it sends no 429 and no 503 at all.
+    operation = next(op for _, _, op, _ in operations() if op["operationId"] == operation_id)
+    assert "Retry-After" in resolve(operation["responses"][status]).get("headers", {})
+
+
+@pytest.mark.parametrize(("operation", "path_parameters"), ALL)
+def test_retry_later_answers_say_when(operation: dict[str, Any], path_parameters: list[dict[str, Any]]) -> None:
+    # The SDK retries 429 and 503 after the server's Retry-After: a documented one must say it is sent.
+    for status in ("429", "503"):
+        if status in operation["responses"]:
+            assert "Retry-After" in resolve(operation["responses"][status]).get("headers", {}), status
 
 
 @pytest.mark.parametrize(("operation", "path_parameters"), ALL)
