@@ -27,17 +27,27 @@ from bench import (
     p5_latency,
     p6_memory,
     p7_first_result,
+    p8_poll_load,
     report,
 )
 from bench._core import FULL, QUICK, ROOT, WORKERS, Bench, Figure, Sizes, server_process
 
 FIGURES: dict[str, ModuleType] = {
     module.ID: module
-    for module in (p1_throughput, p2_model, p3_loops, p4_polling, p5_latency, p6_memory, p7_first_result)
+    for module in (
+        p1_throughput,
+        p2_model,
+        p3_loops,
+        p4_polling,
+        p5_latency,
+        p6_memory,
+        p7_first_result,
+        p8_poll_load,
+    )
 }
 # Latency first on a fresh server; P4 and P6 (small) reuse P1's batch; the large batch last, because a process's
-# resident memory does not shrink again once it has grown.
-RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P6", "P7")
+# resident memory does not shrink again once it has grown. P8's batches are deleted before P6 starts.
+RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P8", "P6", "P7")
 DEFAULT_OUT = ROOT / "bench" / "results"
 
 
