@@ -54,7 +54,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
     tokens = _tokens(bench, TOKENS if not bench.quick else 2)
     base = bench.server.echo_url.removesuffix("/echo")
     bare_paths = [f"/api/{name}/{version}/batch/bare{i}" for i in range(BATCHES)]
-    bare = _generate(base, bare_paths, tokens, load)
+    bare = _generate(base, bare_paths, tokens, load, bench.server.pid)
 
     batches = [
         service.batch([{"x": i} for i in range(load.rows)], parallel_count=WORKERS).start() for _ in range(BATCHES)
@@ -62,7 +62,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
     try:
         paths = [f"/api/{name}/{version}/batch/{batch.id}" for batch in batches]
         with bench.maybe_profiled(ID):
-            polled = _generate(bench.server.url, paths, tokens, load)
+            polled = _generate(bench.server.url, paths, tokens, load, bench.server.pid)
         states = _states(bench.server.url, paths, tokens[0])
     finally:
         for batch in batches:
@@ -95,12 +95,19 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
                 "p99_ms": bare["p99_ms"],
                 "errors": bare["errors"],
                 "achieved_per_second": bare["achieved_per_second"],
+                "server_cpu_ms_per_answer": bare["server_cpu_ms_per_answer"],
                 "how": "GET /api/{name}/{version}/batch/{id} on the echo app (FastAPI + uvicorn in a thread of the "
                 "server's process, another port) returning a fixed empty page; same generator, same plan, "
                 "measured just before, no batch running",
             }
         },
-        ratios={"p50 vs bare route": ratio(p50, bare["p50_ms"]), "p99 vs bare route": ratio(p99, bare["p99_ms"])},
+        ratios={
+            "p50 vs bare route": ratio(p50, bare["p50_ms"]),
+            "p99 vs bare route": ratio(p99, bare["p99_ms"]),
+            "server CPU per answer vs bare route": ratio(
+                polled["server_cpu_ms_per_answer"], bare["server_cpu_ms_per_answer"]
+            ),
+        },
         size=Size(
             table="200 pollers x 2 polls/s, 5 running batches",
             ran=f"{load.pollers} pollers x {RATE:g} polls/s for {load.seconds:g} s per side, {BATCHES} batches of "
@@ -113,6 +120,9 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
             f"generator: bench.loadgen in its own process, hand-written HTTP/1.1 over {polled['event_loop']} "
             f"streams, one keep-alive connection per poller; it used {100 * polled['generator_cpu_share']:.0f} % of "
             "a core against the server",
+            f"server process CPU per answered poll {polled['server_cpu_ms_per_answer']:.2f} ms, per bare-route answer "
+            f"{bare['server_cpu_ms_per_answer']:.2f} ms (that process also hosts the Dask scheduler and nannies, and "
+            "during the polls the batch engine)",
             f"{len(tokens)} access tokens shared by the pollers; page size limit=500; the service sleeps 2 ms a row "
             f"(parallelCount {WORKERS}), so results arrive throughout",
         ],
@@ -147,8 +157,16 @@ def _states(base_url: str, paths: list[str], token: str) -> list[str]:
         return [str(http.get(path, params={"limit": 1}).raise_for_status().json()["state"]) for path in paths]
 
 
-def _generate(base_url: str, paths: list[str], tokens: list[str], load: Load) -> dict[str, Any]:
-    """Run :mod:`bench.loadgen` with this plan in a process of its own; its summary."""
+def _generate(base_url: str, paths: list[str], tokens: list[str], load: Load, server_pid: int) -> dict[str, Any]:
+    """Run :mod:`bench.loadgen` with this plan in a process of its own; its summary and the server's CPU.
+
+    The CPU time of the server process (not of its worker processes) while the generator ran, per answered
+    request, is less at the mercy of the other loads on the machine than the latencies are.
+    """
+    import psutil
+
+    server = psutil.Process(server_pid)
+    cpu_before = sum(server.cpu_times()[:2])
     plan = {
         "base_url": base_url,
         "paths": paths,
@@ -172,4 +190,6 @@ def _generate(base_url: str, paths: list[str], tokens: list[str], load: Load) ->
         raise RuntimeError(f"the load generator failed ({completed.returncode}): {completed.stderr[-2000:]}")
     summary: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
     summary["wall_seconds"] = time.monotonic() - started
+    summary["server_cpu_seconds"] = sum(server.cpu_times()[:2]) - cpu_before
+    summary["server_cpu_ms_per_answer"] = 1000 * ratio(summary["server_cpu_seconds"], summary["answered"])
     return summary
