@@ -207,6 +207,19 @@ class Authenticator:
             self._revoked = {key: at for key, at in self._revoked.items() if at > horizon}
             self._revoked[refresh_id] = now
 
+    def remembered(self, authorization: str | None) -> User | None:
+        """The user of a ``Bearer`` header whose token passed :meth:`authenticate` lately; None otherwise.
+
+        Never blocks (no database, no signature check): an ``async`` handler can call it on the event loop and
+        fall back to :meth:`authenticate` in a thread when it returns None.
+        """
+        if not authorization or self._cache_seconds <= 0:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        return self._remembered(token.strip(), time.time())
+
     def _remembered(self, token: str, now: float) -> User | None:
         checked = self._checked.get(token)
         if checked is None or checked.until <= now or checked.refresh_id in self._revoked:
