@@ -118,8 +118,8 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
             "open loop: each poll is due on a fixed schedule (pollers spread evenly over the interval) and its "
             "latency counts from the due time; a poll still unanswered at the grace deadline counts as an error",
             f"generator: bench.loadgen in its own process, hand-written HTTP/1.1 over {polled['event_loop']} "
-            f"streams, one keep-alive connection per poller; it used {100 * polled['generator_cpu_share']:.0f} % of "
-            "a core against the server",
+            f"streams, one keep-alive connection per poller; it used {100 * bare['generator_cpu_share']:.0f} % of "
+            f"a core against the bare route, {100 * polled['generator_cpu_share']:.0f} % against the server",
             f"server process CPU per answered poll {polled['server_cpu_ms_per_answer']:.2f} ms, per bare-route answer "
             f"{bare['server_cpu_ms_per_answer']:.2f} ms (that process also hosts the Dask scheduler and nannies, and "
             "during the polls the batch engine)",
