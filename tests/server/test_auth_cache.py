@@ -1,8 +1,7 @@
-"""What keeps polls cheap: the token-check cache (a refresh or revoke still refuses at once) and the read pool."""
+"""The token-check cache: checks are remembered briefly, and a refresh or revoke still refuses at once."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -91,47 +90,3 @@ def test_a_check_is_not_trusted_past_the_cache_period(engine: sa.Engine, monkeyp
     monkeypatch.setattr(auth_module.time, "time", lambda: now + 6)
     auth.authenticate(header)
     assert counting.connects == 2
-
-
-def test_the_read_pool_reads_a_poll_in_one_snapshot(tmp_path: Path) -> None:
-    engine = _db.create_engine(tmp_path / "reads.db")
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(_db.batches).values(
-                id="b1",
-                name="s",
-                version="v1",
-                owner="alice",
-                created=1.0,
-                state="inProgress",
-                parallel_count=2,
-                total=3,
-                request_hash="h",
-                spec={},
-                last_seq=2,
-            )
-        )
-        for idx, seq in ((0, 2), (1, None), (2, 1)):
-            conn.execute(
-                sa.insert(_db.batch_rows).values(
-                    batch_id="b1",
-                    idx=idx,
-                    inputs={},
-                    state="complete" if seq else "pending",
-                    seq=seq,
-                    result=sa.type_coerce('{"outputParameters":{}}', sa.Text) if seq else None,
-                )
-            )
-    pool = _db.read_pool(engine)
-    assert _db.read_pool(engine) is pool
-    with pool.read_snapshot() as conn:
-        batch = _db.poll_batch(conn, "b1", "s", "v1")
-        assert batch is not None
-        assert (batch["state"], batch["last_seq"], batch["total"]) == ("inProgress", 2, 3)
-        assert _db.poll_batch(conn, "b1", "s", "v2") is None
-        assert [row[0] for row in _db.finished_rows(conn, "b1", None, None)] == [0, 2]
-        assert [row[0] for row in _db.finished_rows(conn, "b1", 0, 1)] == [2]
-        assert _db.finished_rows(conn, "b1", 1, None)[0][2] == '{"outputParameters":{}}'
-    with pytest.raises(sqlite3.OperationalError), pool.read_snapshot() as conn:
-        conn.execute("DELETE FROM batches")  # query_only
-    engine.dispose()
