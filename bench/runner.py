@@ -9,7 +9,10 @@ exit code is 1 only when a figure could not be measured at all.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import pkgutil
+import re
 import tempfile
 import time
 import traceback
@@ -19,25 +22,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from bench import (
-    p1_throughput,
-    p2_model,
-    p3_loops,
-    p4_polling,
-    p5_latency,
-    p6_memory,
-    p7_first_result,
-    report,
-)
+import bench
+from bench import report
 from bench._core import FULL, QUICK, ROOT, WORKERS, Bench, Figure, Sizes, server_process
 
+# Every bench/pN_*.py module is a figure (with ID, TITLE and run()): a new one needs no list kept in step.
 FIGURES: dict[str, ModuleType] = {
     module.ID: module
-    for module in (p1_throughput, p2_model, p3_loops, p4_polling, p5_latency, p6_memory, p7_first_result)
+    for module in (
+        importlib.import_module(f"bench.{info.name}")
+        for info in pkgutil.iter_modules(bench.__path__)
+        if re.fullmatch(r"p\d+_\w+", info.name)
+    )
 }
 # Latency first on a fresh server; P4 and P6 (small) reuse P1's batch; the large batch last, because a process's
-# resident memory does not shrink again once it has grown.
-RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P6", "P7")
+# resident memory does not shrink again once it has grown. P8's batches are deleted before P6 starts.
+RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P8", "P6", "P7")
 DEFAULT_OUT = ROOT / "bench" / "results"
 
 

@@ -31,29 +31,44 @@ from batchscore_server._embedded import running_server
 
 
 def echo_app() -> FastAPI:
-    """The P5 baseline: the same framework and server, one route that returns its JSON body, nothing else."""
+    """The baselines: the same framework and server, routes that do nothing but answer.
+
+    ``POST /echo`` returns its JSON body (P5); ``GET /api/{name}/{version}/batch/{executionId}`` answers a poll
+    with a fixed small page that has the same keys as the server's, ignoring its token (P8).
+    """
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     @app.post("/echo")
     async def echo(request: Request) -> Any:
         return await request.json()
 
+    @app.get("/api/{name}/{version}/batch/{executionId}")
+    async def poll(name: str, version: str, executionId: str, since: str = "0") -> dict[str, Any]:
+        return {
+            "batchExecutionId": executionId,
+            "name": name,
+            "version": version,
+            "state": "inProgress",
+            "cursor": since,
+            "hasMore": False,
+            "batchExecutionResults": [],
+        }
+
     return app
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextmanager
 def running_echo() -> Iterator[str]:
-    """Serve :func:`echo_app` like ``running_server`` serves the real app: uvicorn in a daemon thread."""
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(echo_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="echo-server", daemon=True)
+    """Serve :func:`echo_app` like ``running_server`` serves the real app: uvicorn in a daemon thread.
+
+    The socket is bound here and handed to uvicorn: a port probed free and bound later can be taken in between
+    by anything else on a busy machine.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(echo_app(), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="echo-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -65,6 +80,7 @@ def running_echo() -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        sock.close()
 
 
 def main() -> int:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = [f"P{n}" for n in range(1, 8)]
+FIGURES = [f"P{n}" for n in range(1, 9)]
 
 
 def test_quick_benchmarks_record_every_figure(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,24 @@ def test_a_result_that_is_not_json_becomes_a_failed_row() -> None:
 )
 def test_a_polled_result_gets_its_index_and_state(stored: str, expected: dict[str, Any]) -> None:
     assert json.loads(_result_json(3, "complete", stored)) == expected
+
+
+def test_a_poll_reads_the_batch_and_its_new_rows_in_one_snapshot(engine: sa.Engine) -> None:
+    with engine.begin() as conn:
+        record_results(conn, "b1", {3: ok(3)})
+        record_results(conn, "b1", {1: ok(1), 7: ok(7, success=False)})
+    pool = _db.read_pool(engine)
+    assert _db.read_pool(engine) is pool
+    with pool.read_snapshot() as conn:
+        batch = _db.poll_batch(conn, "b1", "s", "v")
+        assert batch is not None
+        assert (batch["state"], batch["last_seq"], batch["total"]) == ("inProgress", 3, 10)
+        assert _db.poll_batch(conn, "b1", "s", "other") is None
+        assert [row[0] for row in _db.finished_rows(conn, "b1", None, None)] == [1, 3, 7]
+        assert [row[3] for row in _db.finished_rows(conn, "b1", 1, None)] == [2, 3]
+        first_after = _db.finished_rows(conn, "b1", 1, 1)
+        assert len(first_after) == 1
+        assert json.loads(first_after[0][2])["outputParameters"]["answer"] in (1, 7)
+    with pytest.raises(sqlite3.OperationalError), pool.read_snapshot() as conn:
+        conn.execute("DELETE FROM batches")  # the read connections are query_only
+    engine.dispose()
