@@ -1,4 +1,4 @@
-"""An open-loop HTTP poll generator, in a process of its own: ``python -m bench.loadgen`` (P8).
+"""An open-loop HTTP poll generator, in a process of its own: ``python -m bench.loadgen`` (P9).
 
 It reads one JSON object on standard input (see :class:`Plan`), runs ``pollers`` keep-alive connections that
 each send ``GET <path>?since=<cursor>&limit=<limit>`` ``rate`` times a second **on a fixed schedule**, and prints

@@ -34,7 +34,7 @@ def echo_app() -> FastAPI:
     """The baselines: the same framework and server, routes that do nothing but answer.
 
     ``POST /echo`` returns its JSON body (P5); ``GET /api/{name}/{version}/batch/{executionId}`` answers a poll
-    with a fixed small page that has the same keys as the server's, ignoring its token (P8).
+    with a fixed small page that has the same keys as the server's, ignoring its token (P9).
     """
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-FIGURES = [f"P{n}" for n in range(1, 9)]
+# P8 is kept for the vectorized-service figure of the performance issue; the poll-load figure is P9.
+FIGURES = [*(f"P{n}" for n in range(1, 8)), "P9"]
 
 
 def test_quick_benchmarks_record_every_figure(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""P8: polls under load: 200 pollers at 2 polls/s each during 5 running batches, against a bare FastAPI route.
+"""P9: polls under load: 200 pollers at 2 polls/s each during 5 running batches, against a bare FastAPI route.
 
 The load comes from :mod:`bench.loadgen` in a process of its own (open loop: every poll is due on a fixed
 schedule and its latency counts from that due time). In the same run, the same generator with the same plan
@@ -22,7 +22,7 @@ import httpx
 import batchscore
 from bench._core import ROOT, WORKERS, Bench, Check, Figure, Size, Sizes, discard, ratio
 
-ID = "P8"
+ID = "P9"
 TITLE = "poll latency p50 / p99: 200 pollers at 2 polls/s during 5 running batches"
 SERVICE = ("benchPoll", "v1")
 SLOW_CODE = "import time\ntime.sleep(0.002)\nanswer = x + 1"  # tests/load's 2 ms a row: results keep coming
@@ -33,7 +33,7 @@ TOKENS = 10  # pollers share this many access tokens (each login costs an argon2
 
 @dataclass(frozen=True)
 class Load:
-    """How much load P8 offers, for how long."""
+    """How much load P9 offers, for how long."""
 
     pollers: int
     seconds: float  # of schedule, per side
@@ -47,7 +47,7 @@ QUICK_LOAD = Load(pollers=50, seconds=3, grace=5, rows=2_000)
 
 def run(bench: Bench, sizes: Sizes) -> Figure:
     """Bare route first (nothing running), then the server with its 5 batches running; same generator and plan."""
-    del sizes  # P8's load is its own (FULL_LOAD / QUICK_LOAD)
+    del sizes  # P9's load is its own (FULL_LOAD / QUICK_LOAD)
     load = QUICK_LOAD if bench.quick else FULL_LOAD
     name, version = SERVICE
     service = _service(bench)
