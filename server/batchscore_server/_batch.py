@@ -17,8 +17,10 @@ import math
 import time
 import uuid
 from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dask
 from distributed import Client, Event, Future, LocalCluster
@@ -40,6 +42,7 @@ from batchscore_server._worker import (
 log = logging.getLogger("batchscore_server.batch")
 
 __all__ = ["FINAL_STATES", "UNFINISHED_STATES", "BatchEngine"]
+_T = TypeVar("_T")
 MAX_CHUNK_ROWS = 500
 CHUNKS_PER_SLOT = 4  # several chunks per parallel slot spread the rows evenly over the workers
 TICK_SECONDS = 0.1  # how often buffered results are written and running rows checked against itemTimeout
@@ -94,6 +97,9 @@ class BatchEngine:
         self._live: dict[str, _Live] = defaultdict(_Live)
         self._scheduler_address = ""
         self._killed_on_purpose: set[str] = set()  # worker addresses killed to end a timed-out row
+        # The engine's database work runs in a thread of its own: off the event loop, and never queued behind
+        # the routes' reads (polls) in the loop's shared pool; one thread, as SQLite has one writer at a time.
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-engine-db")
 
     @property
     def client(self) -> Client:
@@ -131,6 +137,7 @@ class BatchEngine:
             await self._client.close()
         if self._cluster is not None:
             await asyncio.to_thread(self._cluster.close)
+        self._db_thread.shutdown(wait=True)
 
     @property
     def scheduler_address(self) -> str:
@@ -170,7 +177,7 @@ class BatchEngine:
         # this batch can start after we return.
         await asyncio.sleep(CANCEL_SETTLE_SECONDS)
         if batch_id not in self._tasks:
-            await asyncio.to_thread(self._finish_stopped, batch_id)
+            await self._in_db_thread(self._finish_stopped, batch_id)
             self._live.pop(batch_id, None)
 
     async def wait(self, batch_id: str) -> None:
@@ -181,6 +188,10 @@ class BatchEngine:
                 await asyncio.shield(task)
 
     # -- internals -------------------------------------------------------------------------------------------
+
+    async def _in_db_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking database work in the engine's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, function, *args)
 
     def _on_row_event(self, event: tuple[float, dict[str, Any]]) -> None:
         message = event[1]
@@ -196,7 +207,7 @@ class BatchEngine:
             live.results[int(index)] = StoredResult(*result)  # msgpack made the tuple a list
 
     async def _resume(self) -> None:
-        for batch_id in await asyncio.to_thread(self._store.unfinished_batch_ids):
+        for batch_id in await self._in_db_thread(self._store.unfinished_batch_ids):
             # Rows without a result (including any that were running when the server stopped) run again.
             log.info("resuming batch %s", batch_id)
             self.launch(batch_id)
@@ -208,7 +219,7 @@ class BatchEngine:
             raise
         except Exception as error:  # the batch could not run at all: record why instead of dying silently
             log.exception("batch %s failed", batch_id)
-            await asyncio.to_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
+            await self._in_db_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
         finally:
             self._tasks.pop(batch_id, None)
             self._live.pop(batch_id, None)
@@ -217,7 +228,7 @@ class BatchEngine:
 
     async def _schedule(self, batch_id: str) -> None:
         live = self._live[batch_id]
-        batch = await asyncio.to_thread(self._store.start_batch, batch_id)
+        batch = await self._in_db_thread(self._store.start_batch, batch_id)
         # Every row is pending or counted in one of the final states (a retry resets the counts it re-runs).
         pending_count = batch["total"] - sum(batch[column] for column in _db.COUNTED_STATES.values())
         item_timeout: float | None = batch["item_timeout"]
@@ -252,7 +263,7 @@ class BatchEngine:
 
         while (queue or in_flight or not pages.exhausted) and init_failure is None:
             if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
-                page = await asyncio.to_thread(pages.next)
+                page = await self._in_db_thread(pages.next)
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
             submit_from_queue()
@@ -276,11 +287,11 @@ class BatchEngine:
             await self.client.cancel(list(in_flight))
         init_failure = await self._flush(batch_id) or init_failure
         if init_failure is not None:
-            await asyncio.to_thread(self._fail_batch, batch_id, init_failure)
+            await self._in_db_thread(self._fail_batch, batch_id, init_failure)
         elif live.cancel_requested:
-            await asyncio.to_thread(self._finish_stopped, batch_id)
+            await self._in_db_thread(self._finish_stopped, batch_id)
         else:
-            await asyncio.to_thread(self._store.complete_batch, batch_id)
+            await self._in_db_thread(self._store.complete_batch, batch_id)
 
     async def _flush(self, batch_id: str) -> str | None:
         """Write the results events brought; returns the reason when initCode failed (the batch cannot run)."""
@@ -370,14 +381,14 @@ class BatchEngine:
                 queue.appendleft(rest)
 
     async def _without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
-        return await asyncio.to_thread(self._store.without_result, batch_id, rows)
+        return await self._in_db_thread(self._store.without_result, batch_id, rows)
 
     async def _record(self, batch_id: str, results: dict[int, StoredResult]) -> str | None:
         """Store results once each; returns the reason when one reports that initCode failed."""
         init_failure = next((r.init_failure for r in results.values() if r.init_failure is not None), None)
         if init_failure is not None:
             return init_failure
-        await asyncio.to_thread(self._store.record_results, batch_id, results)
+        await self._in_db_thread(self._store.record_results, batch_id, results)
         # After the write, not before: a late start event that arrived meanwhile is undone here.
         live = self._live[batch_id]
         live.recorded.update(index for index in results if index in live.in_flight)
