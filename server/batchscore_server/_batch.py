@@ -3,9 +3,9 @@
 Rows go to workers in chunks (one Dask task runs several rows one after another), so scheduler overhead is paid
 per chunk, not per row; keeping at most ``min(parallelCount, worker threads)`` chunks in flight bounds how many
 rows of one batch run at once. Workers report row starts and results as events (see ``_worker.run_chunk``):
-results are written to SQLite as they arrive, each with a per-batch completion sequence number (the polling
-cursor), and a row running longer than ``itemTimeout`` is failed and its worker process killed. A restart
-resumes from the database alone.
+results are written to SQLite as they arrive (through the store, in a worker thread: never on the event loop),
+each with a per-batch completion sequence number (the polling cursor), and a row running longer than
+``itemTimeout`` is failed and its worker process killed. A restart resumes from the database alone.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import logging
 import math
 import time
 import uuid
-from collections import Counter, defaultdict, deque
-from collections.abc import Mapping
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import dask
-import sqlalchemy as sa
 from distributed import Client, Event, Future, LocalCluster
 from distributed import wait as wait_for_futures
 from distributed.scheduler import KilledWorker
@@ -30,6 +30,7 @@ from distributed.scheduler import KilledWorker
 from batchscore_server import _db
 from batchscore_server._execution import StoredResult, stored_result
 from batchscore_server._settings import Settings
+from batchscore_server._store import FINAL_STATES, UNFINISHED_STATES, Row, Store
 from batchscore_server._worker import (
     CANCEL_SETTLE_SECONDS,
     ROW_EVENTS_TOPIC,
@@ -40,8 +41,8 @@ from batchscore_server._worker import (
 
 log = logging.getLogger("batchscore_server.batch")
 
-UNFINISHED_STATES = ("pending", "ready", "inProgress")
-FINAL_STATES = ("complete", "failed", "canceled")
+__all__ = ["FINAL_STATES", "UNFINISHED_STATES", "BatchEngine"]
+_T = TypeVar("_T")
 MAX_CHUNK_ROWS = 500
 CHUNKS_PER_SLOT = 4  # several chunks per parallel slot spread the rows evenly over the workers
 TICK_SECONDS = 0.1  # how often buffered results are written and running rows checked against itemTimeout
@@ -60,8 +61,6 @@ DASK_CONFIG = {
     "distributed.admin.low-level-log-length": 100,
 }
 
-Row = tuple[int, Any]
-_SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
 PAGE_ROWS = 20_000  # pending rows read at a time
 
 
@@ -85,19 +84,22 @@ class BatchEngine:
 
     Args:
         settings: Server settings (workers, scheduler address, data directories).
-        engine: The database.
+        store: The database; every call to it runs in a worker thread.
 
     """
 
-    def __init__(self, settings: Settings, engine: sa.Engine) -> None:
+    def __init__(self, settings: Settings, store: Store) -> None:
         self._settings = settings
-        self._engine = engine
+        self._store = store
         self._cluster: LocalCluster | None = None
         self._client: Client | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._live: dict[str, _Live] = defaultdict(_Live)
         self._scheduler_address = ""
         self._killed_on_purpose: set[str] = set()  # worker addresses killed to end a timed-out row
+        # The engine's database work runs in a thread of its own: off the event loop, and never queued behind
+        # the routes' reads (polls) in the loop's shared pool; one thread, as SQLite has one writer at a time.
+        self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-engine-db")
 
     @property
     def client(self) -> Client:
@@ -122,7 +124,7 @@ class BatchEngine:
         self._scheduler_address = str(address)
         self._client = await Client(address, asynchronous=True)
         self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
-        self._resume()
+        await self._resume()
 
     async def close(self) -> None:
         """Stop scheduling (rows keep their recorded results) and disconnect from Dask."""
@@ -135,6 +137,7 @@ class BatchEngine:
             await self._client.close()
         if self._cluster is not None:
             await asyncio.to_thread(self._cluster.close)
+        self._db_thread.shutdown(wait=True)
 
     @property
     def scheduler_address(self) -> str:
@@ -174,7 +177,7 @@ class BatchEngine:
         # this batch can start after we return.
         await asyncio.sleep(CANCEL_SETTLE_SECONDS)
         if batch_id not in self._tasks:
-            await asyncio.to_thread(self._finish_stopped, batch_id)
+            await self._in_db_thread(self._finish_stopped, batch_id)
             self._live.pop(batch_id, None)
 
     async def wait(self, batch_id: str) -> None:
@@ -185,6 +188,10 @@ class BatchEngine:
                 await asyncio.shield(task)
 
     # -- internals -------------------------------------------------------------------------------------------
+
+    async def _in_db_thread(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run blocking database work in the engine's own thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._db_thread, function, *args)
 
     def _on_row_event(self, event: tuple[float, dict[str, Any]]) -> None:
         message = event[1]
@@ -199,14 +206,8 @@ class BatchEngine:
             live.running.pop(int(index), None)
             live.results[int(index)] = StoredResult(*result)  # msgpack made the tuple a list
 
-    def _resume(self) -> None:
-        with self._engine.connect() as conn:
-            unfinished = (
-                conn.execute(sa.select(_db.batches.c.id).where(_db.batches.c.state.in_(UNFINISHED_STATES)))
-                .scalars()
-                .all()
-            )
-        for batch_id in unfinished:
+    async def _resume(self) -> None:
+        for batch_id in await self._in_db_thread(self._store.unfinished_batch_ids):
             # Rows without a result (including any that were running when the server stopped) run again.
             log.info("resuming batch %s", batch_id)
             self.launch(batch_id)
@@ -218,7 +219,7 @@ class BatchEngine:
             raise
         except Exception as error:  # the batch could not run at all: record why instead of dying silently
             log.exception("batch %s failed", batch_id)
-            await asyncio.to_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
+            await self._in_db_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
         finally:
             self._tasks.pop(batch_id, None)
             self._live.pop(batch_id, None)
@@ -227,9 +228,7 @@ class BatchEngine:
 
     async def _schedule(self, batch_id: str) -> None:
         live = self._live[batch_id]
-        with self._engine.begin() as conn:
-            batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
-            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
+        batch = await self._in_db_thread(self._store.start_batch, batch_id)
         # Every row is pending or counted in one of the final states (a retry resets the counts it re-runs).
         pending_count = batch["total"] - sum(batch[column] for column in _db.COUNTED_STATES.values())
         item_timeout: float | None = batch["item_timeout"]
@@ -241,7 +240,7 @@ class BatchEngine:
         # Pending rows are read a page at a time as the queue runs low: reading a million rows up front cost
         # seconds before the first row ran, and their memory for the whole batch.
         # The first page is small, so the first rows start at once (P7: 1M rows).
-        pages = _PendingRows(self._engine, batch_id, 2 * slots * chunk_rows, max(PAGE_ROWS, 2 * slots * chunk_rows))
+        pages = _PendingRows(self._store, batch_id, 2 * slots * chunk_rows, max(PAGE_ROWS, 2 * slots * chunk_rows))
         queue: deque[list[Row]] = deque()
         in_flight: dict[Future[Any], list[Row]] = {}
         init_failure: str | None = None
@@ -264,7 +263,7 @@ class BatchEngine:
 
         while (queue or in_flight or not pages.exhausted) and init_failure is None:
             if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
-                page = await asyncio.to_thread(pages.next)
+                page = await self._in_db_thread(pages.next)
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
             submit_from_queue()
@@ -278,7 +277,7 @@ class BatchEngine:
             # Workers get their next chunks before the finished ones are written down: a worker otherwise idled
             # through each chunk's bookkeeping (100k trivial rows: 15.5k rows/s before, 17.7k after).
             submit_from_queue()
-            init_failure = self._flush(batch_id)
+            init_failure = await self._flush(batch_id)
             for future, chunk in finished:
                 init_failure = await self._collect(batch_id, future, chunk, queue) or init_failure
                 _release(live, chunk)
@@ -286,26 +285,21 @@ class BatchEngine:
                 await self._enforce_timeout(batch_id, item_timeout, in_flight, queue)
         if in_flight:
             await self.client.cancel(list(in_flight))
-        init_failure = self._flush(batch_id) or init_failure
+        init_failure = await self._flush(batch_id) or init_failure
         if init_failure is not None:
-            await asyncio.to_thread(self._fail_batch, batch_id, init_failure)
+            await self._in_db_thread(self._fail_batch, batch_id, init_failure)
         elif live.cancel_requested:
-            await asyncio.to_thread(self._finish_stopped, batch_id)
+            await self._in_db_thread(self._finish_stopped, batch_id)
         else:
-            with self._engine.begin() as conn:
-                conn.execute(
-                    sa.update(_db.batches)
-                    .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
-                    .values(state="complete", completed=time.time())
-                )
+            await self._in_db_thread(self._store.complete_batch, batch_id)
 
-    def _flush(self, batch_id: str) -> str | None:
+    async def _flush(self, batch_id: str) -> str | None:
         """Write the results events brought; returns the reason when initCode failed (the batch cannot run)."""
         live = self._live[batch_id]
         if not live.results:
             return None
         results, live.results = live.results, {}
-        return self._record(batch_id, results)
+        return await self._record(batch_id, results)
 
     async def _collect(
         self, batch_id: str, future: Future[Any], chunk: list[Row], queue: deque[list[Row]]
@@ -317,7 +311,7 @@ class BatchEngine:
         try:
             outcome = await future
         except KilledWorker as death:
-            unrecorded = self._without_result(batch_id, chunk)
+            unrecorded = await self._without_result(batch_id, chunk)
             if death.last_worker.address in self._killed_on_purpose:
                 # The worker was killed for another row's timeout; these rows were only caught in the blast.
                 queue.appendleft(unrecorded)
@@ -325,19 +319,22 @@ class BatchEngine:
                 # Which row killed the worker is unknown: run the rows one per task to find it.
                 queue.extendleft([[row] for row in reversed(unrecorded)])
             elif unrecorded:
-                self._record(batch_id, {unrecorded[0][0]: stored_result(failure_result(WORKER_DIED))})
+                await self._record(batch_id, {unrecorded[0][0]: stored_result(failure_result(WORKER_DIED))})
             return None
         except Exception as error:
             message = f"the row could not be run: {error!r}"
-            return self._record(
+            return await self._record(
                 batch_id,
-                {index: stored_result(failure_result(message)) for index, _ in self._without_result(batch_id, chunk)},
+                {
+                    index: stored_result(failure_result(message))
+                    for index, _ in await self._without_result(batch_id, chunk)
+                },
             )
-        reason = self._record(
+        reason = await self._record(
             batch_id, {int(index): StoredResult(*result) for index, result in outcome["rows"].items()}
         )
         if outcome["stopped"] and not live.cancel_requested:
-            queue.appendleft(self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
+            queue.appendleft(await self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
         return reason
 
     async def _enforce_timeout(
@@ -358,7 +355,7 @@ class BatchEngine:
                 continue
             future = next((f for f, rows in in_flight.items() if any(i == index for i, _ in rows)), None)
             live.running.pop(index, None)
-            self._record(
+            await self._record(
                 batch_id,
                 {
                     index: stored_result(
@@ -377,25 +374,22 @@ class BatchEngine:
                 await self.client.run(kill_worker_process, workers=[worker], nanny=True)
             except Exception:
                 log.exception("could not kill worker %s after a timeout", worker)
-            self._flush(batch_id)
+            await self._flush(batch_id)
             _release(live, chunk)
-            rest = self._without_result(batch_id, chunk)
+            rest = await self._without_result(batch_id, chunk)
             if rest:
                 queue.appendleft(rest)
 
-    def _without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
-        indexes = [index for index, _ in rows]
-        with self._engine.connect() as conn:
-            waiting = _waiting_rows(conn, batch_id, indexes)
-        return [row for row in rows if row[0] in waiting]
+    async def _without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
+        return await self._in_db_thread(self._store.without_result, batch_id, rows)
 
-    def _record(self, batch_id: str, results: dict[int, StoredResult]) -> str | None:
+    async def _record(self, batch_id: str, results: dict[int, StoredResult]) -> str | None:
         """Store results once each; returns the reason when one reports that initCode failed."""
         init_failure = next((r.init_failure for r in results.values() if r.init_failure is not None), None)
         if init_failure is not None:
             return init_failure
-        with self._engine.begin() as conn:
-            record_results(conn, batch_id, results)
+        await self._in_db_thread(self._store.record_results, batch_id, results)
+        # After the write, not before: a late start event that arrived meanwhile is undone here.
         live = self._live[batch_id]
         live.recorded.update(index for index in results if index in live.in_flight)
         for index in results:
@@ -408,23 +402,11 @@ class BatchEngine:
         if live is not None and live.fail_reason is not None:
             self._fail_batch(batch_id, live.fail_reason)
             return
-        with self._engine.begin() as conn:
-            _close_leftovers(conn, batch_id, canceled_result(), "canceled")
-            conn.execute(
-                sa.update(_db.batches)
-                .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
-                .values(state="canceled", completed=time.time())
-            )
+        self._store.cancel_batch(batch_id, canceled_result())
 
     def _fail_batch(self, batch_id: str, reason: str) -> None:
         """End a batch ``failed``; rows without a result get ``reason``. Blocking: run it in a thread."""
-        with self._engine.begin() as conn:
-            _close_leftovers(conn, batch_id, failure_result(reason), "failed")
-            conn.execute(
-                sa.update(_db.batches)
-                .where(_db.batches.c.id == batch_id)
-                .values(state="failed", completed=time.time(), error_message=reason)
-            )
+        self._store.fail_batch(batch_id, reason, failure_result(reason))
 
 
 def guided_chunks(rows: list[Row], left: int, slots: int, largest: int) -> list[list[Row]]:
@@ -451,35 +433,11 @@ def _release(live: _Live, chunk: list[Row]) -> None:
         live.running.pop(index, None)
 
 
-def _close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], state: str) -> None:
-    """Give every row without a result this one, in one statement (a million canceled rows took minutes).
-
-    Their completion numbers follow the batch's last one in index order (``last_seq + 1 + idx``: unique and
-    increasing, if not contiguous), so the polling cursor sees each row exactly once.
-    """
-    rows = _db.batch_rows.c
-    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
-    highest = conn.execute(
-        sa.select(sa.func.max(rows.idx)).where(rows.batch_id == batch_id, rows.seq.is_(None))
-    ).scalar_one()
-    if highest is None:
-        return
-    closed = conn.exec_driver_sql(
-        "UPDATE batch_rows SET state = ?, result = ?, seq = ? + 1 + idx WHERE batch_id = ? AND seq IS NULL",
-        (state, stored_result(result).text, last_seq, batch_id),
-    ).rowcount
-    conn.execute(
-        sa.update(_db.batches)
-        .where(_db.batches.c.id == batch_id)
-        .values(last_seq=last_seq + 1 + highest, **_counts_plus({state: closed}))
-    )
-
-
 class _PendingRows:
     """Reads a batch's rows without a result in index order, a page at a time."""
 
-    def __init__(self, engine: sa.Engine, batch_id: str, first_page_rows: int, page_rows: int) -> None:
-        self._engine = engine
+    def __init__(self, store: Store, batch_id: str, first_page_rows: int, page_rows: int) -> None:
+        self._store = store
         self._batch_id = batch_id
         self._next_rows = first_page_rows
         self._page_rows = page_rows
@@ -487,36 +445,14 @@ class _PendingRows:
         self.exhausted = False
 
     def next(self) -> list[Row]:
-        """The next page of ``(index, inputs)``; the inputs as their JSON text, which the worker parses."""
-        rows = _db.batch_rows.c
-        with self._engine.connect() as conn:
-            page = conn.execute(
-                # As text: parsing a million records here, only to have them pickled for the workers, cost the
-                # server (which also hosts the scheduler) more than the workers spent running them.
-                sa.select(rows.idx, sa.type_coerce(rows.inputs, sa.Text))
-                .where(rows.batch_id == self._batch_id, rows.idx > self._after, rows.seq.is_(None))
-                .order_by(rows.idx)
-                .limit(self._next_rows)
-            ).all()
+        """The next page of ``(index, inputs)``; blocking (run it in a thread)."""
+        page = self._store.pending_rows(self._batch_id, self._after, self._next_rows)
         if len(page) < self._next_rows:
             self.exhausted = True
         self._next_rows = self._page_rows
         if page:
             self._after = page[-1][0]
-        return [(index, inputs) for index, inputs in page]
-
-
-def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: list[int]) -> set[int]:
-    """Which of these rows have no result yet."""
-    rows = _db.batch_rows.c
-    waiting: set[int] = set()
-    for start in range(0, len(indexes), _SQLITE_IN_LIMIT):
-        part = indexes[start : start + _SQLITE_IN_LIMIT]
-        # The primary key finds each row; "seq IS NULL" is checked here, not in SQL, because in SQL it makes
-        # SQLite pick the (batch_id, seq) index and scan every pending row of the batch: 100 ms a query at 1M.
-        found = conn.execute(sa.select(rows.idx, rows.seq).where(rows.batch_id == batch_id, rows.idx.in_(part)))
-        waiting.update(index for index, seq in found if seq is None)
-    return waiting
+        return page
 
 
 def failure_result(message: str) -> dict[str, Any]:
@@ -527,51 +463,3 @@ def failure_result(message: str) -> dict[str, Any]:
 def canceled_result() -> dict[str, Any]:
     """The result of a row that never ran because its batch was canceled."""
     return failure_result("canceled: the batch was canceled before this row ran")
-
-
-def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, StoredResult]) -> None:
-    """Give each row without a result its result and the next completion sequence number.
-
-    A row that already has a result keeps it: a result is never recorded twice.
-
-    Args:
-        conn: A connection inside a transaction.
-        batch_id: The batch.
-        results: Row index -> result; the row's state is ``complete`` or ``failed`` from its ``success``.
-
-    """
-    if not results:
-        return
-    # Which of these rows still lack a result, asked once, then one executemany: a statement per row made the
-    # database the bottleneck of large batches.
-    indexes = sorted(results)
-    waiting = _waiting_rows(conn, batch_id, indexes)
-    if not waiting:
-        return
-    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
-    parameters = []
-    added: Counter[str] = Counter()
-    for index in indexes:
-        if index not in waiting:
-            continue
-        result = results[index]
-        state = "complete" if result.success else "failed"
-        added[state] += 1
-        last_seq += 1
-        parameters.append((state, result.text, last_seq, batch_id, index))
-    conn.exec_driver_sql(
-        "UPDATE batch_rows SET state = ?, result = ?, seq = ? WHERE batch_id = ? AND idx = ? AND seq IS NULL",
-        parameters,
-    )
-    conn.execute(
-        sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))
-    )
-
-
-def _counts_plus(added: Mapping[str, int]) -> dict[str, Any]:
-    """``UPDATE batches`` values that add ``added`` (row state -> rows) to the batch's per-state counts."""
-    return {
-        _db.COUNTED_STATES[state]: _db.batches.c[_db.COUNTED_STATES[state]] + count
-        for state, count in added.items()
-        if count
-    }

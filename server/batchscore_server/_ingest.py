@@ -21,25 +21,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import sqlalchemy as sa
 from fastapi import Request
 
-from batchscore_server import _db
 from batchscore_server._errors import ApiError
+from batchscore_server._store import RECEIVING, DuplicateIdempotencyKey, Store
 from batchscore_server._validation import iter_batch_records
 
-RECEIVING = "receiving"
+__all__ = ["RECEIVING", "BodyAbortedError", "DuplicateIdempotencyKey", "Received", "receive_batch", "store_batch"]
 SLICE_ROWS = 5_000  # rows a transaction: ~20 ms of holding SQLite's write lock
 PIPE_CHUNKS = 32  # body chunks (~64 KiB each) waiting for the storing thread at most
-# A slice goes in as one JSON array that SQLite takes apart itself: a third of the time of binding row by row.
-_INSERT_SLICE = (
-    "INSERT INTO batch_rows (batch_id, idx, inputs, state) "
-    "SELECT ?, ? + json_each.key, json_each.value, 'pending' FROM json_each(?)"
-)
-
-
-class DuplicateIdempotencyKey(Exception):
-    """Another batch of the same owner took this Idempotency-Key while this one was received."""
 
 
 class BodyAbortedError(Exception):
@@ -117,7 +107,7 @@ class Received:
     """What :func:`receive_batch` got.
 
     Attributes:
-        total: Records stored (the batch is still ``receiving``: :func:`open_batch` makes it ``pending``).
+        total: Records stored (the batch is still ``receiving``: ``Store.open_batch`` makes it ``pending``).
         sha256: The body's SHA-256, hex.
 
     """
@@ -129,7 +119,7 @@ class Received:
 async def receive_batch(
     request: Request,
     limit: int,
-    engine: sa.Engine,
+    store: Store,
     batch: Mapping[str, Any],
     media_type: str,
     inputs: list[tuple[str, str]],
@@ -142,7 +132,7 @@ async def receive_batch(
     Args:
         request: The request whose body holds the records.
         limit: The largest body accepted, in bytes.
-        engine: The database.
+        store: The database.
         batch: The ``batches`` row to insert, without ``state`` and ``total``.
         media_type: The body's media type (see ``_validation.batch_media_type``).
         inputs: The service's inputs as ``(name, type)`` pairs.
@@ -161,7 +151,7 @@ async def receive_batch(
         raise ApiError(413, f"the body is over the limit of {limit} bytes", "body")
     pipe = _BodyPipe(asyncio.get_running_loop())
     reader = io.BufferedReader(pipe, buffer_size=64 * 1024)
-    storing = asyncio.ensure_future(asyncio.to_thread(store_batch, engine, batch, reader, media_type, inputs))
+    storing = asyncio.ensure_future(asyncio.to_thread(store_batch, store, batch, reader, media_type, inputs))
     digest = hashlib.sha256()
     size = 0
     try:
@@ -185,12 +175,12 @@ async def receive_batch(
 
 
 def store_batch(
-    engine: sa.Engine, batch: Mapping[str, Any], body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]
+    store: Store, batch: Mapping[str, Any], body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]
 ) -> int:
     """Check every record of ``body`` and store the batch with its rows; blocking (run it in a thread).
 
     Args:
-        engine: The database.
+        store: The database.
         batch: The ``batches`` row to insert, without ``state`` and ``total``.
         body: The body, readable in binary mode.
         media_type: Its media type (see ``_validation.batch_media_type``).
@@ -206,37 +196,14 @@ def store_batch(
 
     """
     batch_id = batch["id"]
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(_db.batches).values(**batch, state=RECEIVING, total=0))
-    except sa.exc.IntegrityError:
-        raise DuplicateIdempotencyKey from None
+    store.insert_receiving_batch(batch)
     total = 0
     try:
         records = iter_batch_records(body, media_type, inputs)
         while texts := list(itertools.islice(records, SLICE_ROWS)):
-            with engine.begin() as conn:
-                conn.exec_driver_sql(_INSERT_SLICE, (batch_id, total, "[" + ",".join(texts) + "]"))
+            store.insert_rows(batch_id, total, texts)
             total += len(texts)
     except BaseException:
-        _db.delete_batch(engine, batch_id)
+        store.delete_batch(batch_id)
         raise
     return total
-
-
-def open_batch(engine: sa.Engine, batch_id: str, total: int, request_hash: str) -> None:
-    """Make a received batch ``pending`` (visible, and ready for the engine); blocking."""
-    with engine.begin() as conn:
-        conn.execute(
-            sa.update(_db.batches)
-            .where(_db.batches.c.id == batch_id)
-            .values(state="pending", total=total, request_hash=request_hash)
-        )
-
-
-def remove_unfinished_receipts(engine: sa.Engine) -> None:
-    """At start-up: remove the batches whose receiving a stopped server never finished."""
-    with engine.connect() as conn:
-        stale = list(conn.execute(sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)).scalars())
-    for batch_id in stale:
-        _db.delete_batch(engine, batch_id)

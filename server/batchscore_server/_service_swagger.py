@@ -10,11 +10,10 @@ document exists to generate application clients (the NDJSON and CSV batch bodies
 from __future__ import annotations
 
 import copy
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import yaml
+from batchscore_server._contract import contract as _contract
+from batchscore_server._contract import with_server
 
 _JSON_SCHEMA_OF_TYPE: dict[str, dict[str, Any]] = {
     "logical": {"type": "boolean"},
@@ -28,12 +27,6 @@ _JSON_SCHEMA_OF_TYPE: dict[str, dict[str, Any]] = {
 _SERVICE_PREFIX = "/api/{name}/{version}"
 _PATH_PARAMETER_REFS = ("#/components/parameters/ServiceName", "#/components/parameters/ServiceVersion")
 _JSON = "application/json"
-
-
-@cache
-def _contract(path: Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return loaded
 
 
 def _typed_object(definitions: list[dict[str, str]], *, required: bool, description: str) -> dict[str, Any]:
@@ -54,19 +47,19 @@ def _narrow_operation(operation: dict[str, Any]) -> None:
                 link.get("parameters", {}).pop(name, None)
 
 
-def service_document(service: dict[str, Any], contract_path: Path) -> dict[str, Any]:
-    """Build the OpenAPI 3.1 document of one service version.
+def service_document(service: dict[str, Any], server_url: str) -> dict[str, Any]:
+    """Build the OpenAPI 3.1 document of one service version; blocking (the contract is read on first use).
 
     Args:
         service: The contract's ``WebService`` object of the version.
-        contract_path: The contract (``openapi/batchscore.yaml``) to cut the document from.
+        server_url: The server's URL as the caller reached it (the document's only server).
 
     Returns:
         The document: login, consume (named by the service's operationId), batch and files operations, with the
         service's inputs and outputs as schemas.
 
     """
-    contract = copy.deepcopy(_contract(contract_path))
+    contract = copy.deepcopy(_contract())
     name, version = service["name"], service["version"]
     paths: dict[str, Any] = {}
     for path, item in contract["paths"].items():
@@ -106,4 +99,4 @@ def service_document(service: dict[str, Any], contract_path: Path) -> dict[str, 
     }
     contract["tags"] = [t for t in contract["tags"] if t["name"] in ("Authentication", "Consume", "Batch")]
     contract["paths"] = paths
-    return contract
+    return with_server(contract, server_url)

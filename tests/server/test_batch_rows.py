@@ -11,9 +11,11 @@ import pytest
 import sqlalchemy as sa
 
 from batchscore_server import _db
-from batchscore_server._app import _result_json
-from batchscore_server._batch import _close_leftovers, canceled_result, record_results
+from batchscore_server._batch import canceled_result
 from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._routes.views import result_json as _result_json
+from batchscore_server._store import close_leftovers as _close_leftovers
+from batchscore_server._store import record_results
 
 
 @pytest.fixture

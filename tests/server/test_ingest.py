@@ -14,6 +14,8 @@ import sqlalchemy as sa
 
 from batchscore_server import _db, _ingest
 from batchscore_server._errors import ApiError
+from batchscore_server._settings import Settings
+from batchscore_server._store import Store
 from batchscore_server._validation import iter_batch_records
 
 INPUTS = [("x", "integer")]
@@ -22,6 +24,10 @@ INPUTS = [("x", "integer")]
 @pytest.fixture
 def engine(tmp_path: Path) -> sa.Engine:
     return _db.create_engine(tmp_path / "db.sqlite3")
+
+
+def db(engine: sa.Engine) -> Store:
+    return Store(Settings(data_dir=Path(str(engine.url.database)).parent), engine)
 
 
 @pytest.fixture(autouse=True)
@@ -64,7 +70,7 @@ def stored(engine: sa.Engine) -> tuple[list[Any], list[Any]]:
 
 def store(engine: sa.Engine, batch: dict[str, Any], body: Path) -> int:
     with body.open("rb") as file:
-        return _ingest.store_batch(engine, batch, file, "application/x-ndjson", INPUTS)
+        return _ingest.store_batch(db(engine), batch, file, "application/x-ndjson", INPUTS)
 
 
 def test_every_record_is_stored_in_order_across_several_slices(engine: sa.Engine, tmp_path: Path) -> None:
@@ -75,7 +81,7 @@ def test_every_record_is_stored_in_order_across_several_slices(engine: sa.Engine
     batches, rows = stored(engine)
     assert batches == [("b1", _ingest.RECEIVING, 0)]  # invisible until opened
     assert [(index, json.loads(text)) for index, text in rows] == [(i, {"x": i}) for i in range(10)]
-    _ingest.open_batch(engine, "b1", total, "hash")
+    db(engine).open_batch("b1", total, "hash")
     assert stored(engine)[0] == [("b1", "pending", 10)]
 
 
@@ -99,14 +105,14 @@ def test_a_taken_idempotency_key_stores_nothing_more(engine: sa.Engine, tmp_path
 
 
 def test_start_up_removes_batches_a_stopped_server_was_still_receiving(engine: sa.Engine, tmp_path: Path) -> None:
-    _ingest.open_batch(engine, "done", store(engine, batch_values("done"), ndjson(tmp_path, ['{"x": 1}'])), "h")
+    db(engine).open_batch("done", store(engine, batch_values("done"), ndjson(tmp_path, ['{"x": 1}'])), "h")
     with engine.begin() as conn:
         conn.execute(sa.insert(_db.batches).values(**batch_values("half"), state=_ingest.RECEIVING, total=0))
         conn.execute(
             sa.insert(_db.batch_rows),
             [{"batch_id": "half", "idx": i, "inputs": {"x": i}, "state": "pending"} for i in range(7)],
         )
-    _ingest.remove_unfinished_receipts(engine)
+    db(engine).remove_unfinished_receipts()
     batches, rows = stored(engine)
     assert batches == [("done", "pending", 1)]
     assert [(index, json.loads(text)) for index, text in rows] == [(0, {"x": 1})]
@@ -167,7 +173,7 @@ class FakeRequest:
 
 
 def receive(engine: sa.Engine, request: FakeRequest, batch: dict[str, Any], limit: int = 10**9) -> _ingest.Received:
-    receiving = _ingest.receive_batch(request, limit, engine, batch, "application/x-ndjson", INPUTS)  # type: ignore[arg-type]
+    receiving = _ingest.receive_batch(request, limit, db(engine), batch, "application/x-ndjson", INPUTS)  # type: ignore[arg-type]
     return asyncio.run(asyncio.wait_for(receiving, 30))  # a stalled hand-over fails instead of hanging
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from batchscore_server._app import POLL_HINT_SECONDS, poll_hint
+from batchscore_server._routes.views import POLL_HINT_SECONDS, poll_hint
 
 
 def batch(total: int, complete: int, failed: int = 0, canceled: int = 0, created: float = 100.0) -> dict[str, Any]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi.routing import APIRoute
-
 from batchscore_server._app import create_app
+from batchscore_server._routes import api_routes
 from batchscore_server._settings import Settings
 from tests._contract import operations
 
@@ -16,8 +15,6 @@ OUTSIDE_THE_CONTRACT = {("get", "/swagger.json"), ("get", "/docs")}
 
 def test_routes_match_the_contract(tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=tmp_path))
-    routes = {
-        (method.lower(), route.path) for route in app.routes if isinstance(route, APIRoute) for method in route.methods
-    }
+    routes = {(method.lower(), route.path) for route in api_routes(app) for method in route.methods}
     contract = {(method, path) for method, path, _, _ in operations()}
     assert routes - OUTSIDE_THE_CONTRACT == contract

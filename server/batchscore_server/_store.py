@@ -1,0 +1,590 @@
+"""The store: every SQL statement of the routes and the batch engine, and the files that go with the rows.
+
+The store owns the database and the objects directory (session workspaces, snapshots, the objects of published
+services) and the batch artifacts, because several operations change both in one transaction (a publish copies
+its snapshot before the row commits, so a failed copy leaves no service behind).
+
+Every method blocks (SQLite, the file system): the routes and the batch engine call them in a worker thread
+(``asyncio.to_thread``), never on the event loop, where one slow statement would hold up every poll.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from batchscore_server import _db
+from batchscore_server._errors import ApiError, not_found
+from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._settings import Settings
+
+UNFINISHED_STATES = ("pending", "ready", "inProgress")
+FINAL_STATES = ("complete", "failed", "canceled")
+RECEIVING = "receiving"  # a batch whose body is still arriving: invisible to every request
+Row = tuple[int, Any]
+Record = sa.RowMapping  # a row of a table, by column name
+_SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
+# A slice goes in as one JSON array that SQLite takes apart itself: a third of the time of binding row by row.
+_INSERT_SLICE = (
+    "INSERT INTO batch_rows (batch_id, idx, inputs, state) "
+    "SELECT ?, ? + json_each.key, json_each.value, 'pending' FROM json_each(?)"
+)
+
+
+class DuplicateIdempotencyKey(Exception):
+    """Another batch of the same owner took this Idempotency-Key while this one was received."""
+
+
+@dataclass(frozen=True)
+class PollPage:
+    """What one poll of a batch reads: the batch, the rows to send and the cursor after them."""
+
+    batch: Record
+    rows: list[tuple[int, str, str]]  # (index, state, result as its JSON text)
+    cursor: int
+    has_more: bool
+
+
+class Store:
+    """The database and the files of one data directory.
+
+    Args:
+        settings: The server's settings (where the objects and artifacts live).
+        engine: The database.
+
+    """
+
+    def __init__(self, settings: Settings, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._objects = settings.objects_dir
+        self._artifacts = settings.artifacts_dir
+
+    # -- health ----------------------------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Run a trivial statement (raises when the database cannot answer)."""
+        with self.engine.connect() as conn:
+            conn.execute(sa.select(1))
+
+    # -- services --------------------------------------------------------------------------------------------
+
+    def service_objects(self, name: str, version: str, revision: int | None = None) -> Path:
+        """Where a service version's objects (from its snapshot) live; one directory per revision."""
+        directory = self._objects / "services" / name / version
+        return directory if revision is None else directory / str(revision)
+
+    def services(self, name: str | None = None) -> list[Record]:
+        """Every service version (or every version of ``name``) in publication order."""
+        query = sa.select(_db.services).order_by(_db.services.c.seq)
+        if name is not None:
+            query = query.where(_db.services.c.name == name)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings().all())
+
+    def service(self, name: str, version: str) -> Record:
+        """One service version.
+
+        Raises:
+            ApiError: 404 naming ``version`` when there is no such version.
+
+        """
+        with self.engine.connect() as conn:
+            return _service_row(conn, name, version)
+
+    def publish_service(self, owner: str, is_owner: bool, name: str, version: str, definition: dict[str, Any]) -> None:
+        """Add a service version (with its snapshot's objects) for ``owner``.
+
+        Raises:
+            ApiError: 403 when the name belongs to another user (and ``is_owner`` is false), 409 when the version
+                exists, 422 when the snapshot is not the caller's.
+
+        """
+        services = _db.services.c
+        with self.engine.begin() as conn:
+            owners = set(conn.execute(sa.select(services.owner).where(services.name == name)).scalars())
+            if owners and not is_owner and owners != {owner}:
+                raise ApiError(403, f"service {name} belongs to another user", "name")
+            exists = conn.execute(
+                sa.select(sa.func.count()).where(services.name == name, services.version == version)
+            ).scalar_one()
+            if exists:
+                raise ApiError(
+                    409, f"service {name} version {version} exists already; use PATCH to update it", "version"
+                )
+            if definition.get("snapshotId"):
+                self._copy_snapshot(
+                    conn, owner, is_owner, definition["snapshotId"], self.service_objects(name, version, 1)
+                )
+            seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(services.seq), 0))).scalar_one() + 1
+            conn.execute(
+                sa.insert(_db.services).values(
+                    name=name,
+                    version=version,
+                    owner=owner,
+                    created=time.time(),
+                    seq=seq,
+                    revision=1,
+                    definition=definition,
+                )
+            )
+
+    def update_service(self, owner: str, is_owner: bool, name: str, version: str, changes: dict[str, Any]) -> None:
+        """Apply a PATCH: a new revision of the version's definition (and of its objects).
+
+        Raises:
+            ApiError: 404 when the version is gone, 422 when the new snapshot is not the caller's.
+
+        """
+        with self.engine.begin() as conn:
+            row = _service_row(conn, name, version)
+            revision = row["revision"] + 1
+            if changes.get("snapshotId"):
+                target = self.service_objects(name, version, revision)
+                self._copy_snapshot(conn, owner, is_owner, changes["snapshotId"], target)
+            elif self.service_objects(name, version, row["revision"]).exists():
+                shutil.copytree(
+                    self.service_objects(name, version, row["revision"]), self.service_objects(name, version, revision)
+                )
+            conn.execute(
+                sa.update(_db.services)
+                .where(_db.services.c.name == name, _db.services.c.version == version)
+                .values(definition={**row["definition"], **changes}, revision=revision)
+            )
+
+    def delete_service(self, name: str, version: str) -> list[str]:
+        """Delete a service version; returns the ids of its unfinished batches (to stop, then remove its objects)."""
+        batches = _db.batches.c
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(_db.services).where(_db.services.c.name == name, _db.services.c.version == version))
+            running = list(
+                conn.execute(
+                    sa.select(batches.id).where(
+                        batches.name == name, batches.version == version, batches.state.in_(UNFINISHED_STATES)
+                    )
+                ).scalars()
+            )
+        return running
+
+    def remove_service_objects(self, name: str, version: str) -> None:
+        """Delete a deleted service version's objects."""
+        shutil.rmtree(self.service_objects(name, version), ignore_errors=True)
+
+    # -- sessions and snapshots ------------------------------------------------------------------------------
+
+    def session_dir(self, session_id: str) -> Path:
+        """A session's workspace directory."""
+        return self._objects / "sessions" / session_id
+
+    def session(self, session_id: str) -> Record | None:
+        """A session's row, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(_db.sessions).where(_db.sessions.c.id == session_id)).mappings().first()
+
+    def create_session(
+        self, session_id: str, owner: str, is_owner: bool, name: str | None, snapshot_id: str | None
+    ) -> None:
+        """Add a session, its workspace filled from a snapshot when one is named.
+
+        Raises:
+            ApiError: 422 when the snapshot is not the caller's.
+
+        """
+        with self.engine.begin() as conn:
+            if snapshot_id is not None:
+                self._copy_snapshot(conn, owner, is_owner, snapshot_id, self.session_dir(session_id))
+            conn.execute(sa.insert(_db.sessions).values(id=session_id, owner=owner, name=name, created=time.time()))
+        self.session_dir(session_id).mkdir(parents=True, exist_ok=True)
+
+    def delete_session(self, session_id: str) -> None:
+        """Delete a session and its workspace."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(_db.sessions).where(_db.sessions.c.id == session_id))
+        shutil.rmtree(self.session_dir(session_id), ignore_errors=True)
+
+    def workspace_objects(self, session_id: str) -> list[str]:
+        """The names of the objects in a session's workspace, sorted."""
+        return sorted(path.name for path in self.session_dir(session_id).iterdir())
+
+    def set_workspace_object(self, session_id: str, object_name: str, data: bytes) -> None:
+        """Write (or replace) an object of a session's workspace."""
+        (self.session_dir(session_id) / object_name).write_bytes(data)
+
+    def create_snapshot(self, snapshot_id: str, session_id: str, owner: str, name: str | None) -> None:
+        """Copy a session's workspace into a new snapshot."""
+        with self.engine.begin() as conn:
+            target = self._objects / "snapshots" / snapshot_id
+            shutil.copytree(self.session_dir(session_id), target)
+            size = sum(path.stat().st_size for path in target.iterdir())
+            conn.execute(
+                sa.insert(_db.snapshots).values(
+                    id=snapshot_id, owner=owner, name=name, created=time.time(), content_size=size
+                )
+            )
+
+    def snapshots(self, owner: str | None) -> list[Record]:
+        """Snapshots in creation order: every one, or ``owner``'s."""
+        query = sa.select(_db.snapshots).order_by(_db.snapshots.c.created)
+        if owner is not None:
+            query = query.where(_db.snapshots.c.owner == owner)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings().all())
+
+    def snapshot(self, snapshot_id: str) -> Record | None:
+        """A snapshot's row, or None."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(_db.snapshots).where(_db.snapshots.c.id == snapshot_id)).mappings().first()
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        """Delete a snapshot and its objects."""
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(_db.snapshots).where(_db.snapshots.c.id == snapshot_id))
+        shutil.rmtree(self._objects / "snapshots" / snapshot_id, ignore_errors=True)
+
+    def _copy_snapshot(self, conn: sa.Connection, owner: str, is_owner: bool, snapshot_id: str, target: Path) -> None:
+        snapshot = conn.execute(sa.select(_db.snapshots).where(_db.snapshots.c.id == snapshot_id)).mappings().first()
+        if snapshot is None or not (is_owner or snapshot["owner"] == owner):
+            raise ApiError(422, f"snapshot {snapshot_id} does not exist", "snapshotId")
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(self._objects / "snapshots" / snapshot_id, target)
+
+    # -- batches: requests -----------------------------------------------------------------------------------
+
+    def batch(self, batch_id: str, name: str, version: str) -> Record | None:
+        """A batch of this service version (also one still being received), or None."""
+        with self.engine.connect() as conn:
+            return _batch_row(conn, batch_id, name, version)
+
+    def batch_ids(self, name: str, version: str, owner: str | None) -> list[str]:
+        """The ids of a service version's batches (every one, or ``owner``'s), oldest first.
+
+        Raises:
+            ApiError: 404 when the service version does not exist.
+
+        """
+        batches = _db.batches.c
+        query = sa.select(batches.id).where(
+            batches.name == name, batches.version == version, batches.state != RECEIVING
+        )
+        if owner is not None:
+            query = query.where(batches.owner == owner)
+        with self.engine.connect() as conn:
+            _service_row(conn, name, version)
+            return list(conn.execute(query.order_by(batches.created)).scalars())
+
+    def batch_by_idempotency_key(self, owner: str, key: str) -> Record | None:
+        """``owner``'s batch that was started with this Idempotency-Key, or None."""
+        batches = _db.batches.c
+        with self.engine.connect() as conn:
+            query = sa.select(_db.batches).where(batches.owner == owner, batches.idempotency_key == key)
+            return conn.execute(query).mappings().first()
+
+    def poll_page(
+        self, batch_id: str, name: str, version: str, partial: bool | None, after: int | None, page: int | None
+    ) -> PollPage | None:
+        """A batch and the row results a poll returns, read in one transaction (None: no such batch).
+
+        Args:
+            batch_id: The batch.
+            name: Its service.
+            version: Its service version.
+            partial: False: no results until the batch has finished.
+            after: Only rows completed after this cursor, in completion order; None: every row with a result,
+                in index order.
+            page: At most this many rows (with ``after``).
+
+        """
+        rows = _db.batch_rows.c
+        # Results as the JSON text the workers made: spliced into the reply, never parsed.
+        result_text = sa.type_coerce(rows.result, sa.Text)
+        with self.engine.connect() as conn:
+            batch = _batch_row(conn, batch_id, name, version)
+            if batch is None or batch["state"] == RECEIVING:
+                return None
+            if partial is False and batch["state"] not in FINAL_STATES:
+                return PollPage(batch, [], after or 0, False)
+            if after is None:
+                selected = conn.execute(
+                    sa.select(rows.idx, rows.state, result_text)
+                    .where(rows.batch_id == batch_id, rows.seq.is_not(None))
+                    .order_by(rows.idx)
+                )
+                return PollPage(batch, [tuple(row) for row in selected], batch["last_seq"], False)
+            query = (
+                sa.select(rows.idx, rows.state, result_text, rows.seq)
+                .where(rows.batch_id == batch_id, rows.seq > after)
+                .order_by(rows.seq)
+            )
+            fetched = list(conn.execute(query.limit(page + 1 if page else None)))
+        has_more = page is not None and len(fetched) > page
+        chosen = fetched[:page] if page else fetched
+        cursor = chosen[-1].seq if chosen else after
+        return PollPage(batch, [(row[0], row[1], row[2]) for row in chosen], cursor, has_more)
+
+    def retry_batch(self, batch_id: str, name: str, version: str) -> Record | None:
+        """Make a finished batch's failed and canceled rows pending again; returns the batch after (None: no such).
+
+        Raises:
+            ApiError: 409 when the batch is still running, or has no failed or canceled row.
+
+        """
+        rows = _db.batch_rows.c
+        with self.engine.begin() as conn:
+            batch = _batch_row(conn, batch_id, name, version)
+            if batch is None or batch["state"] == RECEIVING:
+                return None
+            if batch["state"] not in FINAL_STATES:
+                raise ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
+            retried = conn.execute(
+                sa.update(_db.batch_rows)
+                .where(rows.batch_id == batch_id, rows.state.in_(("failed", "canceled")))
+                .values(state="pending", result=None, seq=None)
+            ).rowcount
+            if not retried:
+                raise ApiError(409, "no row failed or was canceled; there is nothing to retry", "executionId")
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id)
+                .values(state="pending", completed=None, error_message=None, failed_count=0, canceled_count=0)
+            )
+            return _batch_row(conn, batch_id, name, version)
+
+    def delete_batch(self, batch_id: str) -> None:
+        """Delete a batch, its rows and its artifacts."""
+        _db.delete_batch(self.engine, batch_id)
+        shutil.rmtree(self._artifacts / batch_id, ignore_errors=True)
+
+    def row_files(self, batch_id: str, index: int) -> list[str]:
+        """The names of the files a batch row made, sorted (links and directories are not files)."""
+        directory = self.row_directory(batch_id, index)
+        if not directory.is_dir():
+            return []
+        return sorted(path.name for path in directory.iterdir() if path.is_file() and not path.is_symlink())
+
+    def row_file(self, batch_id: str, index: int, file_name: str) -> Path | None:
+        """A file a batch row made, or None; never a link, nor anything outside the row's directory."""
+        directory = self.row_directory(batch_id, index)
+        path = directory / file_name
+        if path.is_symlink() or not path.is_file() or path.resolve().parent != directory.resolve():
+            return None
+        return path
+
+    def row_directory(self, batch_id: str, index: int) -> Path:
+        """Where a batch row's files are."""
+        return self._artifacts / batch_id / str(index)
+
+    # -- batches: receiving ----------------------------------------------------------------------------------
+
+    def insert_receiving_batch(self, batch: Mapping[str, Any]) -> None:
+        """Add a batch in the invisible state ``receiving``, with no rows yet.
+
+        Raises:
+            DuplicateIdempotencyKey: The owner has a batch with this Idempotency-Key.
+
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(_db.batches).values(**batch, state=RECEIVING, total=0))
+        except sa.exc.IntegrityError:
+            raise DuplicateIdempotencyKey from None
+
+    def insert_rows(self, batch_id: str, first_index: int, inputs: list[str]) -> None:
+        """Add pending rows (their inputs as JSON texts), indexes from ``first_index`` on, in one transaction."""
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(_INSERT_SLICE, (batch_id, first_index, "[" + ",".join(inputs) + "]"))
+
+    def open_batch(self, batch_id: str, total: int, request_hash: str) -> None:
+        """Make a received batch ``pending`` (visible, and ready for the engine)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id)
+                .values(state="pending", total=total, request_hash=request_hash)
+            )
+
+    def remove_unfinished_receipts(self) -> None:
+        """Remove the batches whose receiving a stopped server never finished."""
+        with self.engine.connect() as conn:
+            query = sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)
+            stale = list(conn.execute(query).scalars())
+        for batch_id in stale:
+            _db.delete_batch(self.engine, batch_id)
+
+    # -- batches: the engine ---------------------------------------------------------------------------------
+
+    def unfinished_batch_ids(self) -> list[str]:
+        """Batches that have not finished (to resume at start-up)."""
+        with self.engine.connect() as conn:
+            query = sa.select(_db.batches.c.id).where(_db.batches.c.state.in_(UNFINISHED_STATES))
+            return list(conn.execute(query).scalars())
+
+    def start_batch(self, batch_id: str) -> Record:
+        """Mark a batch ``inProgress``; returns its row as it was."""
+        with self.engine.begin() as conn:
+            batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
+            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
+        return batch
+
+    def complete_batch(self, batch_id: str) -> None:
+        """End a batch that ran all its rows ``complete`` (unless it was ended otherwise meanwhile)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
+                .values(state="complete", completed=time.time())
+            )
+
+    def cancel_batch(self, batch_id: str, result: dict[str, Any]) -> None:
+        """End an unfinished batch ``canceled``; rows without a result get ``result``."""
+        with self.engine.begin() as conn:
+            close_leftovers(conn, batch_id, result, "canceled")
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
+                .values(state="canceled", completed=time.time())
+            )
+
+    def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
+        """End a batch ``failed`` with ``reason``; rows without a result get ``result``."""
+        with self.engine.begin() as conn:
+            close_leftovers(conn, batch_id, result, "failed")
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id)
+                .values(state="failed", completed=time.time(), error_message=reason)
+            )
+
+    def record_results(self, batch_id: str, results: Mapping[int, StoredResult]) -> None:
+        """Store results, once each (see :func:`record_results`), in one transaction."""
+        with self.engine.begin() as conn:
+            record_results(conn, batch_id, results)
+
+    def without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
+        """Those of ``rows`` that have no result yet."""
+        with self.engine.connect() as conn:
+            waiting = _waiting_rows(conn, batch_id, [index for index, _ in rows])
+        return [row for row in rows if row[0] in waiting]
+
+    def pending_rows(self, batch_id: str, after: int, limit: int) -> list[Row]:
+        """Up to ``limit`` rows without a result after index ``after``, in index order, as ``(index, inputs)``.
+
+        The inputs are their JSON text, which the worker parses: parsing a million records here, only to have
+        them pickled for the workers, cost the server (which also hosts the scheduler) more than the workers
+        spent running them.
+        """
+        rows = _db.batch_rows.c
+        with self.engine.connect() as conn:
+            page = conn.execute(
+                sa.select(rows.idx, sa.type_coerce(rows.inputs, sa.Text))
+                .where(rows.batch_id == batch_id, rows.idx > after, rows.seq.is_(None))
+                .order_by(rows.idx)
+                .limit(limit)
+            ).all()
+        return [(index, inputs) for index, inputs in page]
+
+
+def _service_row(conn: sa.Connection, name: str, version: str) -> Record:
+    services = _db.services.c
+    query = sa.select(_db.services).where(services.name == name, services.version == version)
+    row = conn.execute(query).mappings().first()
+    if row is None:
+        raise not_found(f"service {name} version {version}", "version")
+    return row
+
+
+def _batch_row(conn: sa.Connection, batch_id: str, name: str, version: str) -> Record | None:
+    batches = _db.batches.c
+    query = sa.select(_db.batches).where(batches.id == batch_id, batches.name == name, batches.version == version)
+    return conn.execute(query).mappings().first()
+
+
+def close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], state: str) -> None:
+    """Give every row without a result this one, in one statement (a million canceled rows took minutes).
+
+    Their completion numbers follow the batch's last one in index order (``last_seq + 1 + idx``: unique and
+    increasing, if not contiguous), so the polling cursor sees each row exactly once.
+    """
+    rows = _db.batch_rows.c
+    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
+    highest = conn.execute(
+        sa.select(sa.func.max(rows.idx)).where(rows.batch_id == batch_id, rows.seq.is_(None))
+    ).scalar_one()
+    if highest is None:
+        return
+    closed = conn.exec_driver_sql(
+        "UPDATE batch_rows SET state = ?, result = ?, seq = ? + 1 + idx WHERE batch_id = ? AND seq IS NULL",
+        (state, stored_result(result).text, last_seq, batch_id),
+    ).rowcount
+    conn.execute(
+        sa.update(_db.batches)
+        .where(_db.batches.c.id == batch_id)
+        .values(last_seq=last_seq + 1 + highest, **_counts_plus({state: closed}))
+    )
+
+
+def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) -> set[int]:
+    """Which of these rows have no result yet."""
+    rows = _db.batch_rows.c
+    waiting: set[int] = set()
+    listed = list(indexes)
+    for start in range(0, len(listed), _SQLITE_IN_LIMIT):
+        part = listed[start : start + _SQLITE_IN_LIMIT]
+        # The primary key finds each row; "seq IS NULL" is checked here, not in SQL, because in SQL it makes
+        # SQLite pick the (batch_id, seq) index and scan every pending row of the batch: 100 ms a query at 1M.
+        found = conn.execute(sa.select(rows.idx, rows.seq).where(rows.batch_id == batch_id, rows.idx.in_(part)))
+        waiting.update(index for index, seq in found if seq is None)
+    return waiting
+
+
+def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, StoredResult]) -> None:
+    """Give each row without a result its result and the next completion sequence number.
+
+    A row that already has a result keeps it: a result is never recorded twice.
+
+    Args:
+        conn: A connection inside a transaction.
+        batch_id: The batch.
+        results: Row index -> result; the row's state is ``complete`` or ``failed`` from its ``success``.
+
+    """
+    if not results:
+        return
+    # Which of these rows still lack a result, asked once, then one executemany: a statement per row made the
+    # database the bottleneck of large batches.
+    indexes = sorted(results)
+    waiting = _waiting_rows(conn, batch_id, indexes)
+    if not waiting:
+        return
+    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
+    parameters = []
+    added: Counter[str] = Counter()
+    for index in indexes:
+        if index not in waiting:
+            continue
+        result = results[index]
+        state = "complete" if result.success else "failed"
+        added[state] += 1
+        last_seq += 1
+        parameters.append((state, result.text, last_seq, batch_id, index))
+    conn.exec_driver_sql(
+        "UPDATE batch_rows SET state = ?, result = ?, seq = ? WHERE batch_id = ? AND idx = ? AND seq IS NULL",
+        parameters,
+    )
+    conn.execute(
+        sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))
+    )
+
+
+def _counts_plus(added: Mapping[str, int]) -> dict[str, Any]:
+    """``UPDATE batches`` values that add ``added`` (row state -> rows) to the batch's per-state counts."""
+    return {
+        _db.COUNTED_STATES[state]: _db.batches.c[_db.COUNTED_STATES[state]] + count
+        for state, count in added.items()
+        if count
+    }
