@@ -46,7 +46,7 @@ class DuplicateIdempotencyKey(Exception):
 class PollPage:
     """What one poll of a batch reads: the batch, the rows to send and the cursor after them."""
 
-    batch: Record
+    batch: Mapping[str, Any]  # the poll's columns of the batch (_db.POLL_BATCH_COLUMNS)
     rows: list[tuple[int, str, str]]  # (index, state, result as its JSON text)
     cursor: int
     has_more: bool
@@ -300,31 +300,21 @@ class Store:
             page: At most this many rows (with ``after``).
 
         """
-        rows = _db.batch_rows.c
-        # Results as the JSON text the workers made: spliced into the reply, never parsed.
-        result_text = sa.type_coerce(rows.result, sa.Text)
-        with self.engine.connect() as conn:
-            batch = _batch_row(conn, batch_id, name, version)
+        # Polls are the hot path: plain sqlite3 on the read pool, fixed SQL, one read transaction (so a result
+        # committed between the two reads cannot be sent under a cursor that does not cover it).
+        with _db.read_pool(self.engine).read_snapshot() as conn:
+            batch = _db.poll_batch(conn, batch_id, name, version)
             if batch is None or batch["state"] == RECEIVING:
                 return None
             if partial is False and batch["state"] not in FINAL_STATES:
                 return PollPage(batch, [], after or 0, False)
             if after is None:
-                selected = conn.execute(
-                    sa.select(rows.idx, rows.state, result_text)
-                    .where(rows.batch_id == batch_id, rows.seq.is_not(None))
-                    .order_by(rows.idx)
-                )
-                return PollPage(batch, [tuple(row) for row in selected], batch["last_seq"], False)
-            query = (
-                sa.select(rows.idx, rows.state, result_text, rows.seq)
-                .where(rows.batch_id == batch_id, rows.seq > after)
-                .order_by(rows.seq)
-            )
-            fetched = list(conn.execute(query.limit(page + 1 if page else None)))
+                every = _db.finished_rows(conn, batch_id, None, None)
+                return PollPage(batch, [(row[0], row[1], row[2]) for row in every], batch["last_seq"], False)
+            fetched = _db.finished_rows(conn, batch_id, after, page + 1 if page else None)
         has_more = page is not None and len(fetched) > page
         chosen = fetched[:page] if page else fetched
-        cursor = chosen[-1].seq if chosen else after
+        cursor = chosen[-1][3] if chosen else after
         return PollPage(batch, [(row[0], row[1], row[2]) for row in chosen], cursor, has_more)
 
     def retry_batch(self, batch_id: str, name: str, version: str) -> Record | None:

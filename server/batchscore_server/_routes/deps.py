@@ -40,8 +40,11 @@ SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 async def _current_user(request: Request, server: ServerState) -> User:
-    # Token checks may read the database: in a thread.
-    return await asyncio.to_thread(server.auth.authenticate, request.headers.get("authorization"))
+    # A token checked moments ago is answered from memory on the loop (no thread hop: most requests are polls
+    # with the same token); otherwise the check, which reads the database, runs in a thread.
+    header = request.headers.get("authorization")
+    known = server.auth.remembered(header)
+    return known if known is not None else await asyncio.to_thread(server.auth.authenticate, header)
 
 
 CurrentUser = Annotated[User, Depends(_current_user)]

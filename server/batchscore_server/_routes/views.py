@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi.responses import JSONResponse
 
@@ -16,6 +17,10 @@ from batchscore_server._store import RECEIVING, Record, Store
 
 POLL_HINT_SECONDS = 1
 YOUNG_BATCH_SECONDS = 0.5
+
+# A batch as a poll reads it (a plain mapping from the read pool) or as the store returns it (a row mapping).
+BatchRecord = Record | Mapping[str, Any]
+_B = TypeVar("_B", Record, Mapping[str, Any])
 
 
 def iso(timestamp: float | None) -> str | None:
@@ -86,7 +91,7 @@ def check_batch_names(name: str, version: str, execution_id: str) -> None:
     _validation.check(_validation.ID_PATTERN, execution_id, "executionId", "execution id")
 
 
-def visible(batch: Record | None, execution_id: str, user: User) -> Record:
+def visible(batch: _B | None, execution_id: str, user: User) -> _B:
     """The batch if ``user`` may see it.
 
     Raises:
@@ -109,7 +114,7 @@ def batch_of(store: Store, name: str, version: str, execution_id: str, user: Use
     return visible(store.batch(execution_id, name, version), execution_id, user)
 
 
-def summary(batch: Record, running: int) -> dict[str, Any]:
+def summary(batch: BatchRecord, running: int) -> dict[str, Any]:
     """The contract's ``BatchExecution`` without results, with ``running`` rows running now."""
     body: dict[str, Any] = {
         "batchExecutionId": batch["id"],
@@ -134,7 +139,7 @@ def summary(batch: Record, running: int) -> dict[str, Any]:
     return body
 
 
-def poll_hint(batch: Record, now: float) -> int:
+def poll_hint(batch: BatchRecord, now: float) -> int:
     """The ``Retry-After`` for a poll of an unfinished batch.
 
     ``POLL_HINT_SECONDS``, or 0 when the batch may be done sooner: at the rate its rows have finished so far, or,
