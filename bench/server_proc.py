@@ -26,8 +26,7 @@ import uvicorn
 from distributed import LocalCluster
 from fastapi import FastAPI, Request
 
-from batchscore_server._batch import DASK_CONFIG
-from batchscore_server._embedded import running_server
+from batchscore_server import DASK_CONFIG, running_server
 
 
 def echo_app() -> FastAPI:

@@ -32,12 +32,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from swagger_ui_bundle import swagger_ui_path
 
-from batchscore_server import _db, _ingest, _validation, _worker
+from batchscore_server import _db, _ingest, _startup, _validation, _worker
 from batchscore_server._auth import Authenticator, Role, User, load_or_create_secret
 from batchscore_server._batch import FINAL_STATES, UNFINISHED_STATES, BatchEngine
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._service_swagger import service_document
 from batchscore_server._settings import Settings
+from batchscore_server._startup import StartupProgress
 from batchscore_server._types import InputError, decode_inputs
 
 CONTRACT_PATH = Path(__file__).resolve().parent.parent.parent / "openapi" / "batchscore.yaml"
@@ -118,13 +119,20 @@ class Server:
 def create_app(settings: Settings) -> FastAPI:
     """Build the application for ``settings`` (the Dask cluster and the pool start with the app's lifespan)."""
     server = Server(settings)
+    startup = StartupProgress()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(_ingest.remove_unfinished_receipts, server.engine)
-        await server.batches.start()
-        await server.warm_pool()
+        # Everything is closed however far the start got (a stage failed, or the start was canceled): what was
+        # left running (a Dask cluster, pool processes) outlived the server and broke the interpreter's exit.
         try:
+            with startup.stage(_startup.DATABASE):
+                await asyncio.to_thread(_ingest.remove_unfinished_receipts, server.engine)
+            with startup.stage(_startup.DASK_CLUSTER):
+                await server.batches.start()
+            with startup.stage(_startup.CONSUME_POOL):
+                await server.warm_pool()
+            startup.current = _startup.HTTP
             yield
         finally:
             await server.batches.close()
@@ -133,6 +141,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="batchscore", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.server = server
+    app.state.startup = startup  # read by the embedded server to name the stage a failed start was in
     _install_error_handlers(app)
     _install_routes(app, server)
     return app

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
@@ -98,6 +99,7 @@ class BatchEngine:
         self._live: dict[str, _Live] = defaultdict(_Live)
         self._scheduler_address = ""
         self._killed_on_purpose: set[str] = set()  # worker addresses killed to end a timed-out row
+        self._cluster_lock = threading.Lock()
 
     @property
     def client(self) -> Client:
@@ -111,18 +113,37 @@ class BatchEngine:
         dask.config.set(DASK_CONFIG)
         address = self._settings.scheduler
         if address is None:
-            self._cluster = await asyncio.to_thread(
-                LocalCluster,
-                n_workers=self._settings.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # a free port: never collide with another cluster on 8787
-            )
-            address = self._cluster.scheduler_address
+            abandoned = threading.Event()
+            try:
+                address = await asyncio.to_thread(self._start_cluster, abandoned)
+            except asyncio.CancelledError:
+                # The thread cannot be stopped: it closes the cluster itself once started (see _start_cluster).
+                with self._cluster_lock:
+                    abandoned.set()
+                raise
         self._scheduler_address = str(address)
         self._client = await Client(address, asynchronous=True)
         self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
         self._resume()
+
+    def _start_cluster(self, abandoned: threading.Event) -> str:
+        """Start the local cluster (blocking); returns the scheduler's address.
+
+        A start that was given up on (the server's start timed out) closes the cluster at once, so its scheduler
+        and worker processes do not outlive the server.
+        """
+        cluster = LocalCluster(
+            n_workers=self._settings.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: never collide with another cluster on 8787
+        )
+        with self._cluster_lock:
+            if not abandoned.is_set():
+                self._cluster = cluster
+                return str(cluster.scheduler_address)
+        cluster.close()
+        raise asyncio.CancelledError
 
     async def close(self) -> None:
         """Stop scheduling (rows keep their recorded results) and disconnect from Dask."""

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import batchscore
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 from tests._contract import CONTRACT_PATH, ROOT
 from tests.contract.conftest import _free_port, _node_bin
 

@@ -37,7 +37,7 @@ from schemathesis.generation.meta import TestPhase
 from schemathesis.hooks import HookContext
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 from tests._contract import CONTRACT_PATH
 
 # The server runs in this process: its threads (uvicorn, the Dask scheduler) use the global `random` module while

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 
 MTCARS = Path(__file__).resolve().parent.parent / "data" / "mtcars.csv"
 FINAL_STATES = {"complete", "failed", "canceled"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 from tests.e2e.conftest import login
 
 

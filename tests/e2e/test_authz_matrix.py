@@ -31,8 +31,7 @@ import jwt
 import pytest
 from jsonschema import Draft202012Validator
 
-from batchscore_server._auth import Role
-from batchscore_server._embedded import RunningServer, add_user_to
+from batchscore_server import Role, RunningServer, add_user
 from tests._contract import contract, operations
 from tests.e2e.conftest import NUMERIC_IO, login
 
@@ -206,7 +205,7 @@ def tampered(token: str) -> str:
 @pytest.fixture(scope="module")
 def world(server: RunningServer) -> Iterator[World]:
     for name, role in USERS.items():
-        add_user_to(server.settings.data_dir, name, f"pw-{name}", role)
+        add_user(server.settings.data_dir, name, f"pw-{name}", role)
     pairs = {name: login(server, name, f"pw-{name}") for name in USERS}
     pairs["admin"] = login(server)
     clients = {

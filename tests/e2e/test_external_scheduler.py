@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batchscore_server._embedded import running_server
+from batchscore_server import running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 # The scheduler settings the engine relies on, given to an external scheduler the documented way.

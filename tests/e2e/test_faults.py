@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batchscore_server._embedded import running_server
+from batchscore_server import running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 DIES_ON_13 = "import os\nif hp == 13:\n    os._exit(3)\nanswer = hp + wt\n"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from distributed import Client as DaskClient
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 INIT_RAISES = "raise RuntimeError('the model file is missing')"

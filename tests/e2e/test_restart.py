@@ -31,7 +31,7 @@ def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
     command = [
         sys.executable,
         "-c",
-        "from batchscore._cli import main; main()",
+        "from batchscore.cli import main; main()",
         "serve",
         "--data-dir",
         str(data_dir),

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from fastapi.routing import APIRoute
 
-from batchscore_server._app import create_app
-from batchscore_server._settings import Settings
+from batchscore_server import Settings, create_app
 from tests._contract import operations
 
 # Served beside the contract: the contract document itself and its interactive docs page.
