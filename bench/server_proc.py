@@ -40,19 +40,14 @@ def echo_app() -> FastAPI:
     return app
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def running_echo() -> Iterator[str]:
     """Serve :func:`echo_app` like ``running_server`` serves the real app: uvicorn in a daemon thread."""
-    port = _free_port()
+    # Bound here and handed to uvicorn, as running_server does: a port probed free and bound later can be taken.
+    sock = socket.create_server(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(echo_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="echo-server", daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="echo-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
@@ -64,6 +59,7 @@ def running_echo() -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+        sock.close()
 
 
 def main() -> int:

@@ -47,6 +47,14 @@ MAX_CHUNK_ROWS = 500
 CHUNKS_PER_SLOT = 4  # several chunks per parallel slot spread the rows evenly over the workers
 TICK_SECONDS = 0.1  # how often buffered results are written and running rows checked against itemTimeout
 WORKER_DIED = "the worker process running this row died (it crashed, was killed, or exceeded its memory limit)"
+# A row alone in its task is failed for its worker's death only when this many workers died running it: once can
+# be another's doing (a worker killed from outside, or a replacement for a killed worker that died starting up on
+# a busy machine), and the row never ran to completion.
+MAX_ROW_DEATHS = 2
+# A row the scheduler shows running but whose start event has not come (a row that holds the GIL sends none) is
+# timed out this much later than one that reported its start: a fresh worker's imports and setup before its first
+# row took seconds on a busy machine, and counted against the row.
+UNREPORTED_START_GRACE_SECONDS = 10.0
 
 # Scheduler settings from the measured pitfalls: a dead worker must fail its task at once instead of re-running
 # it elsewhere (allowed-failures 0), and no worker may queue a second task it cannot start (worker-saturation 1.0),
@@ -77,6 +85,7 @@ class _Live:
     # chunks in flight, as a set of every recorded row grew by tens of megabytes for a million rows.
     in_flight: set[int] = field(default_factory=set)
     recorded: set[int] = field(default_factory=set)
+    deaths: Counter[int] = field(default_factory=Counter)  # row -> workers that died while it ran alone
     cancel_requested: bool = False
     fail_reason: str | None = None
 
@@ -338,15 +347,9 @@ class BatchEngine:
         try:
             outcome = await future
         except KilledWorker as death:
-            unrecorded = self._without_result(batch_id, chunk)
-            if death.last_worker.address in self._killed_on_purpose:
-                # The worker was killed for another row's timeout; these rows were only caught in the blast.
-                queue.appendleft(unrecorded)
-            elif len(unrecorded) > 1:
-                # Which row killed the worker is unknown: run the rows one per task to find it.
-                queue.extendleft([[row] for row in reversed(unrecorded)])
-            elif unrecorded:
-                self._record(batch_id, {unrecorded[0][0]: stored_result(failure_result(WORKER_DIED))})
+            self._requeue_or_fail_lost(
+                batch_id, death.last_worker.address, self._without_result(batch_id, chunk), queue
+            )
             return None
         except Exception as error:
             message = f"the row could not be run: {error!r}"
@@ -361,6 +364,26 @@ class BatchEngine:
             queue.appendleft(self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
         return reason
 
+    def _requeue_or_fail_lost(self, batch_id: str, worker: str, lost: list[Row], queue: deque[list[Row]]) -> None:
+        """Queue again the rows (without a result) of a task whose worker died, or fail the row that killed it.
+
+        The timed-out row of a worker killed on purpose has its result already, so is not among ``lost``.
+        """
+        if worker in self._killed_on_purpose:
+            # The worker was killed for another row's timeout: these rows were only caught in the blast.
+            queue.appendleft(lost)
+        elif len(lost) > 1:
+            # Which row killed the worker is unknown: run the rows one per task to find it.
+            queue.extendleft([[row] for row in reversed(lost)])
+        elif lost:
+            index = lost[0][0]
+            deaths = self._live[batch_id].deaths
+            deaths[index] += 1
+            if deaths[index] < MAX_ROW_DEATHS:
+                queue.appendleft(lost)
+            else:
+                self._record(batch_id, {index: stored_result(failure_result(WORKER_DIED))})
+
     async def _enforce_timeout(
         self, batch_id: str, item_timeout: float, in_flight: dict[Future[Any], list[Row]], queue: deque[list[Row]]
     ) -> None:
@@ -373,7 +396,8 @@ class BatchEngine:
             for worker, keys in processing.items():
                 for key in keys:
                     if key in unseen and unseen[key] not in live.recorded:
-                        live.running[unseen[key]] = (now, worker)
+                        # Its clock starts later (the grace); a start event, when one comes, restarts it then.
+                        live.running[unseen[key]] = (now + UNREPORTED_START_GRACE_SECONDS, worker)
         for index, (started, worker) in list(live.running.items()):
             if now - started <= item_timeout:
                 continue

@@ -9,20 +9,16 @@ pickled model is uploaded straight to the server, and the artifact here is ASCII
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 import batchscore
 from batchscore_server import RunningServer, running_server
-from tests._contract import CONTRACT_PATH, ROOT
-from tests.contract.conftest import _free_port, _node_bin
+from tests._contract import CONTRACT_PATH
+from tests._prism import running_prism
 
 
 def manual_transmission(hp: float, wt: float) -> float:
@@ -36,7 +32,6 @@ def flaky(hp: float, wt: float) -> float:
     """Fails for negative horsepower."""
     if hp < 0:
         raise ValueError("negative horsepower")
-    import time
 
     time.sleep(0.05)
     return hp + wt
@@ -50,42 +45,11 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="module")
 def proxy_url(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
     log = tmp_path_factory.mktemp("prism-proxy") / "prism.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                str(_node_bin() / "prism"),
-                "proxy",
-                str(CONTRACT_PATH),
-                server.url,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--errors",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/status", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert process.poll() is None, log.read_text(errors="replace")
-                assert time.monotonic() < deadline, "Prism proxy did not start"
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        violations = [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
-        assert not violations, "\n".join(violations[:20])
+    with running_prism("proxy", str(CONTRACT_PATH), server.url, "--errors", log=log) as url:
+        yield url
+    violations = [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
+    assert not violations, "\n".join(violations[:20])
 
 
 def test_the_whole_workflow_conforms(proxy_url: str, server: RunningServer, tmp_path: Path) -> None:
