@@ -52,9 +52,9 @@ WORKER_DIED = "the worker process running this row died (it crashed, was killed,
 # a busy machine), and the row never ran to completion.
 MAX_ROW_DEATHS = 2
 # A row the scheduler shows running but whose start event has not come (a row that holds the GIL sends none) is
-# timed out this much later than one that reported its start: a fresh worker's imports and setup before its first
-# row took seconds on a busy machine, and counted against the row.
-UNREPORTED_START_GRACE_SECONDS = 10.0
+# timed out this much later than one that reported its start: a fresh worker's setup before its first row took
+# over 10 s on a busy machine, and counted against the row (an innocent row was timed out and its worker killed).
+UNREPORTED_START_GRACE_SECONDS = 30.0
 
 # Scheduler settings from the measured pitfalls: a dead worker must fail its task at once instead of re-running
 # it elsewhere (allowed-failures 0), and no worker may queue a second task it cannot start (worker-saturation 1.0),
@@ -146,6 +146,9 @@ class BatchEngine:
             threads_per_worker=1,
             processes=True,
             dashboard_address=":0",  # a free port: never collide with another cluster on 8787
+            # Imported before a worker (a replacement too) registers, not by its first row: on a busy machine the
+            # imports took seconds that counted against that row's itemTimeout.
+            preload=["batchscore_server._worker"],
         )
         with self._cluster_lock:
             if not abandoned.is_set():

@@ -94,7 +94,14 @@ def publish(api: httpx.Client, name: str, code: str, init_code: str = "", **fiel
     assert response.status_code == 201, response.text
 
 
-def wait_until_finished(api: httpx.Client, name: str, execution_id: str, timeout: float = 240) -> dict[str, Any]:
+# A guard against a hung batch, not a speed check: batches that kill workers wait for replacement processes, which
+# took over a minute each when several test suites shared two cores.
+FINISH_TIMEOUT_S = 900
+
+
+def wait_until_finished(
+    api: httpx.Client, name: str, execution_id: str, timeout: float = FINISH_TIMEOUT_S
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         body: dict[str, Any] = api.get(f"/api/{name}/v1/batch/{execution_id}", params={"limit": 1}).json()

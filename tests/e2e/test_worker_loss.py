@@ -45,7 +45,7 @@ def test_rows_that_meet_a_timeout_kill_are_run_again(api: httpx.Client) -> None:
     records = [{"hp": 600.0, "wt": 0.0}] + [{"hp": 0.0, "wt": float(i)} for i in range(1, 4)]
     started = api.post("/api/sleepy/v1/batch", params={"itemTimeout": 1.5, "parallelCount": 2}, json=records)
     execution_id = started.json()["batchExecutionId"]
-    final = wait_until_finished(api, "sleepy", execution_id, timeout=600)
+    final = wait_until_finished(api, "sleepy", execution_id)
     results = results_of(api, "sleepy", execution_id)
     assert [(r["index"], r["success"]) for r in results] == [(0, False), (1, True), (2, True), (3, True)], results
     assert "timed out" in results[0]["errorMessage"]
@@ -74,7 +74,7 @@ def test_a_row_lost_with_a_worker_killed_from_outside_runs_again(api: httpx.Clie
     address = api.get("/status").json()["components"]["cluster"]["details"]["scheduler"]
     with DaskClient(address, timeout=60) as dask:
         dask.run(kill_worker, nanny=True)
-    final = wait_until_finished(api, "lost", execution_id, timeout=600)
+    final = wait_until_finished(api, "lost", execution_id)
     results = results_of(api, "lost", execution_id)
     assert [(r["success"], r["outputParameters"]) for r in results] == [(True, {"answer": 3})], results
     assert final["failedItemCount"] == 0
