@@ -103,7 +103,7 @@ def test_batches_run_on_an_existing_cluster(scheduler_address: str, tmp_path: Pa
             publish(api, "remote", "import os\nanswer = hp + wt\nprint(os.getpid())\n")
             records = [{"hp": float(i), "wt": 1.0} for i in range(20)]
             execution_id = api.post("/api/remote/v1/batch", json=records).json()["batchExecutionId"]
-            final = wait_until_finished(api, "remote", execution_id, timeout=120)
+            final = wait_until_finished(api, "remote", execution_id)
             assert final["completedItemCount"] == 20
             results = api.get(f"/api/remote/v1/batch/{execution_id}").json()["batchExecutionResults"]
             assert [r["outputParameters"]["answer"] for r in results] == [i + 1.0 for i in range(20)]

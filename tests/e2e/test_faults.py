@@ -69,7 +69,7 @@ def test_deleting_the_service_fails_its_running_batch(own_api: httpx.Client) -> 
     assert own_api.delete("/services/deleted/v1").status_code == 200
     # The batch outlives its service: its status stays readable until the batch itself is deleted. Rows that
     # were running finish first, so the batch reaches its final state shortly after the DELETE.
-    final = wait_until_finished(own_api, "deleted", execution_id, timeout=30)
+    final = wait_until_finished(own_api, "deleted", execution_id)
     assert final["state"] == "failed"
     assert "was deleted" in final["errorMessage"]
     assert final["completedItemCount"] == 30
