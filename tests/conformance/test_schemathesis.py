@@ -69,7 +69,9 @@ CASES: Counter[str] = Counter()
 
 
 def admin_token(server: RunningServer) -> str:
-    response = httpx.post(f"{server.url}/login", json={"username": "admin", "password": server.admin_password})
+    response = httpx.post(
+        f"{server.url}/login", json={"username": "admin", "password": server.admin_password}, timeout=120
+    )
     response.raise_for_status()
     token: str = response.json()["access_token"]
     return token

@@ -74,7 +74,7 @@ def own_api(own_server: RunningServer) -> Iterator[httpx.Client]:
 
 def login(server: RunningServer, username: str = "admin", password: str | None = None) -> dict[str, Any]:
     response = httpx.post(
-        f"{server.url}/login", json={"username": username, "password": password or server.admin_password}
+        f"{server.url}/login", json={"username": username, "password": password or server.admin_password}, timeout=120
     )
     response.raise_for_status()
     body: dict[str, Any] = response.json()

@@ -191,7 +191,10 @@ def crafted_token(server: RunningServer, user: str, live_refresh_token: str, *, 
 
 
 def accepted(server: RunningServer, token: str) -> bool:
-    return httpx.get(f"{server.url}/services", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    return (
+        httpx.get(f"{server.url}/services", headers={"Authorization": f"Bearer {token}"}, timeout=120).status_code
+        == 200
+    )
 
 
 def tampered(token: str) -> str:
@@ -222,7 +225,7 @@ def world(server: RunningServer) -> Iterator[World]:
         revoked_pair = login(server, "az_alice", "pw-az_alice")
         assert accepted(server, revoked_pair["access_token"])
         revoke = httpx.delete(
-            f"{server.url}/login/refreshToken", params={"refreshToken": revoked_pair["refresh_token"]}
+            f"{server.url}/login/refreshToken", params={"refreshToken": revoked_pair["refresh_token"]}, timeout=120
         )
         assert revoke.status_code == 200, revoke.text
         alice_token = pairs["az_alice"]["access_token"]

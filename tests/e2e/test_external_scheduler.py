@@ -90,7 +90,7 @@ def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 def wait_for_workers(status_url: str, count: int) -> None:
     deadline = time.monotonic() + 60
-    while httpx.get(status_url).json()["components"]["cluster"]["details"]["workers"] < count:
+    while httpx.get(status_url, timeout=120).json()["components"]["cluster"]["details"]["workers"] < count:
         assert time.monotonic() < deadline
         time.sleep(0.2)
 

@@ -57,7 +57,7 @@ def kill_hard(process: subprocess.Popen[bytes]) -> None:
 
 
 def client(url: str) -> httpx.Client:
-    token = httpx.post(f"{url}/login", json={"username": "admin", "password": PASSWORD}).json()
+    token = httpx.post(f"{url}/login", json={"username": "admin", "password": PASSWORD}, timeout=120).json()
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=60)
 
 
