@@ -26,8 +26,7 @@ import uvicorn
 from distributed import LocalCluster
 from fastapi import FastAPI, Request
 
-from batchscore_server._batch import DASK_CONFIG
-from batchscore_server._embedded import running_server
+from batchscore_server import DASK_CONFIG, running_server
 
 
 def echo_app() -> FastAPI:
@@ -59,15 +58,11 @@ def echo_app() -> FastAPI:
 
 @contextmanager
 def running_echo() -> Iterator[str]:
-    """Serve :func:`echo_app` like ``running_server`` serves the real app: uvicorn in a daemon thread.
-
-    The socket is bound here and handed to uvicorn: a port probed free and bound later can be taken in between
-    by anything else on a busy machine.
-    """
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
+    """Serve :func:`echo_app` like ``running_server`` serves the real app: uvicorn in a daemon thread."""
+    # Bound here and handed to uvicorn, as running_server does: a port probed free and bound later can be taken.
+    sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(echo_app(), log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(echo_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="echo-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from batchscore_server._embedded import running_server
+from batchscore_server import running_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 

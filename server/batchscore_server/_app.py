@@ -17,9 +17,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from batchscore_server import _startup
 from batchscore_server._errors import ApiError
 from batchscore_server._routes import api_routes, include_routes
 from batchscore_server._settings import Settings
+from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
 
 __all__ = ["Server", "create_app"]
@@ -28,13 +30,20 @@ __all__ = ["Server", "create_app"]
 def create_app(settings: Settings) -> FastAPI:
     """Build the application for ``settings`` (the Dask cluster and the pool start with the app's lifespan)."""
     server = Server(settings)
+    startup = StartupProgress()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.to_thread(server.store.remove_unfinished_receipts)
-        await server.batches.start()
-        await server.warm_pool()
+        # Everything is closed however far the start got (a stage failed, or the start was canceled): what was
+        # left running (a Dask cluster, pool processes) outlived the server and broke the interpreter's exit.
         try:
+            with startup.stage(_startup.DATABASE):
+                await asyncio.to_thread(server.store.remove_unfinished_receipts)
+            with startup.stage(_startup.DASK_CLUSTER):
+                await server.batches.start()
+            with startup.stage(_startup.CONSUME_POOL):
+                await server.warm_pool()
+            startup.current = _startup.HTTP
             yield
         finally:
             await server.batches.close()
@@ -43,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="batchscore", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.server = server
+    app.state.startup = startup  # read by the embedded server to name the stage a failed start was in
     _install_error_handlers(app)
     include_routes(app)
     return app

@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import logging
 import math
+import threading
 import time
 import uuid
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -47,6 +48,14 @@ MAX_CHUNK_ROWS = 500
 CHUNKS_PER_SLOT = 4  # several chunks per parallel slot spread the rows evenly over the workers
 TICK_SECONDS = 0.1  # how often buffered results are written and running rows checked against itemTimeout
 WORKER_DIED = "the worker process running this row died (it crashed, was killed, or exceeded its memory limit)"
+# A row alone in its task is failed for its worker's death only when this many workers died running it: once can
+# be another's doing (a worker killed from outside, or a replacement for a killed worker that died starting up on
+# a busy machine), and the row never ran to completion.
+MAX_ROW_DEATHS = 2
+# A row the scheduler shows running but whose start event has not come (a row that holds the GIL sends none) is
+# timed out this much later than one that reported its start: a fresh worker's setup before its first row took
+# over 10 s on a busy machine, and counted against the row (an innocent row was timed out and its worker killed).
+UNREPORTED_START_GRACE_SECONDS = 30.0
 
 # Scheduler settings from the measured pitfalls: a dead worker must fail its task at once instead of re-running
 # it elsewhere (allowed-failures 0), and no worker may queue a second task it cannot start (worker-saturation 1.0),
@@ -75,6 +84,7 @@ class _Live:
     # chunks in flight, as a set of every recorded row grew by tens of megabytes for a million rows.
     in_flight: set[int] = field(default_factory=set)
     recorded: set[int] = field(default_factory=set)
+    deaths: Counter[int] = field(default_factory=Counter)  # row -> workers that died while it ran alone
     cancel_requested: bool = False
     fail_reason: str | None = None
 
@@ -100,6 +110,7 @@ class BatchEngine:
         # The engine's database work runs in a thread of its own: off the event loop, and never queued behind
         # the routes' reads (polls) in the loop's shared pool; one thread, as SQLite has one writer at a time.
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-engine-db")
+        self._cluster_lock = threading.Lock()
 
     @property
     def client(self) -> Client:
@@ -113,18 +124,40 @@ class BatchEngine:
         dask.config.set(DASK_CONFIG)
         address = self._settings.scheduler
         if address is None:
-            self._cluster = await asyncio.to_thread(
-                LocalCluster,
-                n_workers=self._settings.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=":0",  # a free port: never collide with another cluster on 8787
-            )
-            address = self._cluster.scheduler_address
+            abandoned = threading.Event()
+            try:
+                address = await asyncio.to_thread(self._start_cluster, abandoned)
+            except asyncio.CancelledError:
+                # The thread cannot be stopped: it closes the cluster itself once started (see _start_cluster).
+                with self._cluster_lock:
+                    abandoned.set()
+                raise
         self._scheduler_address = str(address)
         self._client = await Client(address, asynchronous=True)
         self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
         await self._resume()
+
+    def _start_cluster(self, abandoned: threading.Event) -> str:
+        """Start the local cluster (blocking); returns the scheduler's address.
+
+        A start that was given up on (the server's start timed out) closes the cluster at once, so its scheduler
+        and worker processes do not outlive the server.
+        """
+        cluster = LocalCluster(
+            n_workers=self._settings.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: never collide with another cluster on 8787
+            # Imported before a worker (a replacement too) registers, not by its first row: on a busy machine the
+            # imports took seconds that counted against that row's itemTimeout.
+            preload=["batchscore_server._worker"],
+        )
+        with self._cluster_lock:
+            if not abandoned.is_set():
+                self._cluster = cluster
+                return str(cluster.scheduler_address)
+        cluster.close()
+        raise asyncio.CancelledError
 
     async def close(self) -> None:
         """Stop scheduling (rows keep their recorded results) and disconnect from Dask."""
@@ -311,15 +344,9 @@ class BatchEngine:
         try:
             outcome = await future
         except KilledWorker as death:
-            unrecorded = await self._without_result(batch_id, chunk)
-            if death.last_worker.address in self._killed_on_purpose:
-                # The worker was killed for another row's timeout; these rows were only caught in the blast.
-                queue.appendleft(unrecorded)
-            elif len(unrecorded) > 1:
-                # Which row killed the worker is unknown: run the rows one per task to find it.
-                queue.extendleft([[row] for row in reversed(unrecorded)])
-            elif unrecorded:
-                await self._record(batch_id, {unrecorded[0][0]: stored_result(failure_result(WORKER_DIED))})
+            await self._requeue_or_fail_lost(
+                batch_id, death.last_worker.address, await self._without_result(batch_id, chunk), queue
+            )
             return None
         except Exception as error:
             message = f"the row could not be run: {error!r}"
@@ -337,6 +364,26 @@ class BatchEngine:
             queue.appendleft(await self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
         return reason
 
+    async def _requeue_or_fail_lost(self, batch_id: str, worker: str, lost: list[Row], queue: deque[list[Row]]) -> None:
+        """Queue again the rows (without a result) of a task whose worker died, or fail the row that killed it.
+
+        The timed-out row of a worker killed on purpose has its result already, so is not among ``lost``.
+        """
+        if worker in self._killed_on_purpose:
+            # The worker was killed for another row's timeout: these rows were only caught in the blast.
+            queue.appendleft(lost)
+        elif len(lost) > 1:
+            # Which row killed the worker is unknown: run the rows one per task to find it.
+            queue.extendleft([[row] for row in reversed(lost)])
+        elif lost:
+            index = lost[0][0]
+            deaths = self._live[batch_id].deaths
+            deaths[index] += 1
+            if deaths[index] < MAX_ROW_DEATHS:
+                queue.appendleft(lost)
+            else:
+                await self._record(batch_id, {index: stored_result(failure_result(WORKER_DIED))})
+
     async def _enforce_timeout(
         self, batch_id: str, item_timeout: float, in_flight: dict[Future[Any], list[Row]], queue: deque[list[Row]]
     ) -> None:
@@ -349,7 +396,8 @@ class BatchEngine:
             for worker, keys in processing.items():
                 for key in keys:
                     if key in unseen and unseen[key] not in live.recorded:
-                        live.running[unseen[key]] = (now, worker)
+                        # Its clock starts later (the grace); a start event, when one comes, restarts it then.
+                        live.running[unseen[key]] = (now + UNREPORTED_START_GRACE_SECONDS, worker)
         for index, (started, worker) in list(live.running.items()):
             if now - started <= item_timeout:
                 continue

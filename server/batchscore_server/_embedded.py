@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
+import math
 import os
 import secrets
 import socket
@@ -14,13 +17,25 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import uvicorn
+from fastapi import FastAPI
 
+from batchscore_server import _auth, _startup
 from batchscore_server._app import create_app
-from batchscore_server._auth import Role, add_user, has_users
+from batchscore_server._auth import Role, has_users
 from batchscore_server._db import create_engine
 from batchscore_server._settings import Settings
+from batchscore_server._startup import StartupProgress
+
+log = logging.getLogger("batchscore_server.embedded")
 
 ADMIN_PASSWORD_ENV = "BATCHSCORE_ADMIN_PASSWORD"
+START_TIMEOUT_ENV = "BATCHSCORE_START_TIMEOUT"
+# Starting a Dask cluster and the consume pool spawns interpreters: about 2 s on a quiet 2-core machine, and
+# well over a minute when four test suites share it.
+DEFAULT_START_TIMEOUT = 300.0
+# How long a server that failed to start gets to close what it started (threads cannot be interrupted).
+TEARDOWN_SECONDS = 60.0
+LISTEN_BACKLOG = 2048  # uvicorn's default
 # uvicorn closes idle keep-alive connections after 5 s by default; a poller that reuses one at that moment gets a
 # reset (ReadError). Pollers wait up to 10 s between polls, so idle connections are kept longer than that.
 KEEP_ALIVE_SECONDS = 75
@@ -47,30 +62,67 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
                 f"{settings.data_dir} has no users yet: set {ADMIN_PASSWORD_ENV} to the password the first user "
                 "'admin' (role Owner) should have, then start again."
             )
-        add_user(engine, "admin", admin_password, Role.OWNER)
+        _auth.add_user(engine, "admin", admin_password, Role.OWNER)
     finally:
         engine.dispose()
 
 
-def add_user_to(data_dir: Path, name: str, password: str, role: Role) -> None:
-    """Create a user in a data directory, or reset an existing user's password and role."""
+def add_user(data_dir: Path, name: str, password: str, role: Role = Role.READER) -> None:
+    """Create a user in a server's data directory, or reset an existing user's password and role."""
     data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(data_dir / Settings(data_dir=data_dir).database_path.name)
     try:
-        add_user(engine, name, password, role)
+        _auth.add_user(engine, name, password, role)
     finally:
         engine.dispose()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` (port 0: one the system picks), before anything else starts.
+
+    The server is then handed this socket: a port probed free and bound later was taken in between on a busy
+    machine (by the Dask cluster the server starts, or another test run).
+
+    Raises:
+        SetupError: The address cannot be bound (in use, or not an address of this machine).
+
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+    except OSError as error:
+        raise SetupError(f"cannot listen on {host}:{port}: {error}") from error
+
+
+def _uvicorn_config(app: FastAPI, sock: socket.socket, log_level: str) -> uvicorn.Config:
+    host, port = sock.getsockname()[:2]
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, saying where it listens once started (uvicorn is silent when handed its sockets)."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started and sockets:
+            host, port = sockets[0].getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            logging.getLogger("uvicorn.error").info(
+                "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
+            )
 
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the server in the foreground until interrupted.
 
     Raises:
-        SetupError: The data directory has no users and BATCHSCORE_ADMIN_PASSWORD is not set.
+        SetupError: The address cannot be bound, or the data directory has no users and BATCHSCORE_ADMIN_PASSWORD
+            is not set.
 
     """
-    ensure_admin(settings, os.environ.get(ADMIN_PASSWORD_ENV))
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    with listen(host, port) as sock:
+        ensure_admin(settings, os.environ.get(ADMIN_PASSWORD_ENV))
+        _Server(_uvicorn_config(create_app(settings), sock, "info")).run(sockets=[sock])
 
 
 @dataclass(frozen=True)
@@ -82,54 +134,147 @@ class RunningServer:
     settings: Settings
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+def _resolve_start_timeout(given: float | None = None) -> float:
+    """The start timeout in seconds: ``given``, else ``$BATCHSCORE_START_TIMEOUT``, else 300.
+
+    Raises:
+        SetupError: ``$BATCHSCORE_START_TIMEOUT`` is not a positive number.
+
+    """
+    if given is not None:
+        return given
+    text = os.environ.get(START_TIMEOUT_ENV)
+    if not text:
+        return DEFAULT_START_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise SetupError(f"{START_TIMEOUT_ENV} must be a positive number of seconds, not {text!r}")
+    return seconds
+
+
+class _ServerThread(threading.Thread):
+    """Runs uvicorn on its own event loop; the start can be given up on (:meth:`cancel`) from another thread."""
+
+    def __init__(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        super().__init__(name="batchscore-server", daemon=True)
+        self.server = server
+        self.sock = sock
+        self.error: BaseException | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with asyncio.Runner(loop_factory=self.server.config.get_loop_factory()) as runner:
+                runner.run(self._serve())
+        except BaseException as error:  # SystemExit too: uvicorn exits that way when the app's start failed
+            self.error = error
+        finally:
+            self._ready.set()
+
+    async def _serve(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._ready.set()
+        await self.server.serve(sockets=[self.sock])
+
+    def cancel(self) -> None:
+        """Stop a start in progress: its awaits raise CancelledError, and the app's lifespan closes what it began."""
+        self._ready.wait()
+        if self._loop is not None and self._task is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing left to stop
+                self._loop.call_soon_threadsafe(self._task.cancel)
+
+
+def _start_error(progress: StartupProgress, thread: _ServerThread, timeout: float) -> SetupError:
+    """Why the start failed: the stage that did not finish, and its exception when it raised one."""
+    if progress.failure is not None:
+        stage, error = progress.failure
+        return SetupError(f"the embedded server did not start: the {stage} stage failed: {error!r}")
+    if thread.is_alive():
+        return SetupError(
+            f"the embedded server did not start within {timeout:g} s: the {progress.current} stage did not finish "
+            f"(a busy machine may need more: pass start_timeout= or set {START_TIMEOUT_ENV})"
+        )
+    return SetupError(f"the embedded server did not start: the {progress.current} stage ended with {thread.error!r}")
+
+
+def _wait_started(server: uvicorn.Server, thread: _ServerThread, progress: StartupProgress, timeout: float) -> None:
+    """Wait until the server serves; on a failure or timeout stop it, wait for its teardown, and raise."""
+    deadline = time.monotonic() + timeout
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        thread.join(timeout=0.05)
+    if server.started:
+        return
+    error = _start_error(progress, thread, timeout)
+    # The cause is the stage's own exception, or what ended the thread; not the cancel that stops a slow start.
+    cause = progress.failure[1] if progress.failure is not None else None if thread.is_alive() else thread.error
+    # Wait for the server's own teardown before raising: a thread left starting a Dask cluster while the
+    # interpreter exited failed with "cannot schedule new futures after interpreter shutdown".
+    thread.cancel()
+    thread.join(timeout=TEARDOWN_SECONDS)
+    if thread.is_alive():
+        log.warning("the embedded server was still stopping after %g s", TEARDOWN_SECONDS)
+    raise error from cause
 
 
 @contextlib.contextmanager
 def running_server(
-    data_dir: Path | None = None, *, workers: int = 2, admin_password: str | None = None, **settings: object
+    data_dir: Path | None = None,
+    *,
+    workers: int = 2,
+    admin_password: str | None = None,
+    start_timeout: float | None = None,
+    **settings: object,
 ) -> Iterator[RunningServer]:
     """Start a server on a free loopback port in a background thread; stop it cleanly on exit.
+
+    The port is bound first, and the server is handed the socket, so no other program can take it meanwhile.
 
     Args:
         data_dir: The data directory; a temporary one (deleted afterwards) when None.
         workers: Dask workers and consume-pool processes.
         admin_password: Password for ``admin`` on a new data directory; generated when None.
+        start_timeout: Seconds the start may take; None: ``$BATCHSCORE_START_TIMEOUT``, else 300.
         **settings: Other :class:`Settings` fields.
 
     Yields:
         The server's URL, the admin password and its settings.
 
+    Raises:
+        SetupError: The server did not start in time, or a start-up stage failed: the message names the stage
+            (database, Dask cluster, consume pool, HTTP) and the error.
+
     """
+    timeout = _resolve_start_timeout(start_timeout)
     password = admin_password or secrets.token_urlsafe(16)
     with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(listen("127.0.0.1", 0))
         if data_dir is None:
             data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="batchscore-")))
         config = replace(Settings(data_dir=data_dir, workers=workers), **settings)  # type: ignore[arg-type]
-        ensure_admin(config, password)
-        port = _free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(config),
-                host="127.0.0.1",
-                port=port,
-                log_level="warning",
-                timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            )
-        )
-        thread = threading.Thread(target=server.run, name="batchscore-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise SetupError("the embedded server did not start")
-            time.sleep(0.05)
         try:
-            yield RunningServer(url=f"http://127.0.0.1:{port}", admin_password=password, settings=config)
+            ensure_admin(config, password)
+            app = create_app(config)
+        except SetupError:
+            raise
+        except Exception as error:
+            raise SetupError(
+                f"the embedded server did not start: the {_startup.DATABASE} stage failed: {error!r}"
+            ) from error
+        progress: StartupProgress = app.state.startup
+        server = uvicorn.Server(_uvicorn_config(app, sock, "warning"))
+        thread = _ServerThread(server, sock)
+        thread.start()
+        _wait_started(server, thread, progress, timeout)
+        try:
+            yield RunningServer(
+                url=f"http://127.0.0.1:{sock.getsockname()[1]}", admin_password=password, settings=config
+            )
         finally:
             server.should_exit = True
-            thread.join(timeout=60)
+            thread.join(timeout=TEARDOWN_SECONDS)

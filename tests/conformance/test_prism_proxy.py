@@ -9,18 +9,16 @@ pickled model is uploaded straight to the server, and the artifact here is ASCII
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import batchscore
-from batchscore_server._embedded import RunningServer, running_server
-from tests._contract import CONTRACT_PATH, ROOT
-from tests.contract.conftest import _node_bin, _wait_until_listening
+from batchscore_server import RunningServer, running_server
+from tests._contract import CONTRACT_PATH
+from tests._prism import running_prism
 
 
 def manual_transmission(hp: float, wt: float) -> float:
@@ -34,7 +32,6 @@ def flaky(hp: float, wt: float) -> float:
     """Fails for negative horsepower."""
     if hp < 0:
         raise ValueError("negative horsepower")
-    import time
 
     time.sleep(0.05)
     return hp + wt
@@ -49,31 +46,10 @@ def server() -> Iterator[RunningServer]:
 @pytest.fixture(scope="module")
 def proxy_url(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("prism-proxy") / "prism.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            [
-                str(_node_bin() / "prism"),
-                "proxy",
-                str(CONTRACT_PATH),
-                server.url,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",  # Prism binds a free port itself and logs it: nothing can take it between a probe and the bind
-                "--errors",
-            ],
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=ROOT,
-        )
-    try:
-        yield _wait_until_listening(process, log)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        violations = [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
-        assert not violations, "\n".join(violations[:20])
+    with running_prism("proxy", str(CONTRACT_PATH), server.url, "--errors", log=log) as url:
+        yield url
+    violations = [line for line in log.read_text(errors="replace").splitlines() if "Violation" in line]
+    assert not violations, "\n".join(violations[:20])
 
 
 def test_the_whole_workflow_conforms(proxy_url: str, server: RunningServer, tmp_path: Path) -> None:

@@ -37,7 +37,7 @@ from schemathesis.generation.meta import TestPhase
 from schemathesis.hooks import HookContext
 from schemathesis.openapi.checks import RejectedPositiveData
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 from tests._contract import CONTRACT_PATH
 
 # The server runs in this process: its threads (uvicorn, the Dask scheduler) use the global `random` module while
@@ -69,7 +69,9 @@ CASES: Counter[str] = Counter()
 
 
 def admin_token(server: RunningServer) -> str:
-    response = httpx.post(f"{server.url}/login", json={"username": "admin", "password": server.admin_password})
+    response = httpx.post(
+        f"{server.url}/login", json={"username": "admin", "password": server.admin_password}, timeout=120
+    )
     response.raise_for_status()
     token: str = response.json()["access_token"]
     return token

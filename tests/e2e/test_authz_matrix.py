@@ -31,8 +31,7 @@ import jwt
 import pytest
 from jsonschema import Draft202012Validator
 
-from batchscore_server._auth import Role
-from batchscore_server._embedded import RunningServer, add_user_to
+from batchscore_server import Role, RunningServer, add_user
 from tests._contract import contract, operations
 from tests.e2e.conftest import NUMERIC_IO, login
 
@@ -192,7 +191,10 @@ def crafted_token(server: RunningServer, user: str, live_refresh_token: str, *, 
 
 
 def accepted(server: RunningServer, token: str) -> bool:
-    return httpx.get(f"{server.url}/services", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    return (
+        httpx.get(f"{server.url}/services", headers={"Authorization": f"Bearer {token}"}, timeout=120).status_code
+        == 200
+    )
 
 
 def tampered(token: str) -> str:
@@ -206,7 +208,7 @@ def tampered(token: str) -> str:
 @pytest.fixture(scope="module")
 def world(server: RunningServer) -> Iterator[World]:
     for name, role in USERS.items():
-        add_user_to(server.settings.data_dir, name, f"pw-{name}", role)
+        add_user(server.settings.data_dir, name, f"pw-{name}", role)
     pairs = {name: login(server, name, f"pw-{name}") for name in USERS}
     pairs["admin"] = login(server)
     clients = {
@@ -223,7 +225,7 @@ def world(server: RunningServer) -> Iterator[World]:
         revoked_pair = login(server, "az_alice", "pw-az_alice")
         assert accepted(server, revoked_pair["access_token"])
         revoke = httpx.delete(
-            f"{server.url}/login/refreshToken", params={"refreshToken": revoked_pair["refresh_token"]}
+            f"{server.url}/login/refreshToken", params={"refreshToken": revoked_pair["refresh_token"]}, timeout=120
         )
         assert revoke.status_code == 200, revoke.text
         alice_token = pairs["az_alice"]["access_token"]

@@ -33,8 +33,7 @@ import httpx
 import pytest
 from jsonschema import Draft202012Validator
 
-from batchscore_server._auth import Role
-from batchscore_server._embedded import RunningServer, add_user_to, running_server
+from batchscore_server import Role, RunningServer, add_user, running_server
 from tests._contract import contract, operations
 from tests.e2e.conftest import NUMERIC_IO, login, publish, wait_until_finished
 
@@ -200,7 +199,7 @@ def undo(before: dict[str, Any], after: dict[str, Any], target: Target) -> None:
 
 @pytest.fixture(scope="module")
 def main_target(server: RunningServer, api: httpx.Client) -> Target:
-    add_user_to(server.settings.data_dir, *CONTRIBUTOR, Role.CONTRIBUTOR)
+    add_user(server.settings.data_dir, *CONTRIBUTOR, Role.CONTRIBUTOR)
     publish(api, SERVICE, CODE, outputFileNames=["out.txt"])
     started = api.post(f"/api/{SERVICE}/v1/batch", json=[{"hp": 1, "wt": 2}, {"hp": 3, "wt": 4}])
     assert started.status_code == 202, started.text

@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 
-MAIN = "from batchscore._cli import main; main()"
+MAIN = "from batchscore.cli import main; main()"
 
 SERVICES_PY = """
 def add(hp, wt):

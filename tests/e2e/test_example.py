@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batchscore_server._embedded import running_server
+from batchscore_server import running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 # The scheduler settings the engine relies on, given to an external scheduler the documented way.
@@ -90,7 +90,7 @@ def scheduler_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
 
 def wait_for_workers(status_url: str, count: int) -> None:
     deadline = time.monotonic() + 60
-    while httpx.get(status_url).json()["components"]["cluster"]["details"]["workers"] < count:
+    while httpx.get(status_url, timeout=120).json()["components"]["cluster"]["details"]["workers"] < count:
         assert time.monotonic() < deadline
         time.sleep(0.2)
 
@@ -103,7 +103,7 @@ def test_batches_run_on_an_existing_cluster(scheduler_address: str, tmp_path: Pa
             publish(api, "remote", "import os\nanswer = hp + wt\nprint(os.getpid())\n")
             records = [{"hp": float(i), "wt": 1.0} for i in range(20)]
             execution_id = api.post("/api/remote/v1/batch", json=records).json()["batchExecutionId"]
-            final = wait_until_finished(api, "remote", execution_id, timeout=120)
+            final = wait_until_finished(api, "remote", execution_id)
             assert final["completedItemCount"] == 20
             results = api.get(f"/api/remote/v1/batch/{execution_id}").json()["batchExecutionResults"]
             assert [r["outputParameters"]["answer"] for r in results] == [i + 1.0 for i in range(20)]

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from distributed import Client as DaskClient
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 INIT_RAISES = "raise RuntimeError('the model file is missing')"
@@ -60,7 +60,7 @@ def test_a_full_disk_fails_the_row_and_the_server_stays_healthy(tiny_artifacts_s
     execution_id = api.post("/api/bigFiles/v1/batch", params={"parallelCount": 1}, json=records).json()[
         "batchExecutionId"
     ]
-    final = wait_until_finished(api, "bigFiles", execution_id, timeout=60)
+    final = wait_until_finished(api, "bigFiles", execution_id)
     assert final["state"] == "complete"
     results = api.get(f"/api/bigFiles/v1/batch/{execution_id}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == [0, 1, 2]
@@ -85,7 +85,7 @@ def test_a_dask_worker_restart_mid_batch_loses_no_row(own_server: RunningServer,
         time.sleep(0.05)
     with DaskClient(address, timeout=30) as dask:
         dask.restart_workers([next(iter(dask.scheduler_info()["workers"]))])
-    final = wait_until_finished(own_api, "restarted", execution_id, timeout=120)
+    final = wait_until_finished(own_api, "restarted", execution_id)
     assert final["state"] == "complete"
     results = own_api.get(f"/api/restarted/v1/batch/{execution_id}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == list(range(24))  # exactly one result per row
@@ -93,7 +93,7 @@ def test_a_dask_worker_restart_mid_batch_loses_no_row(own_server: RunningServer,
         assert result["success"] or "worker process running this row died" in result["errorMessage"]
     if final["failedItemCount"]:
         own_api.post(f"/api/restarted/v1/batch/{execution_id}/retry")
-        again = wait_until_finished(own_api, "restarted", execution_id, timeout=120)
+        again = wait_until_finished(own_api, "restarted", execution_id)
         assert again["failedItemCount"] == 0
 
 
@@ -122,7 +122,7 @@ def test_a_busy_database_delays_but_loses_nothing(own_server: RunningServer, own
         time.sleep(2)
         released.set()
         holder.join()
-    final = wait_until_finished(own_api, "busyDb", execution_id, timeout=120)
+    final = wait_until_finished(own_api, "busyDb", execution_id)
     assert final["state"] == "complete"
     results = own_api.get(f"/api/busyDb/v1/batch/{execution_id}").json()["batchExecutionResults"]
     assert [r["index"] for r in results] == list(range(12))

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 from tests.e2e.conftest import SEED_CODE, SEED_INIT, mtcars_records, publish
 from tests.e2e.test_seed_workflow import PNG_MAGIC, local_predictions
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,36 +19,33 @@ ROWS = 1000
 WRITES_A_FILE = "import time\ntime.sleep(0.01)\nopen('out.txt', 'w').write(str(hp))\nanswer = hp * 10\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+# `serve --port 0` binds a port the system picks, before anything else, and logs it once the server is ready.
+LISTENING = re.compile(rb"Uvicorn running on (http://[\d.]+:\d+)")
+START_TIMEOUT_S = 600  # a Dask cluster and a process pool start first: minutes on a machine shared by test runs
 
 
-def start_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, "BATCHSCORE_ADMIN_PASSWORD": PASSWORD}
     command = [
         sys.executable,
         "-c",
-        "from batchscore._cli import main; main()",
+        "from batchscore.cli import main; main()",
         "serve",
         "--data-dir",
         str(data_dir),
         "--port",
-        str(port),
+        "0",
         "--workers",
         "2",
     ]
+    offset = log.stat().st_size if log.exists() else 0
     with log.open("ab") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/status", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            pass
+        found = LISTENING.search(log.read_bytes()[offset:])
+        if found:
+            return process, found.group(1).decode()
         assert process.poll() is None, log.read_text(errors="replace")
         time.sleep(0.2)
     raise AssertionError("the server did not start:\n" + log.read_text(errors="replace"))
@@ -59,26 +56,23 @@ def kill_hard(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=30)
 
 
-def client(port: int) -> httpx.Client:
-    token = httpx.post(f"http://127.0.0.1:{port}/login", json={"username": "admin", "password": PASSWORD}).json()
-    return httpx.Client(
-        base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=60
-    )
+def client(url: str) -> httpx.Client:
+    token = httpx.post(f"{url}/login", json={"username": "admin", "password": PASSWORD}, timeout=120).json()
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=60)
 
 
 def test_a_killed_server_resumes_its_batch(tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "server.log"
-    port = free_port()
-    server = start_server(data_dir, port, log)
+    server, url = start_server(data_dir, log)
     try:
-        with client(port) as api:
+        with client(url) as api:
             body = {"code": WRITES_A_FILE, "runtimeType": "Python", "outputFileNames": ["out.txt"], **NUMERIC_IO}
             assert api.post("/services/resume/v1", json=body).status_code == 201
             records = [{"hp": float(i), "wt": 0.0} for i in range(ROWS)]
             execution_id = api.post("/api/resume/v1/batch", params={"parallelCount": 2}, json=records).json()[
                 "batchExecutionId"
             ]
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 600
             while api.get(f"/api/resume/v1/batch/{execution_id}").json()["completedItemCount"] < 100:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
@@ -86,9 +80,9 @@ def test_a_killed_server_resumes_its_batch(tmp_path: Path) -> None:
             assert before_kill["state"] == "inProgress", "the kill must land mid-batch"
         kill_hard(server)
 
-        server = start_server(data_dir, port, log)
-        with client(port) as api:
-            deadline = time.monotonic() + 120
+        server, url = start_server(data_dir, log)
+        with client(url) as api:
+            deadline = time.monotonic() + 600
             while (state := api.get(f"/api/resume/v1/batch/{execution_id}").json())["state"] != "complete":
                 assert time.monotonic() < deadline, state
                 time.sleep(0.2)

@@ -10,8 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batchscore_server._auth import Role
-from batchscore_server._embedded import RunningServer, add_user_to
+from batchscore_server import Role, RunningServer, add_user
 from tests.e2e.conftest import NUMERIC_IO, login
 
 USERS = {"alice": Role.CONTRIBUTOR, "bob": Role.CONTRIBUTOR, "rita": Role.READER}
@@ -21,7 +20,7 @@ SERVICE = {"code": "answer = hp + wt", "runtimeType": "Python", **NUMERIC_IO}
 @pytest.fixture(scope="module")
 def clients(server: RunningServer, api: httpx.Client) -> Iterator[dict[str, httpx.Client]]:
     for name, role in USERS.items():
-        add_user_to(server.settings.data_dir, name, f"pw-{name}", role)
+        add_user(server.settings.data_dir, name, f"pw-{name}", role)
     made = {"admin": api}
     for name in USERS:
         token = login(server, name, f"pw-{name}")["access_token"]

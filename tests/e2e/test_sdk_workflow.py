@@ -14,7 +14,7 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 import batchscore
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 from tests.e2e.conftest import MTCARS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

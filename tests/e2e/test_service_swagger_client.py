@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from batchscore_server._embedded import RunningServer
+from batchscore_server import RunningServer
 from tests.e2e.conftest import publish
 
 SERVICE = "swaggerClientService"

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from batchscore_server._embedded import RunningServer, running_server
+from batchscore_server import RunningServer, running_server
 from tests.e2e.conftest import NUMERIC_IO, login
 
 POLLERS = 200

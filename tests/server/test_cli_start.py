@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from batchscore_server import _db
 
-CLI = [sys.executable, "-c", "from batchscore._cli import main; main()"]
+CLI = [sys.executable, "-c", "from batchscore.cli import main; main()"]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

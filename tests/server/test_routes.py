@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batchscore_server._app import create_app
+from batchscore_server import Settings, create_app
 from batchscore_server._routes import api_routes
-from batchscore_server._settings import Settings
 from tests._contract import operations
 
 # Served beside the contract: the contract document itself and its interactive docs page.

@@ -20,7 +20,8 @@ from batchscore import (
     NotFoundError,
     WaitTimeoutError,
 )
-from batchscore._cli import (
+from batchscore.cli import app
+from batchscore.cli._common import (
     EXIT_API,
     EXIT_AUTH,
     EXIT_BATCH_STOPPED,
@@ -28,16 +29,15 @@ from batchscore._cli import (
     EXIT_ROWS_FAILED,
     EXIT_USAGE,
     CliError,
-    app,
     config_dir,
     exit_code_for,
-    load_function,
     normalize_url,
     parse_pairs,
     parse_value,
     status_exit_code,
     write_private_json,
 )
+from batchscore.cli.publish import load_function
 
 
 @pytest.fixture

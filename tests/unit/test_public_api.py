@@ -68,15 +68,38 @@ def test_every_error_is_a_batchscore_error() -> None:
             assert issubclass(value, batchscore.BatchscoreError), name
 
 
+# Every module of the SDK, imported, and the CLI built without its plugins: none of it may import the server.
+SDK_WITHOUT_SERVER = """
+import importlib, pkgutil, sys
+import batchscore
+for module in pkgutil.walk_packages(batchscore.__path__, "batchscore."):
+    importlib.import_module(module.name)
+from batchscore.cli import build_app
+names = [command.name or command.callback.__name__ for command in build_app(plugins=False).registered_commands]
+print(sorted(name for name in sys.modules if name.split(".")[0] == "batchscore_server"), names)
+"""
+
+
 def test_sdk_does_not_import_the_server() -> None:
-    code = "import sys, batchscore, batchscore._cli; print('batchscore_server' in sys.modules)"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "False"
+    result = subprocess.run([sys.executable, "-c", SDK_WITHOUT_SERVER], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[] ['login', 'logout', 'publish', 'consume']"
+
+
+def test_the_server_commands_plug_in_through_an_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    from batchscore.cli import PLUGIN_GROUP, build_app
+
+    assert [entry.value for entry in entry_points(group=PLUGIN_GROUP)] == ["batchscore_server.cli:register"]
+    app = build_app()
+    assert [command.callback.__name__ for command in app.registered_commands if command.callback][:1] == ["serve"]
+    assert [group.name for group in app.registered_groups] == ["users", "services", "batch"]
 
 
 def test_console_script_prints_the_version() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", "from batchscore._cli import main; main()", "--version"],
+        [sys.executable, "-c", "from batchscore.cli import main; main()", "--version"],
         capture_output=True,
         text=True,
         check=False,

@@ -1,0 +1,505 @@
+"""``batchscore batch start|status|wait|cancel|retry|delete|results|download``, and the local batch index."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from batchscore import (
+    Batch,
+    BatchError,
+    BatchStatus,
+)
+from batchscore.cli._common import (
+    BATCHES_FILE,
+    EXIT_INTERRUPTED,
+    EXIT_ROWS_FAILED,
+    EXIT_USAGE,
+    RECORD_SUFFIXES,
+    RESULT_SUFFIXES,
+    CliError,
+    ExecutionArgument,
+    JsonOption,
+    PasswordOption,
+    ServiceOption,
+    UrlOption,
+    UsernameOption,
+    VersionOption,
+    _connect,
+    _emit_json,
+    _failures,
+    _read_state,
+    _short_error,
+    _show_status,
+    _status_json,
+    _stderr,
+    _stdout,
+    _suffix,
+    _write_state,
+    config_dir,
+    normalize_url,
+    status_exit_code,
+)
+
+app = typer.Typer(
+    help="Run a service over many records asynchronously, and follow, control and collect batches.",
+    no_args_is_help=True,
+)
+
+
+def _remember_batch(execution_id: str, name: str, version: str, url: str) -> None:
+    index = _read_state(BATCHES_FILE)
+    index[execution_id] = {"name": name, "version": version, "url": url}
+    _write_state(BATCHES_FILE, index)
+
+
+def _forget_batch(execution_id: str) -> None:
+    index = _read_state(BATCHES_FILE)
+    if index.pop(execution_id, None) is not None:
+        _write_state(BATCHES_FILE, index)
+
+
+def _show_results(status: BatchStatus) -> None:
+    outputs: list[str] = []
+    for result in status.results:
+        outputs.extend(name for name in result.outputs if name not in outputs)
+    table = Table(title=f"batch {status.execution_id}: {status.state.value}")
+    table.add_column("index", justify="right")
+    table.add_column("state")
+    for name in outputs:
+        table.add_column(name)
+    table.add_column("error")
+    for position, result in enumerate(status.results):
+        index = result.index if result.index is not None else position
+        state = result.item_state or ("complete" if result.success else "failed")
+        cells = [str(result.outputs.get(name, "")) for name in outputs]
+        table.add_row(str(index), state, *cells, _short_error(result.error_message))
+    _stdout.print(table)
+
+
+# --- Batches: finding them, waiting, writing results -------------------------------------------------------------
+
+
+def _batch_target(execution_id: str, service: str | None, version: str | None) -> tuple[str, str | None, str]:
+    """The batch's service name, version and the URL it was started on (from the index when not given)."""
+    entry = _read_state(BATCHES_FILE).get(execution_id)
+    known = entry if isinstance(entry, dict) else {}
+    name = service or known.get("name")
+    if name is None:
+        raise CliError(
+            EXIT_USAGE,
+            f"execution {execution_id} is not in the local batch index ({config_dir() / BATCHES_FILE}): "
+            "pass --service NAME --version VERSION",
+        )
+    if version is None and (service is None or service == known.get("name")):
+        version = known.get("version")
+    return str(name), (str(version) if version is not None else None), str(known.get("url") or "")
+
+
+@contextlib.contextmanager
+def _open_batch(
+    execution_id: str,
+    service: str | None,
+    version: str | None,
+    url: str | None,
+    username: str | None,
+    password: str | None,
+    json_output: bool,
+) -> Iterator[Batch]:
+    with _failures(json_output):
+        name, found_version, started_on = _batch_target(execution_id, service, version)
+    with _connect(url, username, password, json_output, fallback_url=started_on or None) as client:
+        yield client.get_service(name, found_version).get_batch(execution_id)
+
+
+class _RateColumn(ProgressColumn):
+    """Rows finished per second."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.1f} rows/s" if speed else "- rows/s", style="progress.data.speed")
+
+
+def _wait(batch: Batch, json_output: bool) -> BatchStatus:
+    """Wait for the batch (see :func:`_wait_for`); Ctrl-C says how to resume instead of leaving a traceback."""
+    try:
+        return _wait_for(batch, json_output)
+    except KeyboardInterrupt:
+        raise CliError(
+            EXIT_INTERRUPTED,
+            f"interrupted; batch {batch.id} goes on running: `batchscore batch wait {batch.id}` resumes waiting",
+        ) from None
+
+
+def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
+    """Wait for the batch: a live progress bar on a terminal, a line per change otherwise, silence with --json.
+
+    Raises:
+        BatchFailedError: The batch failed.
+        BatchCanceledError: The batch was canceled.
+
+    """
+    if json_output:
+        return batch.wait(progress=False)
+    label = f"batch {(batch.id or '')[:8]}"
+    if sys.stderr.isatty():
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[red]{task.fields[failed]} failed"),
+            _RateColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=_stderr) as progress:
+            task = progress.add_task(label, total=None, failed=0)
+
+            def advance(status: BatchStatus) -> None:
+                progress.update(
+                    task,
+                    total=status.total_item_count or None,
+                    completed=status.completed_item_count + status.canceled_item_count,
+                    failed=status.failed_item_count,
+                )
+
+            return batch.wait(progress=False, on_progress=advance)
+
+    last: tuple[object, ...] = ()
+
+    def report(status: BatchStatus) -> None:
+        nonlocal last
+        seen = (status.state, status.completed_item_count, status.failed_item_count, status.canceled_item_count)
+        if seen != last:
+            last = seen
+            typer.echo(
+                f"{label}: {status.state.value}, {status.completed_item_count}/{status.total_item_count} done, "
+                f"{status.failed_item_count} failed",
+                err=True,
+            )
+
+    return batch.wait(progress=False, on_progress=report)
+
+
+def _write_results(status: BatchStatus, path: Path) -> None:
+    suffix = _suffix(path, RESULT_SUFFIXES, "results")
+    try:
+        if suffix == ".csv":
+            status.to_csv(path)
+        else:
+            status.to_parquet(path)
+    except ImportError as error:
+        raise CliError(
+            EXIT_USAGE, f"writing results needs pandas and pyarrow: pip install 'batchscore[pandas]' ({error})"
+        ) from None
+    except OSError as error:
+        raise CliError(EXIT_USAGE, f"cannot write {path}: {error}") from None
+
+
+def _download(batch: Batch, indexes: Sequence[int], dest: Path, per_row: bool) -> list[Path]:
+    """Download every file of the given rows into ``dest/<index>/`` (or ``dest`` itself for one row)."""
+    written: list[Path] = []
+    for index in indexes:
+        names = batch.list_artifacts(index)
+        if not names:
+            continue
+        folder = dest / str(index) if per_row else dest
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CliError(EXIT_USAGE, f"cannot create {folder}: {error}") from None
+        for name in names:
+            written.extend(batch.download(index, name, dest=folder))
+    return written
+
+
+def _finish_batch(status: BatchStatus, json_output: bool, extra: dict[str, Any] | None = None) -> NoReturn:
+    """Print a final status and exit with the code it stands for."""
+    if json_output:
+        _emit_json({**_status_json(status), **(extra or {})})
+    else:
+        _show_status(status)
+    code = status_exit_code(status)
+    if code == EXIT_ROWS_FAILED and not json_output:
+        typer.echo(f"{status.failed_item_count} of {status.total_item_count} rows failed", err=True)
+    raise typer.Exit(code)
+
+
+# --- Commands: batch ---------------------------------------------------------------------------------------------
+
+
+@app.command("start")
+def batch_start(
+    name: Annotated[str, typer.Argument(help="Service name.", show_default=False)],
+    version: Annotated[str, typer.Argument(help="Version.", show_default=False)],
+    records: Annotated[
+        Path,
+        typer.Option("--input", help="The records: a .csv, .tsv, .parquet or .ndjson file.", show_default=False),
+    ],
+    parallel: Annotated[int, typer.Option("--parallel", min=1, help="Records that may run at once.")] = 10,
+    item_timeout: Annotated[
+        float | None, typer.Option("--item-timeout", help="Seconds one record may run.", show_default=False)
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the batch to finish, with progress.")] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="With --wait: write the results to a .csv or .parquet file.", show_default=False),
+    ] = None,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts", help="With --wait: download every row's files into DIR/<index>/.", show_default=False
+        ),
+    ] = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Start a batch over the records in a file and print its execution id.
+
+    The records are checked against the service's inputs before anything is uploaded. The id is remembered in the
+    local batch index, so the other batch commands need only the id. With --wait the exit code says how the batch
+    ended (0 complete, 1 some rows failed, 3 failed or canceled).
+    """
+    with _failures(json_output):
+        _suffix(records, RECORD_SUFFIXES, "records")
+        if (output is not None or artifacts is not None) and not wait:
+            raise CliError(EXIT_USAGE, "--output and --artifacts need --wait")
+        if output is not None:
+            _suffix(output, RESULT_SUFFIXES, "results")
+    with _connect(url, username, password, json_output) as client:
+        service = client.get_service(name, version)
+        try:
+            batch = service.batch(records, parallel_count=parallel, item_timeout=item_timeout)
+        except FileNotFoundError as error:
+            raise CliError(EXIT_USAGE, str(error)) from None
+        batch.start()
+        execution_id = str(batch.id)
+        try:
+            _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))
+        except CliError as error:  # the batch runs anyway: say so rather than fail
+            typer.echo(f"warning: {error.message}; later batch commands need --service and --version", err=True)
+        started = {"execution_id": execution_id, "name": service.name, "version": service.version}
+        if not wait:
+            if json_output:
+                _emit_json({**started, "record_count": batch.record_count})
+            else:
+                typer.echo(execution_id)
+            return
+        if not json_output:
+            typer.echo(execution_id)
+        try:
+            status = _wait(batch, json_output)
+        except BatchError as error:
+            if output is not None:
+                _write_results(error.batch, output)
+            if json_output:
+                _emit_json({**started, **_status_json(error.batch)})
+            raise
+        extra: dict[str, Any] = {}
+        if output is not None:
+            _write_results(status, output)
+            extra["output"] = str(output)
+        if artifacts is not None:
+            files = _download(batch, range(status.total_item_count), artifacts, per_row=True)
+            extra["artifacts"] = [str(path) for path in files]
+    if not json_output:
+        if output is not None:
+            _stdout.print(f"results written to {output}")
+        if artifacts is not None:
+            _stdout.print(f"{len(extra['artifacts'])} artifact files downloaded to {artifacts}")
+    _finish_batch(status, json_output, {**started, **extra})
+
+
+@app.command("status")
+def batch_status(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print a batch's state and counters (exit code 3 when it failed or was canceled, 1 when rows failed)."""
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        status = batch.results(show_partial_results=False)
+    _finish_batch(status, json_output)
+
+
+@app.command("wait")
+def batch_wait(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Wait for a batch to finish, with progress (exit code 0 complete, 1 rows failed, 3 failed or canceled)."""
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        try:
+            status = _wait(batch, json_output)
+        except BatchError as error:
+            if json_output:
+                _emit_json(_status_json(error.batch))
+            raise
+    _finish_batch(status, json_output)
+
+
+@app.command("cancel")
+def batch_cancel(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Cancel a batch: running rows finish and keep their results, the rest are canceled (exit code 0)."""
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        status = batch.cancel()
+    if json_output:
+        _emit_json(_status_json(status))
+    else:
+        _show_status(status)
+
+
+@app.command("retry")
+def batch_retry(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait for the rerun to finish, with progress.")] = False,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Run a finished batch's failed and canceled rows again (the others keep their results)."""
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        status = batch.retry_failed()
+        if wait:
+            try:
+                status = _wait(batch, json_output)
+            except BatchError as error:
+                if json_output:
+                    _emit_json(_status_json(error.batch))
+                raise
+    if wait:
+        _finish_batch(status, json_output)
+    if json_output:
+        _emit_json(_status_json(status))
+    else:
+        _show_status(status)
+
+
+@app.command("delete")
+def batch_delete(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Delete a batch with its results and artifacts (canceling it first if it runs)."""
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        batch.delete()
+    with _failures(json_output):
+        _forget_batch(execution_id)
+    if json_output:
+        _emit_json({"execution_id": execution_id, "deleted": True})
+    else:
+        _stdout.print(f"deleted batch {execution_id}")
+
+
+@app.command("results")
+def batch_results(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Write the results to a .csv or .parquet file.", show_default=False),
+    ] = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print a batch's results (finished rows so far), or write them to a file with --output.
+
+    The exit code follows the batch's state: 3 failed or canceled, 1 complete with failed rows, 0 otherwise.
+    """
+    with _failures(json_output):
+        if output is not None:
+            _suffix(output, RESULT_SUFFIXES, "results")
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        status = batch.results()
+    with _failures(json_output):
+        if output is not None:
+            _write_results(status, output)
+    if json_output:
+        extra = {"output": str(output)} if output is not None else {}
+        _emit_json({**_status_json(status, results=output is None), **extra})
+    elif output is not None:
+        _stdout.print(f"{len(status.results)} results written to {output}")
+    else:
+        _show_results(status)
+    raise typer.Exit(status_exit_code(status))
+
+
+@app.command("download")
+def batch_download(
+    execution_id: ExecutionArgument,
+    service: ServiceOption = None,
+    version: VersionOption = None,
+    index: Annotated[
+        int | None,
+        typer.Option(
+            "--index", min=0, help="Only this row, into DEST itself (default: every row).", show_default=False
+        ),
+    ] = None,
+    dest: Annotated[
+        Path, typer.Option("--dest", help="The folder to write to (created); every row goes to DEST/<index>/.")
+    ] = Path(),
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Download the files (artifacts) the batch's rows produced."""
+    with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+        if index is None:
+            total = batch.results(show_partial_results=False).total_item_count
+            written = _download(batch, range(total), dest, per_row=True)
+        else:
+            written = _download(batch, [index], dest, per_row=False)
+    if json_output:
+        _emit_json({"execution_id": execution_id, "files": [str(path) for path in written]})
+        return
+    for path in written:
+        _stdout.print(str(path))
+    if not written:
+        _stdout.print("no files")
