@@ -62,7 +62,8 @@ def running_echo() -> Iterator[str]:
     # Bound here and handed to uvicorn, as running_server does: a port probed free and bound later can be taken.
     sock = socket.create_server(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(echo_app(), host="127.0.0.1", port=port, log_level="warning"))
+    # The same HTTP parser as the real server (see batchscore_server._embedded), so the ratios compare like with like.
+    server = uvicorn.Server(uvicorn.Config(echo_app(), host="127.0.0.1", port=port, log_level="warning", http="h11"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="echo-server", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -8,7 +8,7 @@ in ``_routes`` (one router per resource), their SQL in ``_store``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -47,8 +47,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await server.batches.close()
-            await asyncio.to_thread(server.close_pool)
-            await asyncio.to_thread(server.engine.dispose)
+            await _off_loop(server.close_pool)
+            await _off_loop(server.engine.dispose)
 
     app = FastAPI(title="batchscore", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.server = server
@@ -56,6 +56,18 @@ def create_app(settings: Settings) -> FastAPI:
     _install_error_handlers(app)
     include_routes(app)
     return app
+
+
+async def _off_loop(close: Callable[[], None]) -> None:
+    """Run a blocking close step in a thread, or here when the loop's executor is already shut down.
+
+    A server stopped while its loop is being torn down (a canceled start) has no default executor left; closing
+    on the loop then is better than leaving pool processes and database files open.
+    """
+    try:
+        await asyncio.to_thread(close)
+    except RuntimeError:
+        close()
 
 
 def _error_response(error: ApiError) -> JSONResponse:

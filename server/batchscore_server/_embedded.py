@@ -96,7 +96,12 @@ def listen(host: str, port: int) -> socket.socket:
 
 def _uvicorn_config(app: FastAPI, sock: socket.socket, log_level: str) -> uvicorn.Config:
     host, port = sock.getsockname()[:2]
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+    # h11, not httptools: a proxy in front (Prism's, for one) streams an upload with both Content-Length and
+    # Transfer-Encoding; httptools refuses that with a plain-text 400, h11 reads the body by Transfer-Encoding as
+    # RFC 9112 section 6.1 allows. The event loop is still uvloop when installed (the `standard` extra).
+    return uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS, http="h11"
+    )
 
 
 class _Server(uvicorn.Server):
