@@ -37,6 +37,9 @@ refresh_tokens = sa.Table(
     sa.Column("user_name", sa.String, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    # The token_id of the login this token descends from (by rotation): a replayed rotated token revokes them all.
+    sa.Column("family", sa.String),
+    sa.Index("ix_refresh_tokens_family", "family"),
 )
 
 services = sa.Table(
@@ -92,6 +95,7 @@ batches = sa.Table(
     sa.Column("complete_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("canceled_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("input_bytes", sa.Integer, nullable=False, server_default="0"),  # its records as stored (quotas)
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
 )
 
@@ -281,8 +285,22 @@ def _upgrade(engine: sa.Engine) -> None:
                     "(SELECT count(*) FROM batch_rows WHERE batch_rows.batch_id = batches.id AND state = ?)",
                     (state,),
                 )
+        _add_missing_columns(conn)
         # Served the per-poll counts the columns above replaced; it only slowed every insert and result.
         conn.exec_driver_sql("DROP INDEX IF EXISTS ix_batch_rows_state")
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Add the columns of user sessions and quotas to a database written before them."""
+    tokens = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(refresh_tokens)")}
+    if "family" not in tokens:
+        conn.exec_driver_sql("ALTER TABLE refresh_tokens ADD COLUMN family VARCHAR")
+    # A token from before families is the head of its own.
+    conn.exec_driver_sql("UPDATE refresh_tokens SET family = token_id WHERE family IS NULL")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_refresh_tokens_family ON refresh_tokens (family)")
+    batch_columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(batches)")}
+    if "input_bytes" not in batch_columns:
+        conn.exec_driver_sql("ALTER TABLE batches ADD COLUMN input_bytes INTEGER NOT NULL DEFAULT 0")
 
 
 def delete_batch(engine: sa.Engine, batch_id: str) -> None:

@@ -48,6 +48,9 @@ class SetupError(Exception):
 def ensure_admin(settings: Settings, admin_password: str | None) -> None:
     """Create user ``admin`` (Owner) on a new data directory; refuse to start without a password for it.
 
+    On a data directory with users the password is not used: when it is not admin's, a warning says so (a changed
+    ``BATCHSCORE_ADMIN_PASSWORD`` was silently ignored) and names the command that changes it.
+
     Raises:
         SetupError: The data directory has no users and no admin password was given.
 
@@ -56,6 +59,15 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
     engine = create_engine(settings.database_path)
     try:
         if has_users(engine):
+            if admin_password and _auth.password_matches(engine, "admin", admin_password) is False:
+                log.warning(
+                    "%s (or admin_password) is not the password of user admin in %s and was ignored: it only sets "
+                    "the password of a new data directory; change it with `batchscore users passwd admin --data-dir "
+                    "%s` (which ends admin's sessions)",
+                    ADMIN_PASSWORD_ENV,
+                    settings.data_dir,
+                    settings.data_dir,
+                )
             return
         if not admin_password:
             raise SetupError(
@@ -99,9 +111,11 @@ def _uvicorn_config(app: FastAPI, sock: socket.socket, log_level: str) -> uvicor
     # h11, not httptools: a proxy in front (Prism's, for one) streams an upload with both Content-Length and
     # Transfer-Encoding; httptools refuses that with a plain-text 400, h11 reads the body by Transfer-Encoding as
     # RFC 9112 section 6.1 allows. The event loop is still uvloop when installed (the `standard` extra).
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS, http="h11"
     )
+    _auth.redact_access_log()  # after the Config: it configures uvicorn's loggers
+    return config
 
 
 class _Server(uvicorn.Server):
