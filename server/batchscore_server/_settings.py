@@ -24,6 +24,10 @@ class Settings:
         max_body_bytes: Larger request bodies are refused with 413.
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
+        reader_max_queued_rows: Quota of a Reader: rows pending or running in its unfinished batches (0: none).
+        reader_max_stored_bytes: Quota of a Reader: bytes of the batch records it keeps stored (0: none).
+        contributor_max_queued_rows: The same for a Contributor (Owners have no quota).
+        contributor_max_stored_bytes: The same for a Contributor, counting its workspace objects and snapshots too.
 
     """
 
@@ -34,6 +38,10 @@ class Settings:
     max_body_bytes: int = 256 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
+    reader_max_queued_rows: int = 100_000
+    reader_max_stored_bytes: int = 1024**3
+    contributor_max_queued_rows: int = 0
+    contributor_max_stored_bytes: int = 0
 
     @property
     def database_path(self) -> Path:

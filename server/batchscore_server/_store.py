@@ -52,6 +52,21 @@ class PollPage:
     has_more: bool
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What a user holds, as its quotas count it.
+
+    Attributes:
+        queued_rows: Rows pending or running in its unfinished batches.
+        stored_bytes: Its batches' records as stored (measured when a bytes quota applied at their start), its
+            snapshots and its session workspaces.
+
+    """
+
+    queued_rows: int
+    stored_bytes: int
+
+
 class Store:
     """The database and the files of one data directory.
 
@@ -477,6 +492,78 @@ class Store:
                 .limit(limit)
             ).all()
         return [(index, inputs) for index, inputs in page]
+
+    # -- quotas ----------------------------------------------------------------------------------------------
+
+    def usage(self, owner: str) -> Usage:
+        """What ``owner`` has queued and stored (see :class:`Usage`)."""
+        batches = _db.batches.c
+        left = batches.total - batches.complete_count - batches.failed_count - batches.canceled_count
+        with self.engine.connect() as conn:
+            queued = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(left), 0)).where(
+                    batches.owner == owner, batches.state.in_(UNFINISHED_STATES)
+                )
+            ).scalar_one()
+            snapshots = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(_db.snapshots.c.content_size), 0)).where(
+                    _db.snapshots.c.owner == owner
+                )
+            ).scalar_one()
+            sessions = list(conn.execute(sa.select(_db.sessions.c.id).where(_db.sessions.c.owner == owner)).scalars())
+        workspaces = sum(self.workspace_bytes(session_id) for session_id in sessions)
+        return Usage(int(queued), self._input_bytes(owner) + int(snapshots) + workspaces)
+
+    def workspace_bytes(self, session_id: str) -> int:
+        """The size of a session's workspace objects."""
+        directory = self.session_dir(session_id)
+        return sum(path.stat().st_size for path in directory.iterdir()) if directory.is_dir() else 0
+
+    def open_batch_within(
+        self, batch_id: str, total: int, request_hash: str, owner: str, max_rows: int, max_bytes: int
+    ) -> Usage | None:
+        """:meth:`open_batch` unless the batch takes ``owner`` over a quota (0: none); then the usage without it.
+
+        One statement checks and opens, so concurrent starts of one user cannot all slip under the quota. The
+        batch's records are measured (``input_bytes``) only when a bytes quota applies: it reads every row.
+        """
+        batches = _db.batches.c
+        size = besides = 0
+        if max_bytes:
+            row_bytes = sa.func.length(sa.cast(_db.batch_rows.c.inputs, sa.LargeBinary))
+            with self.engine.connect() as conn:
+                size = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(row_bytes), 0)).where(_db.batch_rows.c.batch_id == batch_id)
+                ).scalar_one()
+            # Snapshots and workspaces are counted before: only batches are checked in the statement.
+            now = self.usage(owner)
+            besides = now.stored_bytes - self._input_bytes(owner)
+        others = sa.select(batches.id).where(batches.owner == owner, batches.id != batch_id)
+        left = batches.total - batches.complete_count - batches.failed_count - batches.canceled_count
+        queued = sa.select(sa.func.coalesce(sa.func.sum(left), 0)).where(
+            batches.owner == owner, batches.state.in_(UNFINISHED_STATES)
+        )
+        stored = sa.select(sa.func.coalesce(sa.func.sum(batches.input_bytes), 0)).where(batches.id.in_(others))
+        conditions = []
+        if max_rows:
+            conditions.append(queued.scalar_subquery() + total <= max_rows)
+        if max_bytes:
+            conditions.append(stored.scalar_subquery() + size + besides <= max_bytes)
+        with self.engine.begin() as conn:
+            opened = conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, *conditions)
+                .values(state="pending", total=total, request_hash=request_hash, input_bytes=size)
+            ).rowcount
+        if opened:
+            return None
+        return self.usage(owner)
+
+    def _input_bytes(self, owner: str) -> int:
+        batches = _db.batches.c
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.coalesce(sa.func.sum(batches.input_bytes), 0)).where(batches.owner == owner)
+            return int(conn.execute(query).scalar_one())
 
 
 def _service_row(conn: sa.Connection, name: str, version: str) -> Record:

@@ -36,6 +36,16 @@ def serve(
     ),
     max_parallel_count: int = typer.Option(100, help="Cap on a batch's parallelCount."),
     max_body_mb: int = typer.Option(256, help="Larger request bodies are refused with 413."),
+    reader_max_queued_rows: int = typer.Option(
+        100_000, min=0, help="Rows a Reader may have pending or running (0: no quota); over it a start is 429."
+    ),
+    reader_max_stored_mb: int = typer.Option(
+        1024, min=0, help="MiB of batch records a Reader may keep stored (0: no quota); over it a start is 413."
+    ),
+    contributor_max_queued_rows: int = typer.Option(0, min=0, help="As --reader-max-queued-rows, for Contributors."),
+    contributor_max_stored_mb: int = typer.Option(
+        0, min=0, help="As --reader-max-stored-mb, for Contributors (their workspace objects and snapshots count too)."
+    ),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -50,6 +60,10 @@ def serve(
         scheduler=scheduler,
         max_parallel_count=max_parallel_count,
         max_body_bytes=max_body_mb * 1024 * 1024,
+        reader_max_queued_rows=reader_max_queued_rows,
+        reader_max_stored_bytes=reader_max_stored_mb * 1024 * 1024,
+        contributor_max_queued_rows=contributor_max_queued_rows,
+        contributor_max_stored_bytes=contributor_max_stored_mb * 1024 * 1024,
     )
     try:
         run_server(settings, host, port)

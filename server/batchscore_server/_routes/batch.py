@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from batchscore_server import _ingest, _validation
+from batchscore_server import _ingest, _quota, _validation
 from batchscore_server._auth import User
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._routes.deps import CurrentUser, PollUser, RowUser, ServerState, StoreDep, json_response
@@ -93,6 +93,8 @@ async def start_batch_execution(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise ApiError(400, "Idempotency-Key must have 1 to 255 characters", "Idempotency-Key")
     batch = await asyncio.to_thread(_new_batch, server, user, name, version, options)
+    # A user whose quota is used up is answered before its body is read.
+    await asyncio.to_thread(_quota.check_room, server.store, server.settings, user)
     media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
     request_parts = [name, version, parallel_count, item_timeout, media_type]
     store, limit = server.store, server.settings.max_body_bytes
@@ -110,7 +112,9 @@ async def start_batch_execution(
         return earlier
     try:
         request_hash = _request_hash(request_parts, received.sha256)
-        await asyncio.to_thread(store.open_batch, batch["id"], received.total, request_hash)
+        await asyncio.to_thread(
+            _quota.open_batch, store, server.settings, user, batch["id"], received.total, request_hash
+        )
     except BaseException:
         await asyncio.to_thread(store.delete_batch, batch["id"])
         raise
@@ -214,7 +218,10 @@ async def retry_batch_execution(
     """Run a finished batch's failed and canceled rows again."""
 
     def retry() -> dict[str, Any]:
-        batch_of(server.store, name, version, executionId, user)
+        earlier = batch_of(server.store, name, version, executionId, user)
+        if earlier["state"] in FINAL_STATES:  # (a running batch is refused with 409 by the store)
+            rows = earlier["failed_count"] + earlier["canceled_count"]
+            _quota.check_room(server.store, server.settings, user, rows=rows)
         batch = visible(server.store.retry_batch(executionId, name, version), executionId, user)
         return summary(batch, server.batches.running_count(executionId))
 
