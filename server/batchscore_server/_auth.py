@@ -305,7 +305,9 @@ class Authenticator:
                 sa.select(sa.func.coalesce(tokens.family, tokens.token_id)).where(
                     tokens.token_id == refresh_token.partition(".")[0]
                 )
-            ).scalar_one()
+            ).scalar()
+            if family is None:  # pruned meanwhile, and its family with it: nothing is left to revoke
+                return _refresh_invalid()
             live = list(
                 conn.execute(
                     sa.select(tokens.token_id).where(tokens.family == family, tokens.revoked.is_(False))
