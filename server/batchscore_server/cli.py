@@ -129,8 +129,8 @@ def users_passwd(
 
     A running server refuses the user's old tokens within 5 seconds (its token-check cache).
     """
-    password = _password(name)
-    _on_users(data_dir, lambda auth, engine: auth.set_password(engine, name, password), name)
+    # Asked for once the data directory is known to be one.
+    _on_users(data_dir, lambda auth, engine: auth.set_password(engine, name, _password(name)), name)
     typer.echo(f"password of {name} changed; its sessions are ended")
 
 
