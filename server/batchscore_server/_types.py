@@ -33,6 +33,81 @@ _TEXT_FALSE = frozenset({"false", "0"})
 _TEXT_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
+# Deeper JSON is refused before it is parsed: the parser recurses (10,000 nested "[" raised RecursionError, a 500)
+# and no parameter type nests more than three levels (a data.frame's rows of cells inside a batch array).
+MAX_JSON_DEPTH = 64
+_DEPTH_STEPS = np.zeros(256, dtype=np.int8)
+_DEPTH_STEPS[[ord("["), ord("{")]] = 1
+_DEPTH_STEPS[[ord("]"), ord("}")]] = -1
+_QUOTE = ord('"')
+_DEPTH_CHUNK = 1 << 20  # bytes scanned at once: numpy's temporaries stay a few MiB whatever the body's size
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A surrogate code point is never text: raw (from bytes decoded with surrogatepass) or as a \uD800-\uDFFF escape
+# (a pair of them is one character once parsed; a lone one cannot be written as UTF-8 and broke every answer that
+# carried it).
+_RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+LONE_SURROGATE = "holds a lone surrogate (a code point from \\ud800 to \\udfff), which is not text"
+
+
+def nests_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than ``limit`` deep (brackets inside strings do not count).
+
+    Cheap for the usual body (a count of brackets); a body with more brackets than ``limit`` is scanned with
+    numpy a chunk at a time, so a batch of hundreds of megabytes costs a fraction of its parse.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    if '\\"' in text:
+        # An escaped quote would flip the in-string parity below: drop the strings instead (rare, slower).
+        text = _JSON_STRING.sub('""', text)
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    depth, quotes = 0, 0
+    for start in range(0, len(data), _DEPTH_CHUNK):
+        chunk = data[start : start + _DEPTH_CHUNK]
+        # Odd count of quotes so far: inside a string, where brackets are text.
+        parity = np.cumsum(chunk == _QUOTE, dtype=np.int64) + quotes
+        levels = np.cumsum(np.where(parity & 1, 0, _DEPTH_STEPS[chunk]), dtype=np.int64) + depth
+        if int(levels.max()) > limit:
+            return True
+        depth, quotes = int(levels[-1]), int(parity[-1])
+    return False
+
+
+def may_hold_surrogates(text: str) -> bool:
+    """Whether JSON text may hold a surrogate code point (a quick test: :func:`lone_surrogate_field` tells)."""
+    return _RAW_SURROGATE.search(text) is not None or _SURROGATE_ESCAPE.search(text) is not None
+
+
+def lone_surrogate_field(value: Any, where: str) -> str | None:
+    """The field of the first string (or object key) in parsed JSON that holds a surrogate code point, else None.
+
+    Args:
+        value: Parsed JSON.
+        where: The name of ``value`` (``body[3]``); ``""`` for a body whose object members are named bare
+            (``password``), as the errors of the JSON-object bodies name them.
+
+    Returns:
+        The field, e.g. ``description`` or ``body[3].name`` (an object whose key is bad is named itself), or
+        ``body`` for the body as a whole; None when every string is text.
+
+    """
+    pending: list[tuple[Any, str]] = [(value, where)]
+    while pending:
+        item, field = pending.pop()
+        if isinstance(item, str):
+            if _RAW_SURROGATE.search(item):
+                return field or "body"
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                if _RAW_SURROGATE.search(key):
+                    return field or "body"
+                pending.append((member, f"{field}.{key}" if field else key))
+        elif isinstance(item, list):
+            pending.extend((member, f"{field or 'body'}[{index}]") for index, member in enumerate(item))
+    return None
+
+
 class InputError(ValueError):
     """An input that does not match its declared type.
 
@@ -344,10 +419,16 @@ def _parse_cell(type_name: str, text: str, field: str) -> Any:
     if type_name == "character":
         return text
     if type_name in {"vector", "matrix", "data.frame"}:
+        if nests_too_deep(text):
+            raise InputError(field, f"the {type_name} nests arrays and objects more than {MAX_JSON_DEPTH} deep")
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except json.JSONDecodeError as error:
             raise InputError(field, f"expected the {type_name} as JSON: {error}") from None
+        bad = lone_surrogate_field(value, field) if may_hold_surrogates(text) else None
+        if bad is not None:
+            raise InputError(bad, f"the text {LONE_SURROGATE}")
+        return value
     raise InputError(field, f"unknown parameter type {type_name!r}")
 
 

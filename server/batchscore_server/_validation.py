@@ -12,11 +12,16 @@ from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
 from batchscore_server._types import (
+    LONE_SURROGATE,
+    MAX_JSON_DEPTH,
     PARAMETER_TYPES,
     InputError,
     coerce_text_record,
     decode_inputs,
     fast_record_check,
+    lone_surrogate_field,
+    may_hold_surrogates,
+    nests_too_deep,
 )
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -44,13 +49,35 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignor
 
 
 def parse_json(raw: bytes | str, field: str = "body") -> Any:
-    """Parse a JSON body; NaN and Infinity are refused (they are not JSON)."""
+    """Parse a JSON body, or a batch's record named ``field``.
+
+    Refused with a 400: what is not JSON (NaN and Infinity included), arrays and objects nested more than
+    ``MAX_JSON_DEPTH`` deep (naming ``field``), and strings holding a lone surrogate (naming the string's field).
+    """
     try:
         if isinstance(raw, bytes | bytearray):
             raw = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
-        return _DECODER.decode(raw)
+        if nests_too_deep(raw):
+            raise _too_deep(field)
+        value = _DECODER.decode(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
+    except RecursionError:
+        raise _too_deep(field) from None  # a backstop: the depth check runs first
+    if may_hold_surrogates(raw):
+        _refuse_lone_surrogates(value, field)
+    return value
+
+
+def _too_deep(field: str) -> ApiError:
+    return ApiError(400, f"the JSON nests arrays and objects more than {MAX_JSON_DEPTH} deep", field)
+
+
+def _refuse_lone_surrogates(value: Any, field: str) -> None:
+    # The members of a body's object are named bare (password, description), as their other errors are.
+    bad = lone_surrogate_field(value, "" if field == "body" else field)
+    if bad is not None:
+        raise ApiError(400, f"{bad} {LONE_SURROGATE}", bad)
 
 
 def refresh_token(value: str) -> str:
@@ -236,7 +263,8 @@ def _parsed_records(
         yield from ((index, record, None) for index, record in enumerate(records))
     elif media_type == "text/csv":
         text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
-        reader = csv.DictReader(text)
+        # strict: a body that ends inside a quoted cell is an error, not a shorter last row.
+        reader = csv.DictReader(text, strict=True)
         try:
             for index, row in enumerate(reader):
                 if None in row:
@@ -264,10 +292,12 @@ def _parsed_records(
             # a million times for a large batch; anything short of one whole value gets parse_json's verdict.
             try:
                 record, end = _SCAN(record_text, 0)
-            except (StopIteration, ValueError):
+            except (StopIteration, ValueError, RecursionError):
                 end = -1
             if end != len(record_text):
                 record = parse_json(record_text, f"body[{index}]")  # named like a JSON array's records
+            elif "\\u" in record_text and may_hold_surrogates(record_text):
+                _refuse_lone_surrogates(record, f"body[{index}]")
             # Valid JSON text once parsed, so it is stored as it came instead of being encoded again.
             yield index, record, record_text
             index += 1
