@@ -170,7 +170,9 @@ VECTOR_INPUTS = [("x", "integer"), ("v", "vector")]
         ("text/csv", b'x,v\n1,"[""\\ud800""]"\n', "body[0].v[0]"),
         ("text/csv", b"x,v\n1," + DEEP.encode() + b"\n", "body[0].v"),
         # Ends inside a quoted cell: was read as a batch of two records.
-        ("text/csv", b'x,v\n1,[]\n"2', "body"),
+        ("text/csv", b'x,v\n1,[]\n2,"[]', "body[1]"),
+        ("text/csv", b'x,v\n1,[]\n"2"3,[]\n', "body[1]"),
+        ("text/csv", b'"x,v\n1,[]\n', "body"),  # the header's quote never ends
     ],
 )
 def test_bad_batch_records_are_400s_naming_the_record(media_type: str, body: bytes, field: str) -> None:
