@@ -19,8 +19,8 @@ from batchscore_server._types import (
     coerce_text_record,
     decode_inputs,
     fast_record_check,
+    holds_lone_surrogate,
     lone_surrogate_field,
-    may_hold_surrogates,
     nests_too_deep,
 )
 
@@ -48,23 +48,25 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
-def parse_json(raw: bytes | str, field: str = "body") -> Any:
+def parse_json(raw: bytes | str, field: str = "body", *, scan_depth: bool = True) -> Any:
     """Parse a JSON body, or a batch's record named ``field``.
 
     Refused with a 400: what is not JSON (NaN and Infinity included), arrays and objects nested more than
     ``MAX_JSON_DEPTH`` deep (naming ``field``), and strings holding a lone surrogate (naming the string's field).
+    ``scan_depth=False`` skips the depth scan of a batch's records, whose types nest at most three deep and are
+    checked next; nesting beyond the parser's recursion limit is still a 400.
     """
     try:
         if isinstance(raw, bytes | bytearray):
             raw = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
-        if nests_too_deep(raw):
+        if scan_depth and nests_too_deep(raw):
             raise _too_deep(field)
         value = _DECODER.decode(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
     except RecursionError:
-        raise _too_deep(field) from None  # a backstop: the depth check runs first
-    if may_hold_surrogates(raw):
+        raise _too_deep(field) from None
+    if holds_lone_surrogate(raw):
         _refuse_lone_surrogates(value, field)
     return value
 
@@ -257,7 +259,7 @@ def _parsed_records(
 ) -> Iterator[tuple[int, Any, str | None]]:
     """``(index, record, its JSON text when the body already has it)`` for each record, parsed but not checked."""
     if media_type == "application/json":
-        records = parse_json(body.read())
+        records = parse_json(body.read(), scan_depth=False)
         if not isinstance(records, list):
             raise ApiError(400, "the body must be a JSON array of input records", "body")
         yield from ((index, record, None) for index, record in enumerate(records))
@@ -300,7 +302,7 @@ def _parsed_records(
                 end = -1
             if end != len(record_text):
                 record = parse_json(record_text, f"body[{index}]")  # named like a JSON array's records
-            elif "\\u" in record_text and may_hold_surrogates(record_text):
+            elif "\\u" in record_text and holds_lone_surrogate(record_text):
                 _refuse_lone_surrogates(record, f"body[{index}]")
             # Valid JSON text once parsed, so it is stored as it came instead of being encoded again.
             yield index, record, record_text

@@ -125,6 +125,9 @@ def test_an_unexpected_exception_answers_the_contracts_error_as_json(app: FastAP
         ("[1, " + LONE + "]", "body[1]"),
         ('{"a": "\\ud83d"}', "a"),  # a high surrogate without its low half
         ('{"a": "\\ude00\\ud83d"}', "a"),  # the halves in the wrong order
+        ('{"a": "\\\\ud83d\\ude00"}', "a"),  # an escaped backslash, text "ud83d", then a lone low half
+        ('{"a": "\\ud83d\\\\\\ude00"}', "a"),  # the halves apart: an escaped backslash between them
+        ('[{"a": "\\ud83d\\ude00"}, {"b": ["x", {"c": "\\uDBFF"}]}]', "body[1].b[1].c"),
     ],
 )
 def test_every_string_with_a_lone_surrogate_is_named(text: str, field: str) -> None:
@@ -136,6 +139,7 @@ def test_every_string_with_a_lone_surrogate_is_named(text: str, field: str) -> N
 def test_surrogate_pairs_and_text_that_only_looks_like_an_escape_are_accepted() -> None:
     assert parse_json(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
     assert parse_json(b'{"a": "\\\\ud800"}') == {"a": "\\ud800"}  # an escaped backslash, then text
+    assert parse_json(b'{"a": "\\uD83D\\uDE00 \\\\\\ud83d\\ude00"}') == {"a": "\U0001f600 \\\U0001f600"}
 
 
 def test_nesting_is_limited_and_brackets_inside_strings_do_not_count() -> None:
