@@ -21,7 +21,13 @@ class Settings:
         scheduler: Address of an existing Dask scheduler; None starts an embedded LocalCluster. Workers of a
             remote cluster must see ``data_dir`` at the same path (artifacts are written there).
         max_parallel_count: Server cap on a batch's parallelCount (ML Server's MaxNumberOfThreadsPerBatchExecution).
-        max_body_bytes: Larger request bodies are refused with 413.
+        max_body_bytes: Larger request bodies are refused with 413: the limit of the bodies that carry records or
+            objects (a batch, a workspace object) and the ceiling of every smaller limit below.
+        max_small_body_bytes: Limit of the bodies that hold a few short fields: log in, renew a token, create a
+            session or a snapshot. Small, as logging in needs no token: a big body must not cost memory first.
+        max_service_body_bytes: Limit of a publish or PATCH body (code and initCode may each be 1 MiB of text,
+            larger once JSON-escaped).
+        max_consume_body_bytes: Limit of a consume's body (one record).
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
         reader_max_queued_rows: Quota of a Reader: rows pending or running in its unfinished batches (0: none).
@@ -36,6 +42,9 @@ class Settings:
     scheduler: str | None = None
     max_parallel_count: int = 100
     max_body_bytes: int = 256 * 1024 * 1024
+    max_small_body_bytes: int = 16 * 1024
+    max_service_body_bytes: int = 16 * 1024 * 1024
+    max_consume_body_bytes: int = 16 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
     reader_max_queued_rows: int = 100_000

@@ -48,7 +48,8 @@ async def create_session(request: Request, user: CurrentUser, store: StoreDep, s
     """Open a session, its workspace empty or filled from a snapshot."""
     _may_write(user, "create sessions")
     body = _validation.string_fields(
-        await json_body(request, settings), {"name": 256, "snapshotId": 64, "runtimeType": 16}
+        await json_body(request, settings, settings.max_small_body_bytes),
+        {"name": 256, "snapshotId": 64, "runtimeType": 16},
     )
     runtime = body.get("runtimeType", "Python")
     if runtime.lower() != "python":
@@ -98,7 +99,7 @@ async def create_snapshot(
 ) -> Response:
     """Save a session's workspace as a snapshot."""
     _may_write(user, "create snapshots")
-    body = _validation.string_fields(await json_body(request, settings), {"name": 256})
+    body = _validation.string_fields(await json_body(request, settings, settings.max_small_body_bytes), {"name": 256})
     await asyncio.to_thread(_session_of, store, id, user)
     size = await asyncio.to_thread(store.workspace_bytes, id)
     await asyncio.to_thread(_quota.check_room, store, settings, user, stored=size)
