@@ -231,8 +231,12 @@ def test_the_rows_queued_quota_is_a_429(quota: QuotaServer) -> None:
         first = start(rita, [gated] * 2)
         assert first.status_code == 202, first.text
         assert start(rita, [gated] * 2).status_code == 429  # 2 queued + 2 > 3
-        second = start(rita, [gated])
+        key = {"Idempotency-Key": "q-third-row"}
+        second = rita.post("/api/q_slow/v1/batch", json=[gated], params={"parallelCount": 1}, headers=key)
         assert second.status_code == 202, second.text  # 3 of 3
+        again = rita.post("/api/q_slow/v1/batch", json=[gated], params={"parallelCount": 1}, headers=key)
+        assert again.status_code == 202, again.text  # a retried request is answered as the first time
+        assert again.json()["batchExecutionId"] == second.json()["batchExecutionId"]
         full = start(rita, [{"hp": 1, "wt": 1}])
         assert full.status_code == 429
         assert "has 3 rows queued" in full.json()["message"]

@@ -51,6 +51,12 @@ def _new_batch(server: Server, user: User, name: str, version: str, options: dic
     }
 
 
+def _room_for_start(server: Server, user: User, idempotency_key: str | None) -> None:
+    """Refuse a start of a user whose quota is used up, unless its Idempotency-Key names an earlier batch."""
+    if idempotency_key is None or server.store.batch_by_idempotency_key(user.name, idempotency_key) is None:
+        _quota.check_room(server.store, server.settings, user)
+
+
 def _request_hash(request_parts: list[Any], body_sha256: str) -> str:
     # The body's own bytes are hashed: a retry of a request sends the same ones.
     return hashlib.sha256(json.dumps([*request_parts, body_sha256]).encode()).hexdigest()
@@ -93,8 +99,9 @@ async def start_batch_execution(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise ApiError(400, "Idempotency-Key must have 1 to 255 characters", "Idempotency-Key")
     batch = await asyncio.to_thread(_new_batch, server, user, name, version, options)
-    # A user whose quota is used up is answered before its body is read.
-    await asyncio.to_thread(_quota.check_room, server.store, server.settings, user)
+    # A user whose quota is used up is answered before its body is read (not the retry of a request that was
+    # accepted: it is answered as the first time, below).
+    await asyncio.to_thread(_room_for_start, server, user, idempotency_key)
     media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
     request_parts = [name, version, parallel_count, item_timeout, media_type]
     store, limit = server.store, server.settings.max_body_bytes
