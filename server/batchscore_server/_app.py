@@ -49,6 +49,7 @@ def create_app(settings: Settings) -> FastAPI:
             await server.batches.close()
             await _off_loop(server.close_pool)
             await _off_loop(server.engine.dispose)
+            server.data_dir_lock.release()
 
     app = FastAPI(title="batchscore", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.server = server
