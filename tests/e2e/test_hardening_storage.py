@@ -18,7 +18,10 @@ def test_a_second_server_on_a_data_directory_refuses_to_start(
 ) -> None:
     ran = tmp_path / "ran.txt"
     # Every row notes that it ran; a second server resuming the same batch would note rows twice.
-    code = f"import time\ntime.sleep(0.01)\nwith open({str(ran)!r}, 'a') as f:\n    f.write(f'{{int(hp)}}\\n')\nanswer = hp\n"
+    code = (
+        f"import time\ntime.sleep(0.01)\nwith open({str(ran)!r}, 'a') as f:\n"
+        "    f.write(f'{int(hp)}\\n')\nanswer = hp\n"
+    )
     publish(own_api, "lockedrows", code)
     records = [{"hp": float(i), "wt": 0.0} for i in range(200)]
     execution_id = own_api.post("/api/lockedrows/v1/batch", json=records).json()["batchExecutionId"]
