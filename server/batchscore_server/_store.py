@@ -321,7 +321,8 @@ class Store:
         """Make a finished batch's failed and canceled rows pending again; returns the batch after (None: no such).
 
         Raises:
-            ApiError: 409 when the batch is still running, or has no failed or canceled row.
+            ApiError: 409 when the batch is still running, has no failed or canceled row, or its service version
+                was updated or deleted since it started (the retried rows would not run the code the others ran).
 
         """
         rows = _db.batch_rows.c
@@ -331,6 +332,7 @@ class Store:
                 return None
             if batch["state"] not in FINAL_STATES:
                 raise ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
+            _check_same_service(conn, batch)
             retried = conn.execute(
                 sa.update(_db.batch_rows)
                 .where(rows.batch_id == batch_id, rows.state.in_(("failed", "canceled")))
@@ -486,6 +488,39 @@ def _service_row(conn: sa.Connection, name: str, version: str) -> Record:
     if row is None:
         raise not_found(f"service {name} version {version}", "version")
     return row
+
+
+def service_key(row: Record) -> str:
+    """A service version's revision as the batches that run it record it (their spec's ``key``).
+
+    The creation time is in it: a version deleted and published again is another service.
+    """
+    return f"{row['name']}/{row['version']}/{row['revision']}/{row['created']}"
+
+
+def _check_same_service(conn: sa.Connection, batch: Record) -> None:
+    """Refuse to retry a batch whose service version changed since it started: the retried rows would run other code.
+
+    Raises:
+        ApiError: 409 naming the version: it was deleted, or updated (a PATCH) since the batch started.
+
+    """
+    name, version = batch["name"], batch["version"]
+    query = sa.select(_db.services).where(_db.services.c.name == name, _db.services.c.version == version)
+    service = conn.execute(query).mappings().first()
+    if service is None:
+        raise ApiError(
+            409,
+            f"service {name} version {version} was deleted since the batch started; it cannot be retried",
+            "version",
+        )
+    if service_key(service) != batch["spec"]["key"]:
+        raise ApiError(
+            409,
+            f"service {name} version {version} was updated since the batch started; retrying would run other code "
+            "than its other rows ran: start a new batch instead",
+            "version",
+        )
 
 
 def _batch_row(conn: sa.Connection, batch_id: str, name: str, version: str) -> Record | None:
