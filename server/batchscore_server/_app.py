@@ -8,9 +8,11 @@ in ``_routes`` (one router per resource), their SQL in ``_store``.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,6 +25,7 @@ from batchscore_server._routes import api_routes, include_routes
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
+from batchscore_server._store import STORAGE_FULL_MESSAGE, disk_full
 
 __all__ = ["Server", "create_app"]
 
@@ -76,6 +79,15 @@ def _error_response(error: ApiError) -> JSONResponse:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def storage_full(_request: Request, error: Exception) -> JSONResponse:
+        # A full disk is the contract's 507 on every route, not a plain-text 500; any other such error stays a 500.
+        if not disk_full(error):
+            raise error
+        return _error_response(ApiError(507, STORAGE_FULL_MESSAGE))
+
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
         return _error_response(error)

@@ -10,7 +10,9 @@ Every method blocks (SQLite, the file system): the routes and the batch engine c
 
 from __future__ import annotations
 
+import errno
 import shutil
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -27,7 +29,10 @@ from batchscore_server._settings import Settings
 
 UNFINISHED_STATES = ("pending", "ready", "inProgress")
 FINAL_STATES = ("complete", "failed", "canceled")
-RECEIVING = "receiving"  # a batch whose body is still arriving: invisible to every request
+# A batch whose body is still arriving, or that is being deleted: invisible to every request, and removed (rows
+# and files) when the server starts, should it have stopped meanwhile.
+RECEIVING = "receiving"
+STORAGE_FULL_MESSAGE = "the server's disk is full: free space in its data directory (delete batches), then try again"
 Row = tuple[int, Any]
 Record = sa.RowMapping  # a row of a table, by column name
 _SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
@@ -158,19 +163,20 @@ class Store:
                 .values(definition={**row["definition"], **changes}, revision=revision)
             )
 
+    def unfinished_batches_of(self, name: str, version: str) -> list[str]:
+        """The ids of a service version's unfinished batches."""
+        with self.engine.connect() as conn:
+            return _unfinished_batches_of(conn, name, version)
+
     def delete_service(self, name: str, version: str) -> list[str]:
-        """Delete a service version; returns the ids of its unfinished batches (to stop, then remove its objects)."""
-        batches = _db.batches.c
+        """Delete a service version's row; returns the ids of its unfinished batches (started since they were stopped).
+
+        Its objects are removed before (:meth:`remove_service_objects`): on a full disk, that frees the space the
+        delete needs.
+        """
         with self.engine.begin() as conn:
             conn.execute(sa.delete(_db.services).where(_db.services.c.name == name, _db.services.c.version == version))
-            running = list(
-                conn.execute(
-                    sa.select(batches.id).where(
-                        batches.name == name, batches.version == version, batches.state.in_(UNFINISHED_STATES)
-                    )
-                ).scalars()
-            )
-        return running
+            return _unfinished_batches_of(conn, name, version)
 
     def remove_service_objects(self, name: str, version: str) -> None:
         """Delete a deleted service version's objects."""
@@ -348,9 +354,18 @@ class Store:
             return _batch_row(conn, batch_id, name, version)
 
     def delete_batch(self, batch_id: str) -> None:
-        """Delete a batch, its rows and its artifacts."""
-        _db.delete_batch(self.engine, batch_id)
+        """Delete a batch, its artifacts and its rows.
+
+        The files go first: on a full disk SQLite cannot write even a delete, and removing the files frees the
+        space it needs. The batch then disappears in one short transaction (it becomes ``receiving``: no request
+        sees it) before its rows are deleted a slice at a time; a server stopped in between (kill -9) removes
+        the rest at its next start, so no one ever sees a batch whose counts disagree with its rows. A delete
+        whose database write fails leaves the batch whole but without files, and can be repeated.
+        """
         shutil.rmtree(self._artifacts / batch_id, ignore_errors=True)
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state=RECEIVING))
+        _db.delete_batch(self.engine, batch_id)
 
     def row_files(self, batch_id: str, index: int) -> list[str]:
         """The names of the files a batch row made, sorted (links and directories are not files)."""
@@ -401,12 +416,12 @@ class Store:
             )
 
     def remove_unfinished_receipts(self) -> None:
-        """Remove the batches whose receiving a stopped server never finished."""
+        """Remove the batches (rows and files) whose receiving or deleting a stopped server never finished."""
         with self.engine.connect() as conn:
             query = sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)
             stale = list(conn.execute(query).scalars())
         for batch_id in stale:
-            _db.delete_batch(self.engine, batch_id)
+            self.delete_batch(batch_id)
 
     # -- batches: the engine ---------------------------------------------------------------------------------
 
@@ -488,6 +503,32 @@ def _service_row(conn: sa.Connection, name: str, version: str) -> Record:
     if row is None:
         raise not_found(f"service {name} version {version}", "version")
     return row
+
+
+def _unfinished_batches_of(conn: sa.Connection, name: str, version: str) -> list[str]:
+    batches = _db.batches.c
+    query = sa.select(batches.id).where(
+        batches.name == name, batches.version == version, batches.state.in_(UNFINISHED_STATES)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether an error (or one it wraps) means the disk is full: ENOSPC, EDQUOT, or SQLite's SQLITE_FULL."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(current, sqlite3.Error) and (
+            getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or "database or disk is full" in str(current)
+        ):
+            return True
+        wrapped = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__ or current.__context__
+    return False
 
 
 def service_key(row: Record) -> str:

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import errno
+import json
 import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from batchscore_server import Settings, _auth, _db, create_app
 from batchscore_server._datadir_lock import lock_data_dir
+from batchscore_server._execution import stored_result
+from batchscore_server._routes.views import spec_of
+from batchscore_server._state import Server
+from batchscore_server._store import STORAGE_FULL_MESSAGE, Store
 from tests.server.test_cli_start import run
 
 
@@ -21,3 +38,180 @@ def test_serve_on_a_locked_data_dir_exits_with_a_message_and_users_add_still_wor
         assert added.returncode == 0, added.stderr
     finally:
         lock.release()
+
+
+# -- a full disk, and deletes --------------------------------------------------------------------------------------
+
+DISK_FULL_SQL = sa.exc.OperationalError("INSERT ...", {}, sqlite3.OperationalError("database or disk is full"))
+SERVICE = {
+    "code": "answer = hp\n",
+    "inputParameterDefinitions": [{"name": "hp", "type": "numeric"}],
+    "outputParameterDefinitions": [{"name": "answer", "type": "numeric"}],
+}
+
+
+class AppClient:
+    """Requests through the ASGI app in this thread (no lifespan, no socket); an app exception is a 500."""
+
+    def __init__(self, app: FastAPI, headers: dict[str, str]) -> None:
+        self._app = app
+        self._headers = headers
+
+    def request(self, method: str, path: str, **options: object) -> httpx.Response:
+        async def send() -> httpx.Response:
+            transport = httpx.ASGITransport(app=self._app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+                return await client.request(method, path, headers=self._headers, **options)  # type: ignore[arg-type]
+
+        return asyncio.run(send())
+
+    def get(self, path: str, **options: object) -> httpx.Response:
+        return self.request("GET", path, **options)
+
+    def post(self, path: str, **options: object) -> httpx.Response:
+        return self.request("POST", path, **options)
+
+    def delete(self, path: str, **options: object) -> httpx.Response:
+        return self.request("DELETE", path, **options)
+
+
+@pytest.fixture
+def app_server(tmp_path: Path) -> Iterator[tuple[AppClient, Server]]:
+    """The app without its lifespan (no Dask): the routes that only need the database and files work."""
+    app = create_app(Settings(data_dir=tmp_path))
+    server: Server = app.state.server
+    _auth.add_user(server.engine, "admin", "pw-admin", _auth.Role.OWNER)
+    token = server.auth.login("admin", "pw-admin")["access_token"]
+    client = AppClient(app, {"Authorization": f"Bearer {token}"})
+    assert client.post("/services/svc/v1", json=SERVICE).status_code == 201
+    try:
+        yield client, server
+    finally:
+        server.engine.dispose()
+        server.data_dir_lock.release()
+
+
+def _finished_batch(server: Server, rows: int) -> str:
+    """A complete batch of service svc v1 with ``rows`` rows, stored through the store, each row with one file."""
+    store = server.store
+    batch_id = str(uuid.uuid4())
+    spec = spec_of(store, store.service("svc", "v1"))
+    store.insert_receiving_batch(
+        {
+            "id": batch_id,
+            "name": "svc",
+            "version": "v1",
+            "owner": "admin",
+            "created": time.time(),
+            "parallel_count": 1,
+            "item_timeout": None,
+            "idempotency_key": None,
+            "request_hash": "",
+            "spec": spec,
+            "last_seq": 0,
+        }
+    )
+    store.insert_rows(batch_id, 0, [json.dumps({"hp": index}) for index in range(rows)])
+    store.open_batch(batch_id, rows, "hash")
+    store.start_batch(batch_id)
+    result = stored_result({"success": True, "errorMessage": "", "consoleOutput": "", "outputParameters": {}})
+    for start in range(0, rows, 10_000):
+        store.record_results(batch_id, {index: result for index in range(start, min(rows, start + 10_000))})
+    store.complete_batch(batch_id)
+    for index in range(min(rows, 3)):
+        directory = store.row_directory(batch_id, index)
+        directory.mkdir(parents=True)
+        (directory / "out.txt").write_text("x")
+    return batch_id
+
+
+def _rows_in_db(server: Server, batch_id: str) -> int:
+    with server.engine.connect() as conn:
+        query = sa.select(sa.func.count()).where(_db.batch_rows.c.batch_id == batch_id)
+        return int(conn.execute(query).scalar_one())
+
+
+def _full(*_args: object, **_kwargs: object) -> None:
+    raise DISK_FULL_SQL
+
+
+def test_login_on_a_full_disk_is_a_507(app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = app_server
+    monkeypatch.setattr(_auth.Authenticator, "_issue", _full)
+    answer = client.post("/login", json={"username": "admin", "password": "pw-admin"})
+    assert answer.status_code == 507
+    assert answer.json() == {"code": 507, "message": STORAGE_FULL_MESSAGE}
+
+
+def test_starting_a_batch_on_a_full_disk_is_a_507(
+    app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, _ = app_server
+
+    def no_space(*_args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Store, "insert_receiving_batch", no_space)
+    answer = client.post("/api/svc/v1/batch", json=[{"hp": 1}])
+    assert answer.status_code == 507
+    assert answer.json()["message"] == STORAGE_FULL_MESSAGE
+
+
+def test_other_storage_errors_stay_a_500(app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch) -> None:
+    client, _ = app_server
+
+    def denied(*_args: object) -> None:
+        raise OSError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(Store, "insert_receiving_batch", denied)
+    assert client.post("/api/svc/v1/batch", json=[{"hp": 1}]).status_code == 500
+
+
+def test_delete_on_a_full_disk_frees_the_files_first_and_leaves_the_batch_whole(
+    app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, server = app_server
+    batch_id = _finished_batch(server, 10)
+    assert client.get(f"/api/svc/v1/batch/{batch_id}/0/files").json() == ["out.txt"]
+    with monkeypatch.context() as patch:
+        patch.setattr(_db, "delete_batch", _full)
+        patch.setattr(server.engine.dialect, "do_commit", _full)  # the first write after the files: hiding it
+        answer = client.delete(f"/api/svc/v1/batch/{batch_id}")
+    assert answer.status_code == 507
+    assert not (server.settings.artifacts_dir / batch_id).exists()  # the files went first: space was freed
+    poll = client.get(f"/api/svc/v1/batch/{batch_id}").json()  # the database is unchanged, and agrees with itself
+    assert poll["state"] == "complete"
+    assert poll["completedItemCount"] == poll["totalItemCount"] == len(poll["batchExecutionResults"]) == 10
+    assert client.delete(f"/api/svc/v1/batch/{batch_id}").status_code == 200  # once there is space: deleted
+    assert client.get(f"/api/svc/v1/batch/{batch_id}").status_code == 404
+    assert _rows_in_db(server, batch_id) == 0
+
+
+def test_a_delete_stopped_between_its_slices_is_never_seen_half_done(
+    app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, server = app_server
+    monkeypatch.setattr(_db, "DELETE_SLICE_ROWS", 1_000)
+    batch_id = _finished_batch(server, 3_000)
+    slices = 0
+
+    def killed_after_one_slice(before: sa.Connection, *_args: object) -> None:
+        nonlocal slices
+        slices += 1
+        if slices > 2:  # the hiding update and one slice of rows committed: the process dies here (kill -9)
+            raise KeyboardInterrupt
+
+    sa.event.listen(server.engine, "commit", killed_after_one_slice)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            server.store.delete_batch(batch_id)
+    finally:
+        sa.event.remove(server.engine, "commit", killed_after_one_slice)
+    assert 0 < _rows_in_db(server, batch_id) < 3_000
+    # No one sees the batch with counts that disagree with its rows: it is gone for every request...
+    assert client.get(f"/api/svc/v1/batch/{batch_id}").status_code == 404
+    assert batch_id not in client.get("/api/svc/v1/batch").json()
+    # ...and the next start removes what is left.
+    server.store.remove_unfinished_receipts()
+    assert _rows_in_db(server, batch_id) == 0
+    assert not (server.settings.artifacts_dir / batch_id).exists()
