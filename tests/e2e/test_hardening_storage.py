@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
 
-from batchscore_server import SetupError, running_server
+from batchscore_server import SetupError, _db, running_server
 from batchscore_server._embedded import RunningServer
+from batchscore_server._store import Store
 from tests.e2e.conftest import publish, wait_until_finished
+from tests.server.test_storage_hardening import store_finished_batch
 
 
 def test_a_second_server_on_a_data_directory_refuses_to_start(
@@ -76,3 +82,84 @@ def test_retry_of_an_unchanged_service_runs_its_version(own_api: httpx.Client) -
     execution_id = _failed_batch(own_api, "sameretry")
     assert own_api.post(f"/api/sameretry/v1/batch/{execution_id}/retry").status_code == 202
     assert wait_until_finished(own_api, "sameretry", execution_id)["failedItemCount"] == 1  # the same code ran
+
+
+def _anonymous_rss() -> int:
+    """This process's resident anonymous memory in bytes (the server runs in it); the database's mmap is left out."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+class _SlowReader(threading.Thread):
+    """Polls every result of a batch, reads the first megabyte, then waits for ``go`` before it reads the rest.
+
+    The body goes to ``keep`` when given (a file: kept in memory, it would count as the server's).
+    """
+
+    def __init__(self, url: str, token: str, go: threading.Event, keep: Path | None) -> None:
+        super().__init__(daemon=True)
+        self.url, self.token, self.go, self.keep = url, token, go, keep
+        self.started = threading.Event()
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            headers = {"Authorization": f"Bearer {self.token}"}
+            with (
+                httpx.stream("GET", self.url, headers=headers, timeout=300) as response,
+                open(self.keep or os.devnull, "wb") as kept,
+            ):
+                for part in response.iter_bytes(64 * 1024):
+                    self.size += len(part)
+                    kept.write(part)
+                    if self.size >= 1024 * 1024 and not self.started.is_set():
+                        self.started.set()
+                        self.go.wait(300)
+        except BaseException as error:
+            self.error = error
+        finally:
+            self.started.set()
+
+
+def test_slow_readers_of_every_result_of_a_large_batch_hold_bounded_memory(
+    own_server: RunningServer, own_api: httpx.Client, tmp_path: Path
+) -> None:
+    settings = own_server.settings
+    engine = _db.create_engine(settings.database_path)
+    rows = 100_000
+    answer = {"success": True, "errorMessage": "", "consoleOutput": "", "outputParameters": {"answer": "x" * 400}}
+    try:
+        batch_id = store_finished_batch(Store(settings, engine), "bigpoll", rows, answer)
+    finally:
+        engine.dispose()
+    token = own_api.headers["Authorization"].split()[1]
+    url = f"{own_server.url}/api/bigpoll/v1/batch/{batch_id}"
+    go = threading.Event()
+    before = _anonymous_rss()
+    peak = before
+    readers = [_SlowReader(url, token, go, tmp_path / "body.json" if index == 0 else None) for index in range(6)]
+    for reader in readers:
+        reader.start()
+    deadline = time.monotonic() + 300
+    # Every reader has had its first megabyte and stalls: what the server holds for them now is its cost.
+    while not all(reader.started.is_set() for reader in readers) and time.monotonic() < deadline:
+        peak = max(peak, _anonymous_rss())
+        time.sleep(0.01)
+    peak = max(peak, _anonymous_rss())
+    go.set()
+    for reader in readers:
+        while reader.is_alive() and time.monotonic() < deadline:
+            peak = max(peak, _anonymous_rss())
+            reader.join(0.01)
+    assert [reader.error for reader in readers] == [None] * 6
+    growth_mb = (peak - before) / 2**20
+    print(f"6 slow readers of {rows} rows ({readers[0].size / 2**20:.0f} MB each): anonymous RSS +{growth_mb:.0f} MB")
+    assert len({reader.size for reader in readers}) == 1  # every reader got the whole answer
+    polled = json.loads((tmp_path / "body.json").read_bytes())
+    assert [result["index"] for result in polled["batchExecutionResults"]] == list(range(rows))
+    assert polled["completedItemCount"] == rows
+    assert polled["batchExecutionResults"][-1]["outputParameters"]["answer"] == "x" * 400
+    assert growth_mb < 300  # 1,185 MB before polls were streamed, 75 MB after

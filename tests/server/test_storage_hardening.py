@@ -11,16 +11,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from batchscore_server import Settings, _auth, _db, create_app
+from batchscore_server import Settings, _auth, _db, _store, create_app
 from batchscore_server._datadir_lock import lock_data_dir
 from batchscore_server._execution import stored_result
-from batchscore_server._routes.views import spec_of
 from batchscore_server._state import Server
 from batchscore_server._store import STORAGE_FULL_MESSAGE, Store
 from tests.server.test_cli_start import run
@@ -91,15 +91,17 @@ def app_server(tmp_path: Path) -> Iterator[tuple[AppClient, Server]]:
         server.data_dir_lock.release()
 
 
-def _finished_batch(server: Server, rows: int) -> str:
-    """A complete batch of service svc v1 with ``rows`` rows, stored through the store, each row with one file."""
-    store = server.store
+def store_finished_batch(store: Store, name: str, rows: int, result: dict[str, Any] | None = None) -> str:
+    """A complete batch of service ``name`` v1 with ``rows`` rows (each with ``result``), written through the store.
+
+    The first three rows get a file each. The service need not exist (polls do not read it) unless a test retries.
+    """
     batch_id = str(uuid.uuid4())
-    spec = spec_of(store, store.service("svc", "v1"))
+    spec = {"key": f"{name}/v1/1/0", "code": "", "inputs": [], "outputs": [], "outputFileNames": []}
     store.insert_receiving_batch(
         {
             "id": batch_id,
-            "name": "svc",
+            "name": name,
             "version": "v1",
             "owner": "admin",
             "created": time.time(),
@@ -111,12 +113,15 @@ def _finished_batch(server: Server, rows: int) -> str:
             "last_seq": 0,
         }
     )
-    store.insert_rows(batch_id, 0, [json.dumps({"hp": index}) for index in range(rows)])
+    for start in range(0, rows, 10_000):
+        store.insert_rows(
+            batch_id, start, [json.dumps({"hp": index}) for index in range(start, min(rows, start + 10_000))]
+        )
     store.open_batch(batch_id, rows, "hash")
     store.start_batch(batch_id)
-    result = stored_result({"success": True, "errorMessage": "", "consoleOutput": "", "outputParameters": {}})
+    stored = stored_result(result or {"success": True, "errorMessage": "", "consoleOutput": "", "outputParameters": {}})
     for start in range(0, rows, 10_000):
-        store.record_results(batch_id, {index: result for index in range(start, min(rows, start + 10_000))})
+        store.record_results(batch_id, {index: stored for index in range(start, min(rows, start + 10_000))})
     store.complete_batch(batch_id)
     for index in range(min(rows, 3)):
         directory = store.row_directory(batch_id, index)
@@ -171,7 +176,7 @@ def test_delete_on_a_full_disk_frees_the_files_first_and_leaves_the_batch_whole(
     app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, server = app_server
-    batch_id = _finished_batch(server, 10)
+    batch_id = store_finished_batch(server.store, "svc", 10)
     assert client.get(f"/api/svc/v1/batch/{batch_id}/0/files").json() == ["out.txt"]
     with monkeypatch.context() as patch:
         patch.setattr(_db, "delete_batch", _full)
@@ -192,7 +197,7 @@ def test_a_delete_stopped_between_its_slices_is_never_seen_half_done(
 ) -> None:
     client, server = app_server
     monkeypatch.setattr(_db, "DELETE_SLICE_ROWS", 1_000)
-    batch_id = _finished_batch(server, 3_000)
+    batch_id = store_finished_batch(server.store, "svc", 3_000)
     slices = 0
 
     def killed_after_one_slice(before: sa.Connection, *_args: object) -> None:
@@ -215,3 +220,28 @@ def test_a_delete_stopped_between_its_slices_is_never_seen_half_done(
     server.store.remove_unfinished_receipts()
     assert _rows_in_db(server, batch_id) == 0
     assert not (server.settings.artifacts_dir / batch_id).exists()
+
+
+def test_a_poll_over_several_chunks_answers_as_one_page(
+    app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, server = app_server
+    monkeypatch.setattr(_store, "POLL_CHUNK_ROWS", 7)
+    batch_id = store_finished_batch(server.store, "svc", 50)
+    every = client.get(f"/api/svc/v1/batch/{batch_id}")
+    assert "content-length" not in every.headers  # streamed
+    body = every.json()
+    assert [row["index"] for row in body["batchExecutionResults"]] == list(range(50))
+    assert (body["cursor"], body["hasMore"]) == ("50", False)
+    after = client.get(f"/api/svc/v1/batch/{batch_id}", params={"since": "10"}).json()
+    assert [row["index"] for row in after["batchExecutionResults"]] == list(range(10, 50))
+    assert (after["cursor"], after["hasMore"]) == ("50", False)
+    page = client.get(f"/api/svc/v1/batch/{batch_id}", params={"since": "10", "limit": "20"}).json()
+    assert [row["index"] for row in page["batchExecutionResults"]] == list(range(10, 30))
+    assert (page["cursor"], page["hasMore"]) == ("30", True)
+    last = client.get(f"/api/svc/v1/batch/{batch_id}", params={"since": "30", "limit": "20"}).json()
+    assert (len(last["batchExecutionResults"]), last["cursor"], last["hasMore"]) == (20, "50", False)
+    none = client.get(f"/api/svc/v1/batch/{batch_id}", params={"since": "50", "limit": "20"}).json()
+    assert (none["batchExecutionResults"], none["cursor"], none["hasMore"]) == ([], "50", False)
+    monkeypatch.setattr(_store, "POLL_CHUNK_BYTES", 1)  # a chunk a row
+    assert client.get(f"/api/svc/v1/batch/{batch_id}").json() == body
