@@ -22,6 +22,10 @@ class Settings:
             remote cluster must see ``data_dir`` at the same path (artifacts are written there).
         max_parallel_count: Server cap on a batch's parallelCount (ML Server's MaxNumberOfThreadsPerBatchExecution).
         max_body_bytes: Larger request bodies are refused with 413.
+        max_result_bytes: A row or consume whose ``outputParameters`` are longer as JSON fails (16 MiB).
+        max_console_bytes: Console output kept of a row or consume; the rest is dropped, with a note (1 MiB).
+        max_output_file_bytes: A row or consume whose declared output file is larger fails, naming the file
+            (64 MiB; a consume's answer carries its files base64-encoded in its JSON).
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
 
@@ -32,6 +36,9 @@ class Settings:
     scheduler: str | None = None
     max_parallel_count: int = 100
     max_body_bytes: int = 256 * 1024 * 1024
+    max_result_bytes: int = 16 * 1024 * 1024
+    max_console_bytes: int = 1024 * 1024
+    max_output_file_bytes: int = 64 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
 

@@ -80,6 +80,12 @@ class Store:
         self.engine = engine
         self._objects = settings.objects_dir
         self._artifacts = settings.artifacts_dir
+        # What a service's records may produce, sent to the workers with each service spec (see spec_of).
+        self.execution_limits = {
+            "maxResultBytes": settings.max_result_bytes,
+            "maxConsoleBytes": settings.max_console_bytes,
+            "maxOutputFileBytes": settings.max_output_file_bytes,
+        }
 
     # -- health ----------------------------------------------------------------------------------------------
 

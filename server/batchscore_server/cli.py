@@ -29,6 +29,9 @@ def serve(
     ),
     max_parallel_count: int = typer.Option(100, help="Cap on a batch's parallelCount."),
     max_body_mb: int = typer.Option(256, help="Larger request bodies are refused with 413."),
+    max_result_mb: int = typer.Option(16, help="A row or consume whose outputParameters are larger fails."),
+    max_console_kb: int = typer.Option(1024, help="Console output kept per row or consume (the rest is dropped)."),
+    max_output_file_mb: int = typer.Option(64, help="A row or consume whose output file is larger fails."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -43,6 +46,9 @@ def serve(
         scheduler=scheduler,
         max_parallel_count=max_parallel_count,
         max_body_bytes=max_body_mb * 1024 * 1024,
+        max_result_bytes=max_result_mb * 1024 * 1024,
+        max_console_bytes=max_console_kb * 1024,
+        max_output_file_bytes=max_output_file_mb * 1024 * 1024,
     )
     try:
         run_server(settings, host, port)

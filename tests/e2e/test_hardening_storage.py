@@ -163,3 +163,22 @@ def test_slow_readers_of_every_result_of_a_large_batch_hold_bounded_memory(
     assert polled["completedItemCount"] == rows
     assert polled["batchExecutionResults"][-1]["outputParameters"]["answer"] == "x" * 400
     assert growth_mb < 300  # 1,185 MB before polls were streamed, 75 MB after
+
+
+def test_rows_printing_megabytes_keep_a_bounded_console_and_server_memory(own_api: httpx.Client) -> None:
+    # Each row prints 10 MB: the console is capped (1 MiB by default), so neither the results nor the server's
+    # memory carry 400 MB of prints.
+    publish(own_api, "loud", "import sys\nfor _ in range(10):\n    sys.stdout.write('x' * 2**20)\nanswer = hp\n")
+    before = _anonymous_rss()
+    records = [{"hp": float(i), "wt": 0.0} for i in range(40)]
+    execution_id = own_api.post("/api/loud/v1/batch", json=records).json()["batchExecutionId"]
+    final = wait_until_finished(own_api, "loud", execution_id)
+    growth_mb = (_anonymous_rss() - before) / 2**20
+    print(f"40 rows x 10 MB of prints: anonymous RSS +{growth_mb:.0f} MB")
+    assert final["state"] == "complete"
+    assert final["failedItemCount"] == 0
+    first = own_api.get(f"/api/loud/v1/batch/{execution_id}", params={"since": 0, "limit": 1}).json()
+    console = first["batchExecutionResults"][0]["consoleOutput"]
+    assert console.startswith("x" * 2**20 + "\n[console output truncated: ")
+    assert len(console) < 2**20 + 1000
+    assert growth_mb < 200  # +630 MB that stayed, before the cap

@@ -20,9 +20,11 @@ from fastapi import FastAPI
 
 from batchscore_server import Settings, _auth, _db, _store, create_app
 from batchscore_server._datadir_lock import lock_data_dir
-from batchscore_server._execution import stored_result
+from batchscore_server._execution import ServiceSpec, execute, run_rows, stored_result
+from batchscore_server._routes.views import spec_of
 from batchscore_server._state import Server
 from batchscore_server._store import STORAGE_FULL_MESSAGE, Store
+from batchscore_server._worker import spec_from_dict
 from tests.server.test_cli_start import run
 
 
@@ -245,3 +247,72 @@ def test_a_poll_over_several_chunks_answers_as_one_page(
     assert (none["batchExecutionResults"], none["cursor"], none["hasMore"]) == ([], "50", False)
     monkeypatch.setattr(_store, "POLL_CHUNK_BYTES", 1)  # a chunk a row
     assert client.get(f"/api/svc/v1/batch/{batch_id}").json() == body
+
+
+# -- caps on what a record produces --------------------------------------------------------------------------------
+
+
+def _capped_spec(code: str, **fields: Any) -> ServiceSpec:
+    values: dict[str, Any] = {
+        "key": f"capped-{uuid.uuid4().hex}",
+        "code": code,
+        "init_code": "",
+        "inputs": (),
+        "outputs": (("answer", "character"),),
+        "output_file_names": (),
+        "snapshot_dir": None,
+    }
+    return ServiceSpec(**{**values, **fields})
+
+
+def test_console_output_over_its_cap_is_truncated_with_a_note(tmp_path: Path) -> None:
+    spec = _capped_spec("for _ in range(10):\n    print('é' * 250)\nanswer = 'ok'", max_console_bytes=1000)
+    result = execute(spec, {}, tmp_path / "work")
+    assert result["success"] is True
+    kept, note = result["consoleOutput"].split("\n[console output truncated: ")
+    assert len(kept.encode()) <= 1000
+    assert kept.startswith("é" * 250 + "\n")
+    assert note.startswith("4010 more bytes were not kept")  # 10 lines of 501 bytes, 1000 kept (one 'é' cut)
+    assert "max_console_bytes" in note
+    assert (
+        execute(_capped_spec("print('hi')\nanswer = 'ok'", max_console_bytes=3), {}, tmp_path / "w2")["consoleOutput"]
+        == "hi\n"
+    )
+
+
+def test_a_result_over_its_cap_fails_the_record(tmp_path: Path) -> None:
+    spec = _capped_spec("answer = 'x' * 200", max_result_bytes=100)
+    result = execute(spec, {}, tmp_path / "work")
+    assert result["success"] is False
+    assert result["outputParameters"] == {}
+    assert "outputParameters are 213 bytes as JSON, over the server's limit of 100 bytes" in result["errorMessage"]
+    assert execute(_capped_spec("answer = 'x' * 80", max_result_bytes=100), {}, tmp_path / "w2")["success"] is True
+
+
+def test_an_output_file_over_its_cap_fails_the_record_and_is_not_kept(tmp_path: Path) -> None:
+    code = "with open('big.bin', 'wb') as f:\n    f.write(b'x' * n)\nanswer = 'ok'"
+    spec = _capped_spec(code, inputs=(("n", "integer"),), output_file_names=("big.bin",), max_output_file_bytes=1000)
+    batch = run_rows(spec, [(0, {"n": 2000}), (1, {"n": 1000})], str(tmp_path / "scratch"), str(tmp_path / "art"))
+    over, under = batch["rows"][0], batch["rows"][1]
+    assert over["success"] is False
+    assert "output file 'big.bin' is 2000 bytes, over the server's limit of 1000 bytes" in over["errorMessage"]
+    assert over["storedFiles"] == []
+    assert not (tmp_path / "art" / "0").exists()
+    assert under["success"] is True
+    assert (tmp_path / "art" / "1" / "big.bin").stat().st_size == 1000
+    consumed = execute(spec, {"n": 2000}, tmp_path / "work")  # a consume: its files would travel base64 in JSON
+    assert consumed["success"] is False
+    assert consumed["outputFiles"] == {}
+    assert "big.bin" in consumed["errorMessage"]
+
+
+def test_the_caps_travel_with_the_service_spec(app_server: tuple[AppClient, Server]) -> None:
+    _, server = app_server
+    spec = spec_from_dict(spec_of(server.store, server.store.service("svc", "v1")))
+    settings = server.settings
+    assert (spec.max_result_bytes, spec.max_console_bytes, spec.max_output_file_bytes) == (
+        settings.max_result_bytes,
+        settings.max_console_bytes,
+        settings.max_output_file_bytes,
+    )
+    assert (settings.max_result_bytes, settings.max_console_bytes) == (16 * 2**20, 2**20)

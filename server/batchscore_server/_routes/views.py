@@ -76,6 +76,7 @@ def spec_of(store: Store, row: Record) -> dict[str, Any]:
         "outputs": [(d["name"], d["type"]) for d in definition.get("outputParameterDefinitions", [])],
         "outputFileNames": definition.get("outputFileNames", []),
         "snapshotDir": str(objects) if objects.exists() else None,
+        **store.execution_limits,
     }
 
 
