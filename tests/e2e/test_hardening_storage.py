@@ -182,3 +182,17 @@ def test_rows_printing_megabytes_keep_a_bounded_console_and_server_memory(own_ap
     assert console.startswith("x" * 2**20 + "\n[console output truncated: ")
     assert len(console) < 2**20 + 1000
     assert growth_mb < 200  # +630 MB that stayed, before the cap
+
+
+def test_a_consume_whose_output_file_is_over_its_cap_fails_naming_it(own_api: httpx.Client) -> None:
+    code = "with open('big.bin', 'wb') as f:\n    for _ in range(150):\n        f.write(b'x' * 2**20)\nanswer = hp\n"
+    publish(own_api, "bigfile", code, outputFileNames=["big.bin"])
+    before = _anonymous_rss()
+    answer = own_api.post("/api/bigfile/v1", json={"hp": 1, "wt": 0})
+    growth_mb = (_anonymous_rss() - before) / 2**20
+    print(f"a consume with a 150 MiB output file: anonymous RSS +{growth_mb:.0f} MB")
+    assert answer.status_code == 200
+    assert answer.json()["success"] is False
+    assert "output file 'big.bin' is 157286400 bytes, over the server's limit" in answer.json()["errorMessage"]
+    assert answer.json()["outputFiles"] == {}
+    assert growth_mb < 100  # +770 MB before: the file came back base64-encoded, then as JSON
