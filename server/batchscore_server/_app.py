@@ -22,6 +22,7 @@ from starlette.routing import Match
 from batchscore_server import _startup
 from batchscore_server._errors import ApiError
 from batchscore_server._routes import api_routes, include_routes
+from batchscore_server._routes.deps import SafeJSONResponse
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
@@ -54,7 +55,14 @@ def create_app(settings: Settings) -> FastAPI:
             await _off_loop(server.engine.dispose)
             server.data_dir_lock.release()
 
-    app = FastAPI(title="batchscore", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="batchscore",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+    )
     app.state.server = server
     app.state.startup = startup  # read by the embedded server to name the stage a failed start was in
     _install_error_handlers(app)
@@ -75,7 +83,7 @@ async def _off_loop(close: Callable[[], None]) -> None:
 
 
 def _error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+    return SafeJSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -83,7 +91,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sqlite3.Error)
     @app.exception_handler(sa.exc.DBAPIError)
     async def storage_full(_request: Request, error: Exception) -> JSONResponse:
-        # A full disk is the contract's 507 on every route, not a plain-text 500; any other such error stays a 500.
+        # A full disk is the contract's 507 on every route; any other such error goes on to the backstop below (500).
         if not disk_full(error):
             raise error
         return _error_response(ApiError(507, STORAGE_FULL_MESSAGE))
@@ -91,6 +99,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
         return _error_response(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:
+        # A backstop: a defect still answers the contract's Error, not Starlette's plain text. Starlette logs the
+        # exception with its traceback after this answer is sent.
+        return _error_response(ApiError(500, "internal server error: the server's log has the details"))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

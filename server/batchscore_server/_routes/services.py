@@ -40,7 +40,9 @@ async def _publish(
     _validation.check(_validation.NAME_PATTERN, version, "version", "service version")
     if user.role is Role.READER:
         raise ApiError(403, "role Reader may not publish services", "name")
-    definition = _validation.service_definition(await json_body(request, settings), partial=False)
+    definition = _validation.service_definition(
+        await json_body(request, settings, settings.max_service_body_bytes), partial=False
+    )
     definition["runtimeType"] = "Python"
     await asyncio.to_thread(store.publish_service, user.name, user.is_owner, name, version, definition)
     return JSONResponse(version, status_code=201, headers={"Location": f"/services/{name}/{version}"})
@@ -86,7 +88,9 @@ async def patch_web_service_version(
 ) -> Response:
     """Change a service version's definition (a new revision)."""
     await asyncio.to_thread(_require_write, store, name, version, user)
-    changes = _validation.service_definition(await json_body(request, settings), partial=True)
+    changes = _validation.service_definition(
+        await json_body(request, settings, settings.max_service_body_bytes), partial=True
+    )
     await asyncio.to_thread(store.update_service, user.name, user.is_owner, name, version, changes)
     return JSONResponse(version)
 

@@ -36,7 +36,8 @@ def _session_of(store: Store, session_id: str, user: User) -> Record:
 async def create_session(request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep) -> Response:
     """Open a session, its workspace empty or filled from a snapshot."""
     body = _validation.string_fields(
-        await json_body(request, settings), {"name": 256, "snapshotId": 64, "runtimeType": 16}
+        await json_body(request, settings, settings.max_small_body_bytes),
+        {"name": 256, "snapshotId": 64, "runtimeType": 16},
     )
     runtime = body.get("runtimeType", "Python")
     if runtime.lower() != "python":
@@ -83,7 +84,7 @@ async def create_snapshot(
     id: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep
 ) -> Response:
     """Save a session's workspace as a snapshot."""
-    body = _validation.string_fields(await json_body(request, settings), {"name": 256})
+    body = _validation.string_fields(await json_body(request, settings, settings.max_small_body_bytes), {"name": 256})
     await asyncio.to_thread(_session_of, store, id, user)
     snapshot_id = str(uuid.uuid4())
     await asyncio.to_thread(store.create_snapshot, snapshot_id, id, user.name, body.get("name"))
