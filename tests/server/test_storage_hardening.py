@@ -316,3 +316,19 @@ def test_the_caps_travel_with_the_service_spec(app_server: tuple[AppClient, Serv
         settings.max_output_file_bytes,
     )
     assert (settings.max_result_bytes, settings.max_console_bytes) == (16 * 2**20, 2**20)
+
+
+def test_deleting_a_service_on_a_full_disk_frees_its_objects_first(
+    app_server: tuple[AppClient, Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, server = app_server
+    objects = server.store.service_objects("svc", "v1", 1)
+    objects.mkdir(parents=True)
+    (objects / "model").write_bytes(b"x" * 1000)
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "delete_service", _full)
+        assert client.delete("/services/svc/v1").status_code == 507
+    assert not server.store.service_objects("svc", "v1").exists()  # the files went first: space was freed
+    assert client.get("/services/svc/v1").status_code == 200
+    assert client.delete("/services/svc/v1").status_code == 200
+    assert client.get("/services/svc/v1").status_code == 404
