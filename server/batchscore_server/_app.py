@@ -8,9 +8,11 @@ in ``_routes`` (one router per resource), their SQL in ``_store``.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,6 +26,7 @@ from batchscore_server._routes.deps import SafeJSONResponse
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
+from batchscore_server._store import STORAGE_FULL_MESSAGE, disk_full
 
 __all__ = ["Server", "create_app"]
 
@@ -50,6 +53,7 @@ def create_app(settings: Settings) -> FastAPI:
             await server.batches.close()
             await _off_loop(server.close_pool)
             await _off_loop(server.engine.dispose)
+            server.data_dir_lock.release()
 
     app = FastAPI(
         title="batchscore",
@@ -83,6 +87,15 @@ def _error_response(error: ApiError) -> JSONResponse:
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def storage_full(_request: Request, error: Exception) -> JSONResponse:
+        # A full disk is the contract's 507 on every route; any other such error goes on to the backstop below (500).
+        if not disk_full(error):
+            raise error
+        return _error_response(ApiError(507, STORAGE_FULL_MESSAGE))
+
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
         return _error_response(error)

@@ -267,6 +267,66 @@ def finished_rows(
     return conn.execute(_RESULTS_AFTER_SQL, (batch_id, after, -1 if limit is None else limit)).fetchall()
 
 
+# Polls stream their rows a chunk at a time (see Store.poll_page), each chunk after a key: the index in index order,
+# the completion sequence in completion order, and only rows finished by the poll's ``bound`` (its snapshot).
+# "+seq" keeps SQLite on the primary key, in index order; on the (batch_id, seq) index it sorted every finished row.
+_CHUNK_BY_INDEX_SQL = (
+    "SELECT idx, state, result, idx FROM batch_rows WHERE batch_id = ? AND idx > ? AND +seq <= ? ORDER BY idx LIMIT ?"
+)
+_CHUNK_BY_SEQ_SQL = (
+    "SELECT idx, state, result, seq FROM batch_rows WHERE batch_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+_NTH_SEQ_AFTER_SQL = "SELECT seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?"
+_LAST_SEQ_AFTER_SQL = "SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?"
+
+
+def nth_seq_after(conn: sqlite3.Connection, batch_id: str, after: int, n: int) -> int | None:
+    """The completion sequence of the ``n``-th row (from 1) finished after ``after``, or None when fewer did."""
+    row = conn.execute(_NTH_SEQ_AFTER_SQL, (batch_id, after, n - 1)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_seq_after(conn: sqlite3.Connection, batch_id: str, after: int) -> int | None:
+    """The highest completion sequence of the rows finished after ``after``, or None when none did."""
+    row = conn.execute(_LAST_SEQ_AFTER_SQL, (batch_id, after)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def result_chunk(
+    conn: sqlite3.Connection, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
+) -> tuple[list[tuple[int, str, str]], int | None]:
+    """One chunk of a poll's rows: ``(idx, state, result JSON text)`` and the key to read the next chunk after.
+
+    Args:
+        conn: A read connection.
+        batch_id: The batch.
+        by_seq: In completion order, after the completion sequence ``after``; else in index order after the index
+            ``after``.
+        after: The key the chunk starts after.
+        bound: Only rows whose completion sequence is at most this (finished when the poll began).
+        max_rows: At most this many rows.
+        max_bytes: The chunk ends after the row that brings its results to this many characters: its memory is
+            bounded whatever the batch's size (rows are read one at a time, and the rest left unread).
+
+    Returns:
+        The rows, and the key after the last of them, or None when there are no more.
+
+    """
+    cursor = conn.execute(_CHUNK_BY_SEQ_SQL if by_seq else _CHUNK_BY_INDEX_SQL, (batch_id, after, bound, max_rows))
+    rows: list[tuple[int, str, str]] = []
+    size = 0
+    key = after
+    try:
+        for index, state, result, key in cursor:
+            rows.append((index, state, result))
+            size += len(result)
+            if size >= max_bytes:
+                return rows, key
+    finally:
+        cursor.close()
+    return rows, key if len(rows) == max_rows else None
+
+
 # Row states whose count the batch keeps, and the column it is kept in.
 COUNTED_STATES = {"complete": "complete_count", "failed": "failed_count", "canceled": "canceled_count"}
 

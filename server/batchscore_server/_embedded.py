@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from batchscore_server import _auth, _startup
 from batchscore_server._app import create_app
 from batchscore_server._auth import Role, has_users
+from batchscore_server._datadir_lock import DataDirLockedError
 from batchscore_server._db import create_engine
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
@@ -135,13 +136,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
     """Run the server in the foreground until interrupted.
 
     Raises:
-        SetupError: The address cannot be bound, or the data directory has no users and BATCHSCORE_ADMIN_PASSWORD
-            is not set.
+        SetupError: The address cannot be bound, the data directory has no users and BATCHSCORE_ADMIN_PASSWORD
+            is not set, or another server uses the data directory.
 
     """
     with listen(host, port) as sock:
         ensure_admin(settings, os.environ.get(ADMIN_PASSWORD_ENV))
-        _Server(_uvicorn_config(create_app(settings), sock, "info")).run(sockets=[sock])
+        try:
+            app = create_app(settings)
+        except DataDirLockedError as error:
+            raise SetupError(str(error)) from None
+        _Server(_uvicorn_config(app, sock, "info")).run(sockets=[sock])
 
 
 @dataclass(frozen=True)

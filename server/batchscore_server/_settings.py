@@ -28,6 +28,10 @@ class Settings:
         max_service_body_bytes: Limit of a publish or PATCH body (code and initCode may each be 1 MiB of text,
             larger once JSON-escaped).
         max_consume_body_bytes: Limit of a consume's body (one record).
+        max_result_bytes: A row or consume whose ``outputParameters`` are longer as JSON fails (16 MiB).
+        max_console_bytes: Console output kept of a row or consume; the rest is dropped, with a note (1 MiB).
+        max_output_file_bytes: A row or consume whose declared output file is larger fails, naming the file
+            (64 MiB; a consume's answer carries its files base64-encoded in its JSON).
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
         reader_max_queued_rows: Quota of a Reader: rows pending or running in its unfinished batches (0: none).
@@ -45,6 +49,9 @@ class Settings:
     max_small_body_bytes: int = 16 * 1024
     max_service_body_bytes: int = 16 * 1024 * 1024
     max_consume_body_bytes: int = 16 * 1024 * 1024
+    max_result_bytes: int = 16 * 1024 * 1024
+    max_console_bytes: int = 1024 * 1024
+    max_output_file_bytes: int = 64 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
     reader_max_queued_rows: int = 100_000

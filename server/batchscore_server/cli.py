@@ -46,6 +46,9 @@ def serve(
     contributor_max_stored_mb: int = typer.Option(
         0, min=0, help="As --reader-max-stored-mb, for Contributors (their workspace objects and snapshots count too)."
     ),
+    max_result_mb: int = typer.Option(16, help="A row or consume whose outputParameters are larger fails."),
+    max_console_kb: int = typer.Option(1024, help="Console output kept per row or consume (the rest is dropped)."),
+    max_output_file_mb: int = typer.Option(64, help="A row or consume whose output file is larger fails."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -64,6 +67,9 @@ def serve(
         reader_max_stored_bytes=reader_max_stored_mb * 1024 * 1024,
         contributor_max_queued_rows=contributor_max_queued_rows,
         contributor_max_stored_bytes=contributor_max_stored_mb * 1024 * 1024,
+        max_result_bytes=max_result_mb * 1024 * 1024,
+        max_console_bytes=max_console_kb * 1024,
+        max_output_file_bytes=max_output_file_mb * 1024 * 1024,
     )
     try:
         run_server(settings, host, port)

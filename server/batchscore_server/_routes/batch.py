@@ -7,10 +7,11 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from batchscore_server import _ingest, _quota, _validation
 from batchscore_server._auth import User
@@ -28,7 +29,7 @@ from batchscore_server._routes.views import (
     visible,
 )
 from batchscore_server._state import Server
-from batchscore_server._store import FINAL_STATES, RECEIVING, Store
+from batchscore_server._store import FINAL_STATES, RECEIVING, PolledRow, Store
 
 router = APIRouter(tags=["Batch"])
 
@@ -142,8 +143,14 @@ async def get_batch_executions(name: str, version: str, user: CurrentUser, store
 
 def _poll(
     server: Server, name: str, version: str, execution_id: str, user: User, query: tuple[Any, ...]
-) -> tuple[bytes, int | None]:
-    """A poll's body and ``Retry-After`` (None once the batch has finished); blocking."""
+) -> tuple[bytes | Iterator[bytes], int | None]:
+    """A poll's body and ``Retry-After`` (None once the batch has finished); blocking.
+
+    The body is bytes, or, when the rows are more than one chunk (see ``Store.poll_page``), an iterator of its
+    parts that reads each chunk of rows from the database when asked for it: streamed, a poll of every result
+    of a large batch (what ML Server's clients do) costs the server one chunk's memory, however slowly the
+    client reads.
+    """
     partial, after, page = query
     check_batch_names(name, version, execution_id)
     read = server.store.poll_page(execution_id, name, version, partial, after, page)
@@ -153,11 +160,25 @@ def _poll(
     body = summary(batch, server.batches.running_count(execution_id))
     body["cursor"] = str(read.cursor)
     body["hasMore"] = read.has_more
-    # The rows' results are the JSON text the workers made: spliced into the reply, never parsed here.
-    results = ",".join(result_json(index, state, result) for index, state, result in read.rows)
     head = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    text = f'{head[:-1]},"batchExecutionResults":[{results}]}}'
-    return text.encode(), None if batch["state"] in FINAL_STATES else poll_hint(batch, time.time())
+    opening = f'{head[:-1]},"batchExecutionResults":[{_results_text(read.rows)}'
+    hint = None if batch["state"] in FINAL_STATES else poll_hint(batch, time.time())
+    if read.more is None:
+        return f"{opening}]}}".encode(), hint
+    return _streamed(opening, read.more), hint
+
+
+def _results_text(rows: list[PolledRow]) -> str:
+    # The rows' results are the JSON text the workers made: spliced into the reply, never parsed here.
+    return ",".join(result_json(index, state, result) for index, state, result in rows)
+
+
+def _streamed(opening: str, more: Iterator[list[PolledRow]]) -> Iterator[bytes]:
+    """A poll's body in parts: its opening (with the first chunk of rows, at least one), each further chunk, the end."""
+    yield opening.encode()
+    for rows in more:
+        yield f",{_results_text(rows)}".encode()
+    yield b"]}"
 
 
 @router.get("/api/{name}/{version}/batch/{executionId}")
@@ -187,7 +208,11 @@ async def get_batch_execution_status(
     query = (partial, after, int(page) if page else None)
     body, hint = await asyncio.to_thread(_poll, server, name, version, executionId, user, query)
     headers = {} if hint is None else {"Retry-After": str(hint)}
-    return Response(body, media_type="application/json", headers=headers)
+    if isinstance(body, bytes):
+        return Response(body, media_type="application/json", headers=headers)
+    # Starlette runs a plain iterator's steps in worker threads: each chunk's read never blocks the event loop, and
+    # the next is read only once the client took the last (the transport's flow control).
+    return StreamingResponse(body, media_type="application/json", headers=headers)
 
 
 @router.delete("/api/{name}/{version}/batch/{executionId}")
