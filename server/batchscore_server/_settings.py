@@ -24,6 +24,9 @@ class Settings:
         max_body_bytes: Larger request bodies are refused with 413.
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
+        worker_memory_bytes: Memory limit of each Dask worker process of the embedded LocalCluster (and of each
+            consume-pool process); a worker over 95 % of it is killed and replaced, failing its row. ``None``:
+            Dask's default, the machine's memory divided by the number of workers.
 
     """
 
@@ -34,6 +37,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
+    worker_memory_bytes: int | None = None
 
     @property
     def database_path(self) -> Path:
