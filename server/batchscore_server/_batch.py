@@ -11,8 +11,9 @@ Faults the engine outlives (issue 13):
 
 - Lost workers: a watchdog compares the workers the scheduler has with the configured count. Dask's LocalCluster
   gives up on a nanny whose replacement worker has not registered within ``distributed.deploy.lost-worker-timeout``
-  (15 s; a busy machine took longer after a timeout kill), and then runs with fewer workers for good; the watchdog
-  has it start them again (``LocalCluster.scale``). With an external scheduler the engine cannot start workers: it
+  (15 s by default, 120 s here; a busy machine took longer after a timeout kill) or that closed itself (its worker
+  failed to start), and then runs with fewer workers for good; the watchdog has it start them again
+  (``LocalCluster.scale``). With an external scheduler the engine cannot start workers: it
   logs a warning while batches wait without any, and ``/status`` shows ``warn``; the rows run once workers join.
 - Database write errors (a full disk, an I/O error): every database call of the engine is retried with backoff for
   up to ``DB_RETRY_SECONDS``. A batch whose writes still fail ends ``failed`` with the error as its reason; when
@@ -74,10 +75,11 @@ UNREPORTED_START_GRACE_SECONDS = 30.0
 MIN_ITEM_TIMEOUT_SECONDS = 1.0
 WATCHDOG_SECONDS = 1.0  # how often the worker count is compared with the configured one
 SHORT_OF_WORKERS_WARNING_SECONDS = 60.0  # a cluster short of workers this long is logged (again every as long)
-# Database calls failing with these are retried (a full disk may be freed, a busy or failing disk may recover),
-# waiting DB_RETRY_FIRST_SECONDS, then twice as long each time up to DB_RETRY_MAX_WAIT_SECONDS, for at most
-# DB_RETRY_SECONDS in all.
-DB_RETRYABLE = (OSError, sqlalchemy.exc.OperationalError, sqlalchemy.exc.DatabaseError)
+# Database calls failing with these are retried (a full disk may be freed, a busy or failing disk may recover:
+# SQLite reports "database or disk is full" and "disk I/O error" as OperationalError), waiting
+# DB_RETRY_FIRST_SECONDS, then twice as long each time up to DB_RETRY_MAX_WAIT_SECONDS, for at most
+# DB_RETRY_SECONDS in all. Other errors (a bug) fail the batch at once.
+DB_RETRYABLE = (OSError, sqlalchemy.exc.OperationalError)
 DB_RETRY_SECONDS = 120.0
 DB_RETRY_FIRST_SECONDS = 0.1
 DB_RETRY_MAX_WAIT_SECONDS = 5.0
@@ -93,6 +95,10 @@ DASK_CONFIG = {
     # The scheduler, the workers and their comms each keep their last N messages and events for debugging; with
     # row results inside those messages, the default 1,000 held tens of megabytes per process.
     "distributed.admin.low-level-log-length": 100,
+    # LocalCluster closes a nanny whose replacement worker has not registered this long after the old one left
+    # (default 15 s), and never starts another (the watchdog does). A replacement took about 50 s on a loaded
+    # 2-core machine: closed at 15 s, it was started again from scratch, for nothing.
+    "distributed.deploy.lost-worker-timeout": "120s",
 }
 
 PAGE_ROWS = 20_000  # pending rows read at a time
@@ -259,8 +265,7 @@ class BatchEngine:
     async def _in_db_thread(self, function: Callable[..., _T], *args: Any) -> _T:
         """Run blocking database work in the engine's own thread, retrying errors a full or failing disk gives.
 
-        Every call the engine makes may run twice: results are recorded once each, and the state changes are
-        idempotent.
+        A failed call's transaction was rolled back, so running it again is running it for the first time.
 
         Raises:
             The last error when the work still fails after ``DB_RETRY_SECONDS``.

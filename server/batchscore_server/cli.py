@@ -59,12 +59,12 @@ def serve(
 
 def _memory_bytes(text: str | None) -> int | None:
     """``--worker-memory`` in bytes (``2GiB``, ``500MB``, ``1000000``); exits with a message when it is not one."""
-    if text is None:
+    if not text:  # unset, or set empty in the environment: Dask's default
         return None
     from dask.utils import parse_bytes  # the server's stack: imported when serve runs, never with the CLI
 
     try:
-        size = parse_bytes(text)
+        size = parse_bytes(text) if text[0].isdigit() else 0  # parse_bytes reads a bare unit ("GiB") as 1 GiB
     except (ValueError, TypeError):
         size = 0
     if size <= 0:

@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import dask
 import httpx
 import psutil
 import pytest
 
-from batchscore_server import RunningServer, running_server
+from batchscore_server import RunningServer, _batch, running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
 QUICK = "answer = hp + wt\n"
@@ -41,13 +40,15 @@ def run_batch(api: httpx.Client, name: str, records: list[dict[str, float]], **p
     return wait_until_finished(api, name, started.json()["batchExecutionId"], timeout=DEADLINE_SECONDS)
 
 
-# Dask's LocalCluster gives up on a nanny whose worker has not come back within lost-worker-timeout (15 s): it
-# closes it and never starts another. A replacement worker took longer than that on a busy machine (the issue's
-# "workers": 0); a tiny timeout makes that happen on every kill, however fast the machine.
+# Dask's LocalCluster gives up on a nanny whose worker has not come back within lost-worker-timeout (15 s by
+# default): it closes it and never starts another. A replacement worker took longer than that on a busy machine
+# (the "workers": 0); a tiny timeout makes that happen on every kill, however fast the machine.
 @pytest.fixture(scope="module")
 def impatient_cluster_server() -> Iterator[RunningServer]:
-    with dask.config.set({"distributed.deploy.lost-worker-timeout": "10ms"}), running_server(workers=2) as server:
-        yield server
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(_batch.DASK_CONFIG, "distributed.deploy.lost-worker-timeout", "10ms")
+        with running_server(workers=2) as server:
+            yield server
 
 
 def test_timed_out_rows_cannot_starve_the_cluster(impatient_cluster_server: RunningServer) -> None:

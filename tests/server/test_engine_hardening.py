@@ -12,8 +12,9 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy.exc
+import typer
 
-from batchscore_server import _batch, running_server
+from batchscore_server import _batch, cli, running_server
 from batchscore_server._store import Store
 from tests.e2e.conftest import login, publish, wait_until_finished
 
@@ -110,3 +111,16 @@ def test_a_batch_that_cannot_be_written_at_all_is_left_for_resume_and_logged(
     monkeypatch.undo()
     _, final = run(api)  # the engine goes on
     assert final["state"] == "complete", final
+
+
+@pytest.mark.parametrize(("text", "size"), [("2GiB", 2 * 2**30), ("300MB", 300 * 10**6), ("1000000", 10**6)])
+def test_worker_memory_is_read_as_a_size(text: str, size: int) -> None:
+    assert cli._memory_bytes(text) == size
+    assert cli._memory_bytes("") is None  # set empty: Dask's default
+
+
+@pytest.mark.parametrize("text", ["lots", "0", "-5GiB", "GiB"])
+def test_a_worker_memory_that_is_not_a_size_stops_serve(text: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(typer.Exit):
+        cli._memory_bytes(text)
+    assert "--worker-memory" in capsys.readouterr().err
