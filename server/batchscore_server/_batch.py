@@ -310,10 +310,10 @@ class BatchEngine:
             ):
                 warned = now
                 log.warning(
-                    "the Dask cluster has had %d of %d workers for %.0f s; batches waiting: %s",
+                    "the Dask cluster has been short of workers for %.0f s (%d of %d now); batches running: %s",
+                    now - short_since,
                     workers,
                     wanted,
-                    now - short_since,
                     ", ".join(self._tasks) or "none",
                 )
 
