@@ -6,6 +6,7 @@ log-in and the transparent refresh after a 401 are the same code for ``Client`` 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import threading
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
@@ -21,6 +22,7 @@ from batchscore_client.api.authentication import login, renew_token
 from batchscore_client.models import AccessTokenResponse, LoginRequest, RenewTokenRequest
 
 _READ_BODY = "batchscore_read_body"
+_RENEWS = "batchscore_renews"
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class TokenAuth(httpx.Auth):
         self.access_token = access_token
         self.refresh_token: str | None = refresh_token or None
         self._lock = threading.Lock()
+        self._renew_lock = threading.Lock()
+        self._async_lock: asyncio.Lock | None = None
 
     @property
     def tokens(self) -> Tokens:
@@ -80,40 +84,78 @@ class TokenAuth(httpx.Auth):
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Drive :meth:`auth_flow`, reading the bodies of the log-in and refresh answers."""
         flow = self.auth_flow(request)
-        next_request = next(flow)
-        while True:
-            response = yield next_request
-            if next_request.extensions.get(_READ_BODY):
-                response.read()
-            try:
-                next_request = flow.send(response)
-            except StopIteration:
-                return
+        next_request: httpx.Request | None = next(flow)
+        while next_request is not None:
+            if _RENEWS in next_request.extensions:
+                # One renewal at a time, and the new pair stored before the next one looks (see _renewed_meanwhile).
+                with self._renew_lock:
+                    response = self._renewed_meanwhile(next_request)
+                    if response is None:
+                        response = yield next_request
+                        response.read()
+                    next_request = self._step(flow, response)
+            else:
+                response = yield next_request
+                if next_request.extensions.get(_READ_BODY):
+                    response.read()
+                next_request = self._step(flow, response)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
         """Drive :meth:`auth_flow`, reading the bodies of the log-in and refresh answers."""
         flow = self.auth_flow(request)
-        next_request = next(flow)
-        while True:
-            response = yield next_request
-            if next_request.extensions.get(_READ_BODY):
-                await response.aread()
-            try:
-                next_request = flow.send(response)
-            except StopIteration:
-                return
+        next_request: httpx.Request | None = next(flow)
+        while next_request is not None:
+            if _RENEWS in next_request.extensions:
+                async with self._async_renew_lock():
+                    response = self._renewed_meanwhile(next_request)
+                    if response is None:
+                        response = yield next_request
+                        await response.aread()
+                    next_request = self._step(flow, response)
+            else:
+                response = yield next_request
+                if next_request.extensions.get(_READ_BODY):
+                    await response.aread()
+                next_request = self._step(flow, response)
+
+    @staticmethod
+    def _step(flow: Generator[httpx.Request, httpx.Response, None], response: httpx.Response) -> httpx.Request | None:
+        try:
+            return flow.send(response)
+        except StopIteration:
+            return None
+
+    def _async_renew_lock(self) -> asyncio.Lock:
+        # Made on first use, inside the loop that uses it.
+        if self._async_lock is None:
+            self._async_lock = asyncio.Lock()
+        return self._async_lock
+
+    def _renewed_meanwhile(self, refresh: httpx.Request) -> httpx.Response | None:
+        """The current pair as a refresh answer, when another request renewed since ``refresh`` was made.
+
+        The server revokes every token of a login when a rotated refresh token is presented again (a stolen token
+        is then useless): two requests that both met a 401 must not both send the same refresh token. The second
+        takes the pair the first one got instead of sending its (already rotated) one.
+        """
+        with self._lock:
+            if self.access_token == refresh.extensions[_RENEWS] or self.access_token is None:
+                return None
+            pair = {"access_token": self.access_token, "refresh_token": self.refresh_token}
+        return httpx.Response(200, json=pair, request=refresh)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Add the bearer token; log in first when needed; renew once after a 401."""
         if self.access_token is None:
             yield from self._log_in()
-        request.headers["Authorization"] = f"Bearer {self.access_token}"
+        sent = self.access_token
+        request.headers["Authorization"] = f"Bearer {sent}"
         response = yield request
         if response.status_code != 401 or not is_replayable(request) or not self._can_renew():
             return
         renewed = False
         if self.refresh_token is not None:
-            refresh = yield self._refresh_request()
+            refresh = yield self._refresh_request(replacing=sent)
             renewed = refresh.status_code == 200 and self._store(refresh)
         if not renewed:
             yield from self._log_in()
@@ -136,11 +178,12 @@ class TokenAuth(httpx.Auth):
                 else AuthenticationError("the login answer carried no access_token", response, None)
             )
 
-    def _refresh_request(self) -> httpx.Request:
+    def _refresh_request(self, replacing: str | None) -> httpx.Request:
         request = request_of(
             renew_token, self._base_url, body=RenewTokenRequest(refresh_token=self.refresh_token or "")
         )
         request.extensions[_READ_BODY] = True
+        request.extensions[_RENEWS] = replacing  # the access token this renewal replaces
         return request
 
     def _store(self, response: httpx.Response) -> bool:

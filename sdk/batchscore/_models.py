@@ -225,6 +225,17 @@ class ExecutionResult:
         return cls.from_model(_parsed(BatchExecutionResult, data))
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, "CSV Injection").
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _escape_formula(value: Any) -> Any:
+    """``value`` with a single quote in front when it is a string a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
 @dataclass(frozen=True)
 class BatchStatus:
     """A batch execution's state, counters and (some of) its results.
@@ -289,9 +300,22 @@ class BatchStatus:
             rows.append(row)
         return pd.DataFrame(rows).set_index("index") if rows else pd.DataFrame()
 
-    def to_csv(self, path: str | Any) -> None:
-        """Write :meth:`to_frame` to a CSV file."""
-        self.to_frame().to_csv(path)
+    def to_csv(self, path: str | Any, *, escape_formulas: bool = True) -> None:
+        """Write :meth:`to_frame` to a CSV file.
+
+        Args:
+            path: The file (or a writable file object).
+            escape_formulas: Prefix a single quote to every string cell that starts with ``=``, ``+``, ``-``, ``@``,
+                a tab or a carriage return, so a spreadsheet shows it as text instead of running it as a formula
+                (OWASP's advice against CSV injection: results hold whatever the service's code returned). Number
+                cells are never changed. False writes every cell as it is.
+
+        """
+        frame = self.to_frame()
+        if escape_formulas:
+            text_columns = frame.select_dtypes(include=["object", "string"]).columns
+            frame[text_columns] = frame[text_columns].map(_escape_formula)
+        frame.to_csv(path)
 
     def to_parquet(self, path: str | Any) -> None:
         """Write :meth:`to_frame` to a Parquet file (needs pyarrow)."""

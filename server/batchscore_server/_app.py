@@ -8,9 +8,11 @@ in ``_routes`` (one router per resource), their SQL in ``_store``.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -20,9 +22,11 @@ from starlette.routing import Match
 from batchscore_server import _startup
 from batchscore_server._errors import ApiError
 from batchscore_server._routes import api_routes, include_routes
+from batchscore_server._routes.deps import SafeJSONResponse
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
+from batchscore_server._store import STORAGE_FULL_MESSAGE, disk_full
 
 __all__ = ["Server", "create_app"]
 
@@ -49,8 +53,16 @@ def create_app(settings: Settings) -> FastAPI:
             await server.batches.close()
             await _off_loop(server.close_pool)
             await _off_loop(server.engine.dispose)
+            server.data_dir_lock.release()
 
-    app = FastAPI(title="batchscore", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
+    app = FastAPI(
+        title="batchscore",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+        default_response_class=SafeJSONResponse,
+    )
     app.state.server = server
     app.state.startup = startup  # read by the embedded server to name the stage a failed start was in
     _install_error_handlers(app)
@@ -71,13 +83,28 @@ async def _off_loop(close: Callable[[], None]) -> None:
 
 
 def _error_response(error: ApiError) -> JSONResponse:
-    return JSONResponse(error.body(), status_code=error.status, headers=error.headers)
+    return SafeJSONResponse(error.body(), status_code=error.status, headers=error.headers)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(OSError)
+    @app.exception_handler(sqlite3.Error)
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def storage_full(_request: Request, error: Exception) -> JSONResponse:
+        # A full disk is the contract's 507 on every route; any other such error goes on to the backstop below (500).
+        if not disk_full(error):
+            raise error
+        return _error_response(ApiError(507, STORAGE_FULL_MESSAGE))
+
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
         return _error_response(error)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_request: Request, _error: Exception) -> JSONResponse:
+        # A backstop: a defect still answers the contract's Error, not Starlette's plain text. Starlette logs the
+        # exception with its traceback after this answer is sent.
+        return _error_response(ApiError(500, "internal server error: the server's log has the details"))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, error: RequestValidationError) -> JSONResponse:

@@ -1,7 +1,12 @@
 """Users, passwords (argon2), access tokens (JWT HS256) and rotating refresh tokens.
 
 An access token names the refresh token it was issued with (``rt``); a refresh or a revoke of that refresh token
-therefore also invalidates the access token - ML Server's "each refresh invalidates the previous pair".
+therefore also invalidates the access token - ML Server's "each refresh invalidates the previous pair". A password
+change and a user's removal revoke all of the user's refresh tokens, and so all of its sessions.
+
+Refresh tokens rotate in families (OAuth 2.0 Security BCP, section 4.14.2): every token renewed from one login
+belongs to that login's family, and presenting a token that was already rotated (a replay: it was stolen, or the
+client lost the answer) revokes the whole family. Rows are pruned once no token of their family is live.
 
 Checked access tokens are remembered for ``TOKEN_CHECK_CACHE_SECONDS`` (see :class:`Authenticator`): every poll
 is token-checked, and two database reads per request were a third of a busy server's CPU under 400 polls/s.
@@ -10,7 +15,9 @@ is token-checked, and two database reads per request were a third of a busy serv
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -34,7 +41,11 @@ _ALGORITHM = "HS256"
 # How long a token check is trusted without the database. A refresh or revoke through this server takes effect at
 # once (see Authenticator); only a change made by another process (e.g. `batchscore users add` changing a role in the
 # same data directory) waits up to this long. The SDK polls once a second, so 5 s spares most of its checks.
+# A password change or a removal through `batchscore users` (another process) ends the user's sessions within this
+# window too: the server cannot hear of it sooner.
 TOKEN_CHECK_CACHE_SECONDS = 5.0
+# How often a login deletes the refresh-token rows no family needs any more (a start does too).
+PRUNE_SECONDS = 600.0
 _CACHE_MAX_TOKENS = 10_000  # beyond this many live tokens the cache is emptied rather than grown
 # Built once: constructing a statement cost more than running it (the compiled form is cached by SQLAlchemy).
 _REFRESH_REVOKED = sa.select(_db.refresh_tokens.c.revoked).where(_db.refresh_tokens.c.token_id == sa.bindparam("rt"))
@@ -75,7 +86,7 @@ def load_or_create_secret(data_dir: Path) -> bytes:
 
 
 def add_user(engine: sa.Engine, name: str, password: str, role: Role) -> None:
-    """Create a user, or reset the password and role of an existing one.
+    """Create a user, or reset the password and role of an existing one (a reset ends its sessions).
 
     Args:
         engine: The database.
@@ -87,14 +98,83 @@ def add_user(engine: sa.Engine, name: str, password: str, role: Role) -> None:
     row = {"password_hash": _HASHER.hash(password), "role": role.value}
     with engine.begin() as conn:
         updated = conn.execute(sa.update(_db.users).where(_db.users.c.name == name).values(**row)).rowcount
-        if not updated:
+        if updated:
+            _revoke_user_tokens(conn, name)
+        else:
             conn.execute(sa.insert(_db.users).values(name=name, created=time.time(), **row))
+
+
+def set_password(engine: sa.Engine, name: str, password: str) -> bool:
+    """Change a user's password and end its sessions: every refresh token, and so every access token, is revoked.
+
+    A server running on the same database refuses them within ``TOKEN_CHECK_CACHE_SECONDS``.
+
+    Returns:
+        False when there is no such user (nothing changed).
+
+    """
+    password_hash = _HASHER.hash(password)
+    with engine.begin() as conn:
+        changed = sa.update(_db.users).where(_db.users.c.name == name).values(password_hash=password_hash)
+        if not conn.execute(changed).rowcount:
+            return False
+        _revoke_user_tokens(conn, name)
+    return True
+
+
+def remove_user(engine: sa.Engine, name: str) -> bool:
+    """Delete a user and its refresh tokens (its sessions end as with :func:`set_password`).
+
+    What it owns stays: its services, batches and snapshots keep its name as owner; Owners can still see and
+    delete them, and a user added again under the same name owns them again.
+
+    Returns:
+        False when there is no such user.
+
+    """
+    with engine.begin() as conn:
+        if not conn.execute(sa.delete(_db.users).where(_db.users.c.name == name)).rowcount:
+            return False
+        conn.execute(sa.delete(_db.refresh_tokens).where(_db.refresh_tokens.c.user_name == name))
+    return True
+
+
+def password_matches(engine: sa.Engine, name: str, password: str) -> bool | None:
+    """Whether ``password`` is the user's password; None when there is no such user. Blocking (argon2)."""
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(_db.users.c.password_hash).where(_db.users.c.name == name)).scalar()
+    if stored is None:
+        return None
+    try:
+        return _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _revoke_user_tokens(conn: sa.Connection, name: str) -> None:
+    tokens = _db.refresh_tokens.c
+    conn.execute(sa.update(_db.refresh_tokens).where(tokens.user_name == name).values(revoked=True))
+
+
+def prune_refresh_tokens(engine: sa.Engine, now: float | None = None) -> int:
+    """Delete the refresh-token rows of families with no live token left; returns how many.
+
+    A rotated token's row is kept while its family lives: a replay of it must still be recognised as one.
+    """
+    tokens = _db.refresh_tokens.c
+    live = sa.select(tokens.family).where(tokens.revoked.is_(False), tokens.expires_at >= (now or time.time()))
+    with engine.begin() as conn:
+        return int(conn.execute(sa.delete(_db.refresh_tokens).where(tokens.family.not_in(live))).rowcount)
 
 
 def has_users(engine: sa.Engine) -> bool:
     """Whether any user exists (a new data directory has none)."""
     with engine.connect() as conn:
         return conn.execute(sa.select(sa.func.count()).select_from(_db.users)).scalar_one() > 0
+
+
+def _refresh_invalid() -> ApiError:
+    return ApiError(401, "the refresh token is invalid, expired or revoked", "refreshToken")
 
 
 def _token_hash(token: str) -> str:
@@ -145,6 +225,8 @@ class Authenticator:
         # committed may still be stored after it; this set refuses it. Kept one cache period, then pruned.
         self._revoked: dict[str, float] = {}
         self._lock = threading.Lock()
+        prune_refresh_tokens(engine)
+        self._pruned = time.monotonic()
 
     def login(self, username: str, password: str) -> dict[str, Any]:
         """Check a password and issue a token pair.
@@ -161,8 +243,19 @@ class Authenticator:
             row = None
         if row is None:
             raise ApiError(401, "invalid user name or password", "password")
+        self._prune_now_and_then()
         with self._engine.begin() as conn:
+            # The password may have changed (or the user gone) while argon2 ran: no session on an old password.
+            current = conn.execute(sa.select(_db.users.c.password_hash).where(_db.users.c.name == username)).scalar()
+            if current != row["password_hash"]:
+                raise ApiError(401, "invalid user name or password", "password")
             return self._issue(conn, username)
+
+    def _prune_now_and_then(self) -> None:
+        now = time.monotonic()
+        if now - self._pruned >= PRUNE_SECONDS:
+            self._pruned = now
+            prune_refresh_tokens(self._engine)
 
     def renew(self, refresh_token: str) -> dict[str, Any]:
         """Rotate a token pair: the old refresh token (and its access tokens) stop working.
@@ -173,12 +266,15 @@ class Authenticator:
         """
         with self._engine.begin() as conn:
             row = self._live_refresh_row(conn, refresh_token)
-            conn.execute(
-                sa.update(_db.refresh_tokens)
-                .where(_db.refresh_tokens.c.token_id == row["token_id"])
-                .values(revoked=True)
-            )
-            pair = self._issue(conn, row["user_name"])
+            if row is not None:
+                conn.execute(
+                    sa.update(_db.refresh_tokens)
+                    .where(_db.refresh_tokens.c.token_id == row["token_id"])
+                    .values(revoked=True)
+                )
+                pair = self._issue(conn, row["user_name"], row["family"] or row["token_id"])
+        if row is None:
+            raise self._replayed(refresh_token)
         self._forget(row["token_id"])
         return pair
 
@@ -191,12 +287,36 @@ class Authenticator:
         """
         with self._engine.begin() as conn:
             row = self._live_refresh_row(conn, refresh_token)
-            conn.execute(
-                sa.update(_db.refresh_tokens)
-                .where(_db.refresh_tokens.c.token_id == row["token_id"])
-                .values(revoked=True)
-            )
+            if row is not None:
+                conn.execute(
+                    sa.update(_db.refresh_tokens)
+                    .where(_db.refresh_tokens.c.token_id == row["token_id"])
+                    .values(revoked=True)
+                )
+        if row is None:
+            raise self._replayed(refresh_token)
         self._forget(row["token_id"])
+
+    def _replayed(self, refresh_token: str) -> ApiError:
+        """Revoke the family of a refresh token presented after it was revoked (a replay); the 401 to raise."""
+        tokens = _db.refresh_tokens.c
+        with self._engine.begin() as conn:
+            family = conn.execute(
+                sa.select(sa.func.coalesce(tokens.family, tokens.token_id)).where(
+                    tokens.token_id == refresh_token.partition(".")[0]
+                )
+            ).scalar()
+            if family is None:  # pruned meanwhile, and its family with it: nothing is left to revoke
+                return _refresh_invalid()
+            live = list(
+                conn.execute(
+                    sa.select(tokens.token_id).where(tokens.family == family, tokens.revoked.is_(False))
+                ).scalars()
+            )
+            conn.execute(sa.update(_db.refresh_tokens).where(tokens.family == family).values(revoked=True))
+        for token_id in live:
+            self._forget(token_id)
+        return _refresh_invalid()
 
     def _forget(self, refresh_id: str) -> None:
         """Refuse, from now on, every remembered check of an access token issued with this refresh token."""
@@ -282,22 +402,28 @@ class Authenticator:
         return ApiError(401, message, "Authorization", {"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
     def _live_refresh_row(self, conn: sa.Connection, refresh_token: str) -> Any:
+        """The row of a live refresh token; None for a genuine token that was revoked (a replay).
+
+        Raises:
+            ApiError: 401 when the token is unknown, does not match, or expired.
+
+        """
         token_id, _, _ = refresh_token.partition(".")
         row = (
             conn.execute(sa.select(_db.refresh_tokens).where(_db.refresh_tokens.c.token_id == token_id))
             .mappings()
             .first()
         )
-        if (
-            row is None
-            or not secrets.compare_digest(row["token_hash"], _token_hash(refresh_token))
-            or row["revoked"]
-            or row["expires_at"] < time.time()
-        ):
-            raise ApiError(401, "the refresh token is invalid, expired or revoked", "refreshToken")
+        if row is None or not secrets.compare_digest(row["token_hash"], _token_hash(refresh_token)):
+            raise _refresh_invalid()
+        if row["revoked"]:
+            return None
+        if row["expires_at"] < time.time():
+            raise _refresh_invalid()
         return row
 
-    def _issue(self, conn: sa.Connection, username: str) -> dict[str, Any]:
+    def _issue(self, conn: sa.Connection, username: str, family: str | None = None) -> dict[str, Any]:
+        """A new token pair; its refresh token joins ``family`` (None: a login, which starts one)."""
         now = int(time.time())
         token_id = secrets.token_hex(8)
         refresh_token = f"{token_id}.{secrets.token_urlsafe(32)}"
@@ -308,6 +434,7 @@ class Authenticator:
                 user_name=username,
                 expires_at=now + self._refresh_seconds,
                 revoked=False,
+                family=family or token_id,
             )
         )
         expires = now + self._access_seconds
@@ -319,3 +446,32 @@ class Authenticator:
             "expires_on": str(expires),
             "refresh_token": refresh_token,
         }
+
+
+# The revoke operation takes its refresh token in the query string (the contract's, as ML Server's), which access
+# logs print whole: a log reader could then renew the session.
+_TOKEN_IN_QUERY = re.compile(r"(?i)(refresh_?token=)[^&\s\"]*")
+ACCESS_LOGGER = "uvicorn.access"
+
+
+class RedactTokens(logging.Filter):
+    """Replaces the value of a ``refreshToken`` query parameter in log records with ``[redacted]``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record in place; it is always logged."""
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _redact(record.msg)
+        return True
+
+
+def _redact(text: str) -> str:
+    return _TOKEN_IN_QUERY.sub(r"\1[redacted]", text)
+
+
+def redact_access_log() -> None:
+    """Install :class:`RedactTokens` on uvicorn's access logger (once; after uvicorn configured its logging)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not any(isinstance(existing, RedactTokens) for existing in logger.filters):
+        logger.addFilter(RedactTokens())

@@ -37,6 +37,9 @@ refresh_tokens = sa.Table(
     sa.Column("user_name", sa.String, nullable=False),
     sa.Column("expires_at", sa.Float, nullable=False),
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+    # The token_id of the login this token descends from (by rotation): a replayed rotated token revokes them all.
+    sa.Column("family", sa.String),
+    sa.Index("ix_refresh_tokens_family", "family"),
 )
 
 services = sa.Table(
@@ -92,6 +95,7 @@ batches = sa.Table(
     sa.Column("complete_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("canceled_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("input_bytes", sa.Integer, nullable=False, server_default="0"),  # its records as stored (quotas)
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
 )
 
@@ -263,6 +267,66 @@ def finished_rows(
     return conn.execute(_RESULTS_AFTER_SQL, (batch_id, after, -1 if limit is None else limit)).fetchall()
 
 
+# Polls stream their rows a chunk at a time (see Store.poll_page), each chunk after a key: the index in index order,
+# the completion sequence in completion order, and only rows finished by the poll's ``bound`` (its snapshot).
+# "+seq" keeps SQLite on the primary key, in index order; on the (batch_id, seq) index it sorted every finished row.
+_CHUNK_BY_INDEX_SQL = (
+    "SELECT idx, state, result, idx FROM batch_rows WHERE batch_id = ? AND idx > ? AND +seq <= ? ORDER BY idx LIMIT ?"
+)
+_CHUNK_BY_SEQ_SQL = (
+    "SELECT idx, state, result, seq FROM batch_rows WHERE batch_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+_NTH_SEQ_AFTER_SQL = "SELECT seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?"
+_LAST_SEQ_AFTER_SQL = "SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?"
+
+
+def nth_seq_after(conn: sqlite3.Connection, batch_id: str, after: int, n: int) -> int | None:
+    """The completion sequence of the ``n``-th row (from 1) finished after ``after``, or None when fewer did."""
+    row = conn.execute(_NTH_SEQ_AFTER_SQL, (batch_id, after, n - 1)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def last_seq_after(conn: sqlite3.Connection, batch_id: str, after: int) -> int | None:
+    """The highest completion sequence of the rows finished after ``after``, or None when none did."""
+    row = conn.execute(_LAST_SEQ_AFTER_SQL, (batch_id, after)).fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def result_chunk(
+    conn: sqlite3.Connection, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
+) -> tuple[list[tuple[int, str, str]], int | None]:
+    """One chunk of a poll's rows: ``(idx, state, result JSON text)`` and the key to read the next chunk after.
+
+    Args:
+        conn: A read connection.
+        batch_id: The batch.
+        by_seq: In completion order, after the completion sequence ``after``; else in index order after the index
+            ``after``.
+        after: The key the chunk starts after.
+        bound: Only rows whose completion sequence is at most this (finished when the poll began).
+        max_rows: At most this many rows.
+        max_bytes: The chunk ends after the row that brings its results to this many characters: its memory is
+            bounded whatever the batch's size (rows are read one at a time, and the rest left unread).
+
+    Returns:
+        The rows, and the key after the last of them, or None when there are no more.
+
+    """
+    cursor = conn.execute(_CHUNK_BY_SEQ_SQL if by_seq else _CHUNK_BY_INDEX_SQL, (batch_id, after, bound, max_rows))
+    rows: list[tuple[int, str, str]] = []
+    size = 0
+    key = after
+    try:
+        for index, state, result, key in cursor:
+            rows.append((index, state, result))
+            size += len(result)
+            if size >= max_bytes:
+                return rows, key
+    finally:
+        cursor.close()
+    return rows, key if len(rows) == max_rows else None
+
+
 # Row states whose count the batch keeps, and the column it is kept in.
 COUNTED_STATES = {"complete": "complete_count", "failed": "failed_count", "canceled": "canceled_count"}
 
@@ -281,8 +345,22 @@ def _upgrade(engine: sa.Engine) -> None:
                     "(SELECT count(*) FROM batch_rows WHERE batch_rows.batch_id = batches.id AND state = ?)",
                     (state,),
                 )
+        _add_missing_columns(conn)
         # Served the per-poll counts the columns above replaced; it only slowed every insert and result.
         conn.exec_driver_sql("DROP INDEX IF EXISTS ix_batch_rows_state")
+
+
+def _add_missing_columns(conn: sa.Connection) -> None:
+    """Add the columns of user sessions and quotas to a database written before them."""
+    tokens = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(refresh_tokens)")}
+    if "family" not in tokens:
+        conn.exec_driver_sql("ALTER TABLE refresh_tokens ADD COLUMN family VARCHAR")
+    # A token from before families is the head of its own.
+    conn.exec_driver_sql("UPDATE refresh_tokens SET family = token_id WHERE family IS NULL")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_refresh_tokens_family ON refresh_tokens (family)")
+    batch_columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(batches)")}
+    if "input_bytes" not in batch_columns:
+        conn.exec_driver_sql("ALTER TABLE batches ADD COLUMN input_bytes INTEGER NOT NULL DEFAULT 0")
 
 
 def delete_batch(engine: sa.Engine, batch_id: str) -> None:

@@ -22,6 +22,7 @@ from fastapi import FastAPI
 from batchscore_server import _auth, _startup
 from batchscore_server._app import create_app
 from batchscore_server._auth import Role, has_users
+from batchscore_server._datadir_lock import DataDirLockedError
 from batchscore_server._db import create_engine
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
@@ -48,6 +49,9 @@ class SetupError(Exception):
 def ensure_admin(settings: Settings, admin_password: str | None) -> None:
     """Create user ``admin`` (Owner) on a new data directory; refuse to start without a password for it.
 
+    On a data directory with users the password is not used: when it is not admin's, a warning says so (a changed
+    ``BATCHSCORE_ADMIN_PASSWORD`` was silently ignored) and names the command that changes it.
+
     Raises:
         SetupError: The data directory has no users and no admin password was given.
 
@@ -56,6 +60,15 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
     engine = create_engine(settings.database_path)
     try:
         if has_users(engine):
+            if admin_password and _auth.password_matches(engine, "admin", admin_password) is False:
+                log.warning(
+                    "%s (or admin_password) is not the password of user admin in %s and was ignored: it only sets "
+                    "the password of a new data directory; change it with `batchscore users passwd admin --data-dir "
+                    "%s` (which ends admin's sessions)",
+                    ADMIN_PASSWORD_ENV,
+                    settings.data_dir,
+                    settings.data_dir,
+                )
             return
         if not admin_password:
             raise SetupError(
@@ -99,9 +112,11 @@ def _uvicorn_config(app: FastAPI, sock: socket.socket, log_level: str) -> uvicor
     # h11, not httptools: a proxy in front (Prism's, for one) streams an upload with both Content-Length and
     # Transfer-Encoding; httptools refuses that with a plain-text 400, h11 reads the body by Transfer-Encoding as
     # RFC 9112 section 6.1 allows. The event loop is still uvloop when installed (the `standard` extra).
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS, http="h11"
     )
+    _auth.redact_access_log()  # after the Config: it configures uvicorn's loggers
+    return config
 
 
 class _Server(uvicorn.Server):
@@ -121,13 +136,17 @@ def serve(settings: Settings, host: str, port: int) -> None:
     """Run the server in the foreground until interrupted.
 
     Raises:
-        SetupError: The address cannot be bound, or the data directory has no users and BATCHSCORE_ADMIN_PASSWORD
-            is not set.
+        SetupError: The address cannot be bound, the data directory has no users and BATCHSCORE_ADMIN_PASSWORD
+            is not set, or another server uses the data directory.
 
     """
     with listen(host, port) as sock:
         ensure_admin(settings, os.environ.get(ADMIN_PASSWORD_ENV))
-        _Server(_uvicorn_config(create_app(settings), sock, "info")).run(sockets=[sock])
+        try:
+            app = create_app(settings)
+        except DataDirLockedError as error:
+            raise SetupError(str(error)) from None
+        _Server(_uvicorn_config(app, sock, "info")).run(sockets=[sock])
 
 
 @dataclass(frozen=True)

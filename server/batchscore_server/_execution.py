@@ -57,6 +57,9 @@ class ServiceSpec:
         output_file_names: Files (relative to the working directory) the service declares it produces.
         snapshot_dir: A directory with one file per workspace object (file name = object name, content = its
             pickle), or ``None``.
+        max_result_bytes: A record whose ``outputParameters`` are longer as JSON fails (None: no cap).
+        max_console_bytes: Console output kept per record; the rest is dropped, and a note says how much.
+        max_output_file_bytes: A record that produced a declared output file larger than this fails, naming it.
 
     """
 
@@ -67,6 +70,9 @@ class ServiceSpec:
     outputs: tuple[tuple[str, str], ...]
     output_file_names: tuple[str, ...]
     snapshot_dir: str | None
+    max_result_bytes: int | None = None
+    max_console_bytes: int | None = None
+    max_output_file_bytes: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse definitions that could not run correctly, before any record does.
@@ -170,7 +176,7 @@ def _execute_in(
 
     Returns the result, and whether the record left the directory empty (the next record may then reuse it).
     """
-    console = io.StringIO()
+    console = _BoundedConsole(spec.max_console_bytes)
     result: dict[str, Any] = {"success": False, "errorMessage": "", "consoleOutput": "", "outputParameters": {}}
     with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
         try:
@@ -184,13 +190,67 @@ def _execute_in(
     result["consoleOutput"] = console.getvalue()
     changed, empty = _scan(workdir)
     result["changedFiles"] = changed
-    if artifact_dir is None:
+    oversized = _oversized_output_file(spec, workdir)
+    if oversized is not None:
+        # Not stored, nor read: a file over the cap is never copied nor held in memory, and the record fails.
+        result.update(success=False, errorMessage=oversized, outputParameters={})
+        if artifact_dir is None:
+            result["outputFiles"] = {}
+        else:
+            result["storedFiles"] = []
+    elif artifact_dir is None:
         result["outputFiles"] = _read_output_files(spec, workdir)
     else:
         result["storedFiles"] = _store_output_files(spec, workdir, artifact_dir)
         if result["storedFiles"]:
             empty = _is_empty_directory(workdir)  # the declared files were moved out; maybe they were all
     return result, empty
+
+
+class _BoundedConsole(io.TextIOBase):
+    """A record's console (stdout and stderr): keeps its first ``limit`` bytes (UTF-8), counts the rest.
+
+    Printing megabytes per record held them all in the worker, then in the server's memory and in every result
+    message on the way (40 records of 10 MB of prints grew the server by 630 MB); kept bounded, the rest is only
+    counted, and :meth:`getvalue` ends with a note saying how much was dropped.
+    """
+
+    def __init__(self, limit: int | None) -> None:
+        super().__init__()
+        self._limit = limit
+        self._kept = io.StringIO()
+        self._room = limit
+        self._dropped = 0
+
+    def writable(self) -> bool:
+        """It is."""
+        return True
+
+    def write(self, text: str) -> int:
+        """Keep ``text`` while there is room, count what does not fit."""
+        if self._room is None:
+            return self._kept.write(text)
+        if self._dropped or not self._room:
+            self._dropped += len(text.encode("utf-8", "surrogatepass"))
+            return len(text)
+        encoded = text.encode("utf-8", "surrogatepass")
+        if len(encoded) <= self._room:
+            self._room -= len(encoded)
+            return self._kept.write(text)
+        kept = encoded[: self._room].decode("utf-8", "ignore")  # a character cut in two is dropped whole
+        self._kept.write(kept)
+        self._dropped += len(encoded) - self._room
+        self._room = 0
+        return len(text)
+
+    def getvalue(self) -> str:
+        """What was kept, and a note when anything was dropped."""
+        if not self._dropped:
+            return self._kept.getvalue()
+        return (
+            f"{self._kept.getvalue()}\n[console output truncated: {self._dropped} more bytes were not kept; the "
+            f"server keeps {self._limit} bytes of a record's console output (max_console_bytes)]\n"
+        )
 
 
 def run_rows(
@@ -319,7 +379,26 @@ def _run_code(spec: ServiceSpec, base: Mapping[str, Any], inputs: Mapping[str, A
             outputs[name] = encode_output(type_name, namespace[name], f"outputParameters.{name}")
         except OutputError as error:
             return {"errorMessage": str(error)}
+    too_large = _oversized_result(outputs, spec.max_result_bytes)
+    if too_large is not None:
+        return {"errorMessage": too_large}
     return {"success": True, "outputParameters": outputs}
+
+
+def _oversized_result(outputs: Mapping[str, Any], limit: int | None) -> str | None:
+    """Why ``outputs`` are too large to keep (their JSON is over ``limit`` bytes), or None."""
+    if limit is None:
+        return None
+    try:
+        size = len(json.dumps(outputs, separators=(",", ":")).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError):
+        return None  # not JSON: stored_result fails the record and says why
+    if size <= limit:
+        return None
+    return (
+        f"the outputParameters are {size} bytes as JSON, over the server's limit of {limit} bytes "
+        "(max_result_bytes): write large results to an output file instead"
+    )
 
 
 # Cached: compiling the same few lines again for every record costs more than running them.
@@ -368,6 +447,22 @@ def _scan(directory: Path) -> tuple[list[str], bool]:
         empty = empty and not directories and not names
         files.extend((Path(root) / name).relative_to(directory).as_posix() for name in names)
     return sorted(files), empty
+
+
+def _oversized_output_file(spec: ServiceSpec, workdir: Path) -> str | None:
+    """Why a declared output file is too large to keep (over ``max_output_file_bytes``), or None."""
+    limit = spec.max_output_file_bytes
+    if limit is None:
+        return None
+    for name in spec.output_file_names:
+        path = workdir / name
+        size = path.stat().st_size if path.is_file() else 0
+        if size > limit:
+            return (
+                f"output file {name!r} is {size} bytes, over the server's limit of {limit} bytes "
+                "(max_output_file_bytes); it was not kept"
+            )
+    return None
 
 
 def _read_output_files(spec: ServiceSpec, workdir: Path) -> dict[str, str | None]:

@@ -21,12 +21,26 @@ class Settings:
         scheduler: Address of an existing Dask scheduler; None starts an embedded LocalCluster. Workers of a
             remote cluster must see ``data_dir`` at the same path (artifacts are written there).
         max_parallel_count: Server cap on a batch's parallelCount (ML Server's MaxNumberOfThreadsPerBatchExecution).
-        max_body_bytes: Larger request bodies are refused with 413.
+        max_body_bytes: Larger request bodies are refused with 413: the limit of the bodies that carry records or
+            objects (a batch, a workspace object) and the ceiling of every smaller limit below.
+        max_small_body_bytes: Limit of the bodies that hold a few short fields: log in, renew a token, create a
+            session or a snapshot. Small, as logging in needs no token: a big body must not cost memory first.
+        max_service_body_bytes: Limit of a publish or PATCH body (code and initCode may each be 1 MiB of text,
+            larger once JSON-escaped).
+        max_consume_body_bytes: Limit of a consume's body (one record).
+        max_result_bytes: A row or consume whose ``outputParameters`` are longer as JSON fails (16 MiB).
+        max_console_bytes: Console output kept of a row or consume; the rest is dropped, with a note (1 MiB).
+        max_output_file_bytes: A row or consume whose declared output file is larger fails, naming the file
+            (64 MiB; a consume's answer carries its files base64-encoded in its JSON).
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
         worker_memory_bytes: Memory limit of each Dask worker process of the embedded LocalCluster (and of each
             consume-pool process); a worker over 95 % of it is killed and replaced, failing its row. ``None``:
             Dask's default, the machine's memory divided by the number of workers.
+        reader_max_queued_rows: Quota of a Reader: rows pending or running in its unfinished batches (0: none).
+        reader_max_stored_bytes: Quota of a Reader: bytes of the batch records it keeps stored (0: none).
+        contributor_max_queued_rows: The same for a Contributor (Owners have no quota).
+        contributor_max_stored_bytes: The same for a Contributor, counting its workspace objects and snapshots too.
 
     """
 
@@ -35,9 +49,19 @@ class Settings:
     scheduler: str | None = None
     max_parallel_count: int = 100
     max_body_bytes: int = 256 * 1024 * 1024
+    max_small_body_bytes: int = 16 * 1024
+    max_service_body_bytes: int = 16 * 1024 * 1024
+    max_consume_body_bytes: int = 16 * 1024 * 1024
+    max_result_bytes: int = 16 * 1024 * 1024
+    max_console_bytes: int = 1024 * 1024
+    max_output_file_bytes: int = 64 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
     worker_memory_bytes: int | None = None
+    reader_max_queued_rows: int = 100_000
+    reader_max_stored_bytes: int = 1024**3
+    contributor_max_queued_rows: int = 0
+    contributor_max_stored_bytes: int = 0
 
     @property
     def database_path(self) -> Path:

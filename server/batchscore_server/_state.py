@@ -11,6 +11,7 @@ from multiprocessing import get_context
 from batchscore_server import _db
 from batchscore_server._auth import Authenticator, load_or_create_secret
 from batchscore_server._batch import BatchEngine
+from batchscore_server._datadir_lock import lock_data_dir
 from batchscore_server._settings import Settings
 from batchscore_server._store import Store
 
@@ -25,6 +26,9 @@ class Server:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # First: a second server on this data directory must refuse before it touches anything (released in
+        # the app's lifespan, or when this object goes).
+        self.data_dir_lock = lock_data_dir(settings.data_dir)
         for directory in (settings.artifacts_dir, settings.objects_dir, settings.scratch_dir):
             directory.mkdir(parents=True, exist_ok=True)
         self.engine = _db.create_engine(settings.database_path)

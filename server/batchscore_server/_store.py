@@ -10,10 +10,12 @@ Every method blocks (SQLite, the file system): the routes and the batch engine c
 
 from __future__ import annotations
 
+import errno
 import shutil
+import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,10 @@ from batchscore_server._settings import Settings
 
 UNFINISHED_STATES = ("pending", "ready", "inProgress")
 FINAL_STATES = ("complete", "failed", "canceled")
-RECEIVING = "receiving"  # a batch whose body is still arriving: invisible to every request
+# A batch whose body is still arriving, or that is being deleted: invisible to every request, and removed (rows
+# and files) when the server starts, should it have stopped meanwhile.
+RECEIVING = "receiving"
+STORAGE_FULL_MESSAGE = "the server's disk is full: free space in its data directory (delete batches), then try again"
 Row = tuple[int, Any]
 Record = sa.RowMapping  # a row of a table, by column name
 _SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
@@ -42,14 +47,39 @@ class DuplicateIdempotencyKey(Exception):
     """Another batch of the same owner took this Idempotency-Key while this one was received."""
 
 
+PolledRow = tuple[int, str, str]  # (index, state, result as its JSON text)
+# A poll's rows are read and sent in chunks of at most this many rows, ending after the row that brings a chunk's
+# results to POLL_CHUNK_BYTES characters: a poll's memory does not grow with the batch.
+POLL_CHUNK_ROWS = 5_000
+POLL_CHUNK_BYTES = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class PollPage:
     """What one poll of a batch reads: the batch, the rows to send and the cursor after them."""
 
     batch: Mapping[str, Any]  # the poll's columns of the batch (_db.POLL_BATCH_COLUMNS)
-    rows: list[tuple[int, str, str]]  # (index, state, result as its JSON text)
+    rows: list[PolledRow]  # the first chunk of rows
     cursor: int
     has_more: bool
+    # The other chunks, each read from the database when the iterator is asked for it (send it as it comes);
+    # None: ``rows`` are all.
+    more: Iterator[list[PolledRow]] | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a user holds, as its quotas count it.
+
+    Attributes:
+        queued_rows: Rows pending or running in its unfinished batches.
+        stored_bytes: Its batches' records as stored (measured when a bytes quota applied at their start), its
+            snapshots and its session workspaces.
+
+    """
+
+    queued_rows: int
+    stored_bytes: int
 
 
 class Store:
@@ -65,6 +95,12 @@ class Store:
         self.engine = engine
         self._objects = settings.objects_dir
         self._artifacts = settings.artifacts_dir
+        # What a service's records may produce, sent to the workers with each service spec (see spec_of).
+        self.execution_limits = {
+            "maxResultBytes": settings.max_result_bytes,
+            "maxConsoleBytes": settings.max_console_bytes,
+            "maxOutputFileBytes": settings.max_output_file_bytes,
+        }
 
     # -- health ----------------------------------------------------------------------------------------------
 
@@ -158,19 +194,20 @@ class Store:
                 .values(definition={**row["definition"], **changes}, revision=revision)
             )
 
+    def unfinished_batches_of(self, name: str, version: str) -> list[str]:
+        """The ids of a service version's unfinished batches."""
+        with self.engine.connect() as conn:
+            return _unfinished_batches_of(conn, name, version)
+
     def delete_service(self, name: str, version: str) -> list[str]:
-        """Delete a service version; returns the ids of its unfinished batches (to stop, then remove its objects)."""
-        batches = _db.batches.c
+        """Delete a service version's row; returns the ids of its unfinished batches (started since they were stopped).
+
+        Its objects are removed before (:meth:`remove_service_objects`): on a full disk, that frees the space the
+        delete needs.
+        """
         with self.engine.begin() as conn:
             conn.execute(sa.delete(_db.services).where(_db.services.c.name == name, _db.services.c.version == version))
-            running = list(
-                conn.execute(
-                    sa.select(batches.id).where(
-                        batches.name == name, batches.version == version, batches.state.in_(UNFINISHED_STATES)
-                    )
-                ).scalars()
-            )
-        return running
+            return _unfinished_batches_of(conn, name, version)
 
     def remove_service_objects(self, name: str, version: str) -> None:
         """Delete a deleted service version's objects."""
@@ -288,7 +325,14 @@ class Store:
     def poll_page(
         self, batch_id: str, name: str, version: str, partial: bool | None, after: int | None, page: int | None
     ) -> PollPage | None:
-        """A batch and the row results a poll returns, read in one transaction (None: no such batch).
+        """A batch and the row results a poll returns (None: no such batch).
+
+        The batch, the poll's bounds and its first chunk of rows are read in one transaction (so a result committed
+        between the reads cannot be sent under a cursor that does not cover it); the other chunks, if any, are read
+        one at a time as the answer is sent (:attr:`PollPage.more`), each in a short transaction of its own, and
+        hold only the rows finished when the poll began. A poll of every result of a million-row batch so costs
+        the server one chunk's memory, not the whole answer's (twelve slow readers of a 300k-row batch took it
+        from 220 MB to 1 GB), and holds no read transaction open while a slow client reads.
 
         Args:
             batch_id: The batch.
@@ -300,28 +344,45 @@ class Store:
             page: At most this many rows (with ``after``).
 
         """
-        # Polls are the hot path: plain sqlite3 on the read pool, fixed SQL, one read transaction (so a result
-        # committed between the two reads cannot be sent under a cursor that does not cover it).
+        # Polls are the hot path: plain sqlite3 on the read pool, fixed SQL.
         with _db.read_pool(self.engine).read_snapshot() as conn:
             batch = _db.poll_batch(conn, batch_id, name, version)
             if batch is None or batch["state"] == RECEIVING:
                 return None
             if partial is False and batch["state"] not in FINAL_STATES:
                 return PollPage(batch, [], after or 0, False)
+            has_more = False
             if after is None:
-                every = _db.finished_rows(conn, batch_id, None, None)
-                return PollPage(batch, [(row[0], row[1], row[2]) for row in every], batch["last_seq"], False)
-            fetched = _db.finished_rows(conn, batch_id, after, page + 1 if page else None)
-        has_more = page is not None and len(fetched) > page
-        chosen = fetched[:page] if page else fetched
-        cursor = chosen[-1][3] if chosen else after
-        return PollPage(batch, [(row[0], row[1], row[2]) for row in chosen], cursor, has_more)
+                by_seq, start, bound = False, -1, int(batch["last_seq"])
+            else:
+                by_seq, start = True, after
+                page_end = _db.nth_seq_after(conn, batch_id, after, page) if page else None
+                if page_end is None:  # every row finished after the cursor fits
+                    last = _db.last_seq_after(conn, batch_id, after)
+                    bound = after if last is None else last
+                else:
+                    bound = page_end
+                    has_more = _db.last_seq_after(conn, batch_id, page_end) is not None
+            rows, key = _db.result_chunk(conn, batch_id, by_seq, start, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES)
+        more = None if key is None else self._more_results(batch_id, by_seq, key, bound)
+        return PollPage(batch, rows, bound, has_more, more)
+
+    def _more_results(self, batch_id: str, by_seq: bool, key: int, bound: int) -> Iterator[list[PolledRow]]:
+        """The chunks of a poll's rows after its first, each read when asked for (see :meth:`poll_page`)."""
+        pool = _db.read_pool(self.engine)
+        after: int | None = key
+        while after is not None:
+            with pool.read_snapshot() as conn:
+                rows, after = _db.result_chunk(conn, batch_id, by_seq, after, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES)
+            if rows:
+                yield rows
 
     def retry_batch(self, batch_id: str, name: str, version: str) -> Record | None:
         """Make a finished batch's failed and canceled rows pending again; returns the batch after (None: no such).
 
         Raises:
-            ApiError: 409 when the batch is still running, or has no failed or canceled row.
+            ApiError: 409 when the batch is still running, has no failed or canceled row, or its service version
+                was updated or deleted since it started (the retried rows would not run the code the others ran).
 
         """
         rows = _db.batch_rows.c
@@ -331,6 +392,7 @@ class Store:
                 return None
             if batch["state"] not in FINAL_STATES:
                 raise ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
+            _check_same_service(conn, batch)
             retried = conn.execute(
                 sa.update(_db.batch_rows)
                 .where(rows.batch_id == batch_id, rows.state.in_(("failed", "canceled")))
@@ -346,9 +408,18 @@ class Store:
             return _batch_row(conn, batch_id, name, version)
 
     def delete_batch(self, batch_id: str) -> None:
-        """Delete a batch, its rows and its artifacts."""
-        _db.delete_batch(self.engine, batch_id)
+        """Delete a batch, its artifacts and its rows.
+
+        The files go first: on a full disk SQLite cannot write even a delete, and removing the files frees the
+        space it needs. The batch then disappears in one short transaction (it becomes ``receiving``: no request
+        sees it) before its rows are deleted a slice at a time; a server stopped in between (kill -9) removes
+        the rest at its next start, so no one ever sees a batch whose counts disagree with its rows. A delete
+        whose database write fails leaves the batch whole but without files, and can be repeated.
+        """
         shutil.rmtree(self._artifacts / batch_id, ignore_errors=True)
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state=RECEIVING))
+        _db.delete_batch(self.engine, batch_id)
 
     def row_files(self, batch_id: str, index: int) -> list[str]:
         """The names of the files a batch row made, sorted (links and directories are not files)."""
@@ -399,12 +470,12 @@ class Store:
             )
 
     def remove_unfinished_receipts(self) -> None:
-        """Remove the batches whose receiving a stopped server never finished."""
+        """Remove the batches (rows and files) whose receiving or deleting a stopped server never finished."""
         with self.engine.connect() as conn:
             query = sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)
             stale = list(conn.execute(query).scalars())
         for batch_id in stale:
-            _db.delete_batch(self.engine, batch_id)
+            self.delete_batch(batch_id)
 
     # -- batches: the engine ---------------------------------------------------------------------------------
 
@@ -478,6 +549,78 @@ class Store:
             ).all()
         return [(index, inputs) for index, inputs in page]
 
+    # -- quotas ----------------------------------------------------------------------------------------------
+
+    def usage(self, owner: str) -> Usage:
+        """What ``owner`` has queued and stored (see :class:`Usage`)."""
+        batches = _db.batches.c
+        left = batches.total - batches.complete_count - batches.failed_count - batches.canceled_count
+        with self.engine.connect() as conn:
+            queued = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(left), 0)).where(
+                    batches.owner == owner, batches.state.in_(UNFINISHED_STATES)
+                )
+            ).scalar_one()
+            snapshots = conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(_db.snapshots.c.content_size), 0)).where(
+                    _db.snapshots.c.owner == owner
+                )
+            ).scalar_one()
+            sessions = list(conn.execute(sa.select(_db.sessions.c.id).where(_db.sessions.c.owner == owner)).scalars())
+        workspaces = sum(self.workspace_bytes(session_id) for session_id in sessions)
+        return Usage(int(queued), self._input_bytes(owner) + int(snapshots) + workspaces)
+
+    def workspace_bytes(self, session_id: str) -> int:
+        """The size of a session's workspace objects."""
+        directory = self.session_dir(session_id)
+        return sum(path.stat().st_size for path in directory.iterdir()) if directory.is_dir() else 0
+
+    def open_batch_within(
+        self, batch_id: str, total: int, request_hash: str, owner: str, max_rows: int, max_bytes: int
+    ) -> Usage | None:
+        """:meth:`open_batch` unless the batch takes ``owner`` over a quota (0: none); then the usage without it.
+
+        One statement checks and opens, so concurrent starts of one user cannot all slip under the quota. The
+        batch's records are measured (``input_bytes``) only when a bytes quota applies: it reads every row.
+        """
+        batches = _db.batches.c
+        size = besides = 0
+        if max_bytes:
+            row_bytes = sa.func.length(sa.cast(_db.batch_rows.c.inputs, sa.LargeBinary))
+            with self.engine.connect() as conn:
+                size = conn.execute(
+                    sa.select(sa.func.coalesce(sa.func.sum(row_bytes), 0)).where(_db.batch_rows.c.batch_id == batch_id)
+                ).scalar_one()
+            # Snapshots and workspaces are counted before: only batches are checked in the statement.
+            now = self.usage(owner)
+            besides = now.stored_bytes - self._input_bytes(owner)
+        others = sa.select(batches.id).where(batches.owner == owner, batches.id != batch_id)
+        left = batches.total - batches.complete_count - batches.failed_count - batches.canceled_count
+        queued = sa.select(sa.func.coalesce(sa.func.sum(left), 0)).where(
+            batches.owner == owner, batches.state.in_(UNFINISHED_STATES)
+        )
+        stored = sa.select(sa.func.coalesce(sa.func.sum(batches.input_bytes), 0)).where(batches.id.in_(others))
+        conditions = []
+        if max_rows:
+            conditions.append(queued.scalar_subquery() + total <= max_rows)
+        if max_bytes:
+            conditions.append(stored.scalar_subquery() + size + besides <= max_bytes)
+        with self.engine.begin() as conn:
+            opened = conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, *conditions)
+                .values(state="pending", total=total, request_hash=request_hash, input_bytes=size)
+            ).rowcount
+        if opened:
+            return None
+        return self.usage(owner)
+
+    def _input_bytes(self, owner: str) -> int:
+        batches = _db.batches.c
+        with self.engine.connect() as conn:
+            query = sa.select(sa.func.coalesce(sa.func.sum(batches.input_bytes), 0)).where(batches.owner == owner)
+            return int(conn.execute(query).scalar_one())
+
 
 def _service_row(conn: sa.Connection, name: str, version: str) -> Record:
     services = _db.services.c
@@ -486,6 +629,65 @@ def _service_row(conn: sa.Connection, name: str, version: str) -> Record:
     if row is None:
         raise not_found(f"service {name} version {version}", "version")
     return row
+
+
+def _unfinished_batches_of(conn: sa.Connection, name: str, version: str) -> list[str]:
+    batches = _db.batches.c
+    query = sa.select(batches.id).where(
+        batches.name == name, batches.version == version, batches.state.in_(UNFINISHED_STATES)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def disk_full(error: BaseException) -> bool:
+    """Whether an error (or one it wraps) means the disk is full: ENOSPC, EDQUOT, or SQLite's SQLITE_FULL."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if isinstance(current, sqlite3.Error) and (
+            getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            or "database or disk is full" in str(current)
+        ):
+            return True
+        wrapped = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
+        current = wrapped if isinstance(wrapped, BaseException) else current.__cause__ or current.__context__
+    return False
+
+
+def service_key(row: Record) -> str:
+    """A service version's revision as the batches that run it record it (their spec's ``key``).
+
+    The creation time is in it: a version deleted and published again is another service.
+    """
+    return f"{row['name']}/{row['version']}/{row['revision']}/{row['created']}"
+
+
+def _check_same_service(conn: sa.Connection, batch: Record) -> None:
+    """Refuse to retry a batch whose service version changed since it started: the retried rows would run other code.
+
+    Raises:
+        ApiError: 409 naming the version: it was deleted, or updated (a PATCH) since the batch started.
+
+    """
+    name, version = batch["name"], batch["version"]
+    query = sa.select(_db.services).where(_db.services.c.name == name, _db.services.c.version == version)
+    service = conn.execute(query).mappings().first()
+    if service is None:
+        raise ApiError(
+            409,
+            f"service {name} version {version} was deleted since the batch started; it cannot be retried",
+            "version",
+        )
+    if service_key(service) != batch["spec"]["key"]:
+        raise ApiError(
+            409,
+            f"service {name} version {version} was updated since the batch started; retrying would run other code "
+            "than its other rows ran: start a new batch instead",
+            "version",
+        )
 
 
 def _batch_row(conn: sa.Connection, batch_id: str, name: str, version: str) -> Record | None:

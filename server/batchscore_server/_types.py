@@ -33,6 +33,122 @@ _TEXT_FALSE = frozenset({"false", "0"})
 _TEXT_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
+# Deeper JSON is refused before it is parsed: the parser recurses (10,000 nested "[" raised RecursionError, a 500)
+# and no parameter type nests more than three levels (a data.frame's rows of cells inside a batch array).
+MAX_JSON_DEPTH = 64
+_DEPTH_STEPS = np.zeros(256, dtype=np.int8)
+_DEPTH_STEPS[[ord("["), ord("{")]] = 1
+_DEPTH_STEPS[[ord("]"), ord("}")]] = -1
+_QUOTE = ord('"')
+_DEPTH_CHUNK = 1 << 16  # bytes scanned at once: numpy's temporaries stay small whatever the body's size
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+# A surrogate code point is never text: raw (from bytes decoded with surrogatepass) or as a \uD800-\uDFFF escape
+# (a pair of them is one character once parsed; a lone one cannot be written as UTF-8 and broke every answer that
+# carried it).
+_RAW_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_PAIR = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+LONE_SURROGATE = "holds a lone surrogate (a code point from \\ud800 to \\udfff), which is not text"
+
+
+def nests_too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests arrays and objects more than ``limit`` deep (brackets inside strings do not count).
+
+    Cheap for the usual body (a count of brackets); a body with more brackets than ``limit`` is scanned with
+    numpy a chunk at a time (some 60 MB/s on a busy core, a fifth of the parse's cost).
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    if '\\"' in text:
+        # An escaped quote would flip the in-string parity below: drop the strings instead (rare, slower).
+        text = _JSON_STRING.sub('""', text)
+    data = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    depth, in_string = 0, False
+    for start in range(0, len(data), _DEPTH_CHUNK):
+        chunk = data[start : start + _DEPTH_CHUNK]
+        # True from an opening quote up to its closing one: inside a string, where brackets are text.
+        inside = np.bitwise_xor.accumulate(chunk == _QUOTE)
+        if in_string:
+            inside = ~inside
+        steps = np.take(_DEPTH_STEPS, chunk)
+        steps[inside] = 0
+        levels = np.cumsum(steps, dtype=np.int32)
+        levels += depth
+        if int(levels.max()) > limit:
+            return True
+        depth, in_string = int(levels[-1]), bool(inside[-1])
+    return False
+
+
+def holds_lone_surrogate(text: str) -> bool:
+    r"""Whether JSON text (that parsed) holds a surrogate code point outside a valid ``\uD8xx\uDCxx`` pair.
+
+    Regular expressions over the text, so that a batch full of escaped emoji (what ``json.dumps`` writes) costs
+    little; :func:`lone_surrogate_field` then names the culprit.
+    """
+    if _RAW_SURROGATE.search(text):
+        return True
+    if not _SURROGATE_ESCAPE.search(text):
+        return False
+    # An escaped backslash does not start an escape (JSON's \\ud800 is text); "_" keeps what was around it apart.
+    text = _SURROGATE_PAIR.sub("", text.replace("\\\\", "_"))
+    return _SURROGATE_ESCAPE.search(text) is not None
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and _RAW_SURROGATE.search(text) is not None
+
+
+def lone_surrogate_field(value: Any, where: str) -> str | None:
+    """The field of the first string (or object key) in parsed JSON that holds a surrogate code point, else None.
+
+    Args:
+        value: Parsed JSON.
+        where: The name of ``value`` (``body[3]``); ``""`` for a body whose object members are named bare
+            (``password``), as the errors of the JSON-object bodies name them.
+
+    Returns:
+        The field, e.g. ``description`` or ``body[3].name`` (an object whose key is bad is named itself), or
+        ``body`` for the body as a whole; None when every string is text.
+
+    """
+    steps = _surrogate_steps(value)
+    if steps is None:
+        return None
+    field = where
+    for step in steps:
+        field = f"{field or 'body'}[{step}]" if isinstance(step, int) else (f"{field}.{step}" if field else step)
+    return field or "body"
+
+
+_NESTED = (str, dict, list)  # what the walk visits; numbers, booleans and null hold no text
+
+
+def _surrogate_steps(value: Any) -> list[str | int] | None:
+    """The keys and indexes down to the first string or key with a surrogate, or None."""
+    # Depth first, each item's path a linked (parent, key or index) pair: a batch of a million records is walked
+    # without building a million field names for the one that may be bad.
+    pending: list[tuple[Any, Any]] = [(value, None)]
+    while pending:
+        item, link = pending.pop()
+        if isinstance(item, str):
+            bad = _has_surrogate(item)
+        elif isinstance(item, dict):
+            bad = any(_has_surrogate(key) for key in item)
+            pending.extend((member, (link, key)) for key, member in item.items() if isinstance(member, _NESTED))
+        else:
+            bad = False
+            if isinstance(item, list):
+                pending.extend((member, (link, i)) for i, member in enumerate(item) if isinstance(member, _NESTED))
+        if bad:
+            steps: list[str | int] = []
+            while link is not None:
+                link, step = link
+                steps.append(step)
+            return steps[::-1]
+    return None
+
+
 class InputError(ValueError):
     """An input that does not match its declared type.
 
@@ -344,10 +460,16 @@ def _parse_cell(type_name: str, text: str, field: str) -> Any:
     if type_name == "character":
         return text
     if type_name in {"vector", "matrix", "data.frame"}:
+        if nests_too_deep(text):
+            raise InputError(field, f"the {type_name} nests arrays and objects more than {MAX_JSON_DEPTH} deep")
         try:
-            return json.loads(text)
+            value = json.loads(text)
         except json.JSONDecodeError as error:
             raise InputError(field, f"expected the {type_name} as JSON: {error}") from None
+        bad = lone_surrogate_field(value, field) if holds_lone_surrogate(text) else None
+        if bad is not None:
+            raise InputError(bad, f"the text {LONE_SURROGATE}")
+        return value
     raise InputError(field, f"unknown parameter type {type_name!r}")
 
 

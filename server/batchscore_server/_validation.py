@@ -12,11 +12,16 @@ from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
 from batchscore_server._types import (
+    LONE_SURROGATE,
+    MAX_JSON_DEPTH,
     PARAMETER_TYPES,
     InputError,
     coerce_text_record,
     decode_inputs,
     fast_record_check,
+    holds_lone_surrogate,
+    lone_surrogate_field,
+    nests_too_deep,
 )
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
@@ -43,14 +48,38 @@ _DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 _SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
-def parse_json(raw: bytes | str, field: str = "body") -> Any:
-    """Parse a JSON body; NaN and Infinity are refused (they are not JSON)."""
+def parse_json(raw: bytes | str, field: str = "body", *, scan_depth: bool = True) -> Any:
+    """Parse a JSON body, or a batch's record named ``field``.
+
+    Refused with a 400: what is not JSON (NaN and Infinity included), arrays and objects nested more than
+    ``MAX_JSON_DEPTH`` deep (naming ``field``), and strings holding a lone surrogate (naming the string's field).
+    ``scan_depth=False`` skips the depth scan of a batch's records, whose types nest at most three deep and are
+    checked next; nesting beyond the parser's recursion limit is still a 400.
+    """
     try:
         if isinstance(raw, bytes | bytearray):
             raw = raw.decode(json.detect_encoding(raw), "surrogatepass")  # what json.loads does with bytes
-        return _DECODER.decode(raw)
+        if scan_depth and nests_too_deep(raw):
+            raise _too_deep(field)
+        value = _DECODER.decode(raw)
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}", field) from None
+    except RecursionError:
+        raise _too_deep(field) from None
+    if holds_lone_surrogate(raw):
+        _refuse_lone_surrogates(value, field)
+    return value
+
+
+def _too_deep(field: str) -> ApiError:
+    return ApiError(400, f"the JSON nests arrays and objects more than {MAX_JSON_DEPTH} deep", field)
+
+
+def _refuse_lone_surrogates(value: Any, field: str) -> None:
+    # The members of a body's object are named bare (password, description), as their other errors are.
+    bad = lone_surrogate_field(value, "" if field == "body" else field)
+    if bad is not None:
+        raise ApiError(400, f"{bad} {LONE_SURROGATE}", bad)
 
 
 def refresh_token(value: str) -> str:
@@ -230,14 +259,18 @@ def _parsed_records(
 ) -> Iterator[tuple[int, Any, str | None]]:
     """``(index, record, its JSON text when the body already has it)`` for each record, parsed but not checked."""
     if media_type == "application/json":
-        records = parse_json(body.read())
+        records = parse_json(body.read(), scan_depth=False)
         if not isinstance(records, list):
             raise ApiError(400, "the body must be a JSON array of input records", "body")
         yield from ((index, record, None) for index, record in enumerate(records))
     elif media_type == "text/csv":
         text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
-        reader = csv.DictReader(text)
+        # strict: a body that ends inside a quoted cell is an error (its last record was accepted cut short).
+        reader = csv.DictReader(text, strict=True)
+        where = "body"  # what a csv.Error is in: the header, then the record being read
         try:
+            if reader.fieldnames is not None:  # reads the header
+                where = "body[0]"
             for index, row in enumerate(reader):
                 if None in row:
                     raise ApiError(400, f"CSV row {index} has more cells than the header", f"body[{index}]")
@@ -245,10 +278,11 @@ def _parsed_records(
                     yield index, coerce_text_record(inputs, row, f"body[{index}]"), None
                 except InputError as error:
                     raise ApiError(400, str(error), error.field) from None
+                where = f"body[{index + 1}]"
         except UnicodeDecodeError:
             raise ApiError(400, "the CSV body is not UTF-8", "body") from None
         except csv.Error as error:
-            raise ApiError(400, f"the CSV body is malformed: {error}", "body") from None
+            raise ApiError(400, f"the CSV body is malformed at {where}: {error}", where) from None
         finally:
             text.detach()  # the caller closes the body
     else:
@@ -264,10 +298,12 @@ def _parsed_records(
             # a million times for a large batch; anything short of one whole value gets parse_json's verdict.
             try:
                 record, end = _SCAN(record_text, 0)
-            except (StopIteration, ValueError):
+            except (StopIteration, ValueError, RecursionError):
                 end = -1
             if end != len(record_text):
                 record = parse_json(record_text, f"body[{index}]")  # named like a JSON array's records
+            elif "\\u" in record_text and holds_lone_surrogate(record_text):
+                _refuse_lone_surrogates(record, f"body[{index}]")
             # Valid JSON text once parsed, so it is stored as it came instead of being encoded again.
             yield index, record, record_text
             index += 1

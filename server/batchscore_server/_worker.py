@@ -46,6 +46,9 @@ def spec_from_dict(spec: Mapping[str, Any]) -> ServiceSpec:
         outputs=tuple((name, kind) for name, kind in spec["outputs"]),
         output_file_names=tuple(spec["outputFileNames"]),
         snapshot_dir=spec.get("snapshotDir"),
+        max_result_bytes=spec.get("maxResultBytes"),
+        max_console_bytes=spec.get("maxConsoleBytes"),
+        max_output_file_bytes=spec.get("maxOutputFileBytes"),
     )
 
 

@@ -1,4 +1,4 @@
-"""The server's commands of the ``batchscore`` CLI: ``serve`` and ``users add``, run on the server host.
+"""The server's commands of the ``batchscore`` CLI: ``serve`` and ``users add|passwd|remove``, run on the server host.
 
 They plug into the SDK's CLI through the ``batchscore.cli`` entry point group (pyproject.toml), so the SDK never
 imports the server. This module imports only typer and the settings: the server's stack (FastAPI, Dask, ...) is
@@ -8,13 +8,20 @@ imported when a command runs, and a missing ``server`` extra is reported then.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import typer
 
 from batchscore_server._settings import DEFAULT_PORT, default_workers
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
 SERVER_MISSING = "the server is not installed: pip install 'batchscore[server]'"
+USER_PASSWORD_ENV = "BATCHSCORE_USER_PASSWORD"
 
 users_app = typer.Typer(help="Manage the server's users (run on the server host).", no_args_is_help=True)
 
@@ -34,6 +41,19 @@ def serve(
         envvar="BATCHSCORE_WORKER_MEMORY",
         help="Memory limit of each worker process, e.g. 2GiB or bytes (default: the machine's memory / workers).",
     ),
+    reader_max_queued_rows: int = typer.Option(
+        100_000, min=0, help="Rows a Reader may have pending or running (0: no quota); over it a start is 429."
+    ),
+    reader_max_stored_mb: int = typer.Option(
+        1024, min=0, help="MiB of batch records a Reader may keep stored (0: no quota); over it a start is 413."
+    ),
+    contributor_max_queued_rows: int = typer.Option(0, min=0, help="As --reader-max-queued-rows, for Contributors."),
+    contributor_max_stored_mb: int = typer.Option(
+        0, min=0, help="As --reader-max-stored-mb, for Contributors (their workspace objects and snapshots count too)."
+    ),
+    max_result_mb: int = typer.Option(16, help="A row or consume whose outputParameters are larger fails."),
+    max_console_kb: int = typer.Option(1024, help="Console output kept per row or consume (the rest is dropped)."),
+    max_output_file_mb: int = typer.Option(64, help="A row or consume whose output file is larger fails."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -49,6 +69,13 @@ def serve(
         max_parallel_count=max_parallel_count,
         max_body_bytes=max_body_mb * 1024 * 1024,
         worker_memory_bytes=_memory_bytes(worker_memory),
+        reader_max_queued_rows=reader_max_queued_rows,
+        reader_max_stored_bytes=reader_max_stored_mb * 1024 * 1024,
+        contributor_max_queued_rows=contributor_max_queued_rows,
+        contributor_max_stored_bytes=contributor_max_stored_mb * 1024 * 1024,
+        max_result_bytes=max_result_mb * 1024 * 1024,
+        max_console_bytes=max_console_kb * 1024,
+        max_output_file_bytes=max_output_file_mb * 1024 * 1024,
     )
     try:
         run_server(settings, host, port)
@@ -90,11 +117,59 @@ def users_add(
     except ValueError:
         typer.echo(f"--role must be Owner, Contributor or Reader, not {role!r}", err=True)
         raise typer.Exit(2) from None
-    password = os.environ.get("BATCHSCORE_USER_PASSWORD") or typer.prompt(
+    add_user(data_dir, name, _password(name), chosen)
+    typer.echo(f"user {name} ({chosen.value}) saved")
+
+
+def _password(name: str) -> str:
+    return os.environ.get(USER_PASSWORD_ENV) or typer.prompt(
         f"Password for {name}", hide_input=True, confirmation_prompt=True
     )
-    add_user(data_dir, name, password, chosen)
-    typer.echo(f"user {name} ({chosen.value}) saved")
+
+
+def _on_users(data_dir: Path, change: Callable[[ModuleType, sa.Engine], bool], name: str) -> None:
+    """Run ``change(_auth, engine)`` on the data directory's database; exit 2 without the directory or the user."""
+    try:
+        from batchscore_server import Settings, _auth, _db
+    except ImportError:
+        typer.echo(SERVER_MISSING, err=True)
+        raise typer.Exit(2) from None
+    database = Settings(data_dir=data_dir).database_path
+    if not database.is_file():
+        typer.echo(f"{data_dir} is not a server's data directory (no {database.name})", err=True)
+        raise typer.Exit(2)
+    engine = _db.create_engine(database)
+    try:
+        found = change(_auth, engine)
+    finally:
+        engine.dispose()
+    if not found:
+        typer.echo(f"there is no user {name!r} in {data_dir}", err=True)
+        raise typer.Exit(2)
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: str = typer.Argument(..., help="User name."),
+    data_dir: Path = typer.Option(..., "--data-dir", help="The server's data directory."),
+) -> None:
+    """Change a user's password and end its sessions. The password comes from BATCHSCORE_USER_PASSWORD or a prompt.
+
+    A running server refuses the user's old tokens within 5 seconds (its token-check cache).
+    """
+    # Asked for once the data directory is known to be one.
+    _on_users(data_dir, lambda auth, engine: auth.set_password(engine, name, _password(name)), name)
+    typer.echo(f"password of {name} changed; its sessions are ended")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: str = typer.Argument(..., help="User name."),
+    data_dir: Path = typer.Option(..., "--data-dir", help="The server's data directory."),
+) -> None:
+    """Remove a user and end its sessions; its services, batches and snapshots stay (Owners can delete them)."""
+    _on_users(data_dir, lambda auth, engine: auth.remove_user(engine, name), name)
+    typer.echo(f"user {name} removed; its sessions are ended")
 
 
 def register(app: typer.Typer) -> None:

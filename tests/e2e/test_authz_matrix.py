@@ -7,15 +7,18 @@ The rules (the contract's and ML Server's):
 
 - ``POST /login``, ``POST|DELETE /login/refreshToken`` and ``GET /status`` need no token: they answer the same to all.
 - Everything else is 401 for the four bad-token identities.
-- Reader: lists, reads and consumes any service and runs batches on it; publish, update and delete are 403.
+- Reader (ML Server 9.2+): lists, reads and consumes any service and runs batches on it (within its quotas);
+  publish, update and delete are 403, and so are creating a session, uploading a workspace object and creating a
+  snapshot (a workspace only serves publishing), naming the role. It sees no one else's sessions (404).
 - Contributor: publishes; updates and deletes only its own services (403 on another's, whose name it may not
   publish under either). A batch execution, a session and a snapshot are visible to their creator and to Owners
   only: another Contributor gets 404 for them (403 to delete another's snapshot, as the contract documents).
 - Owner: everything, on everyone's resources.
 
-Which resources a cell acts on: the Reader on its own batches and sessions (on Alice's service); every other
-identity on Alice's (the Contributor who owns the service). Destructive cells get fresh resources; read-only ones
-share one service, one session, one finished batch and one canceled batch per creator.
+Which resources a cell acts on: the Reader on its own batches (on Alice's service) and on Alice's sessions and
+snapshots (it can have none); every other identity on Alice's (the Contributor who owns the service). Destructive
+cells get fresh resources; read-only ones share one service, one session, one finished batch and one canceled
+batch per creator.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ IDENTITIES = (
 )
 BAD_TOKENS = frozenset(IDENTITIES[:4])
 PUBLIC = frozenset({"login", "renewToken", "revokeRefreshToken", "status"})
+READER_REFUSED = frozenset({"createSession", "setWorkspaceObject", "CreateSnapshot"})
+SESSION_OPERATIONS = frozenset({"closeSession", "listWorkspaceObjects", "setWorkspaceObject", "CreateSnapshot"})
 SERVICE_WRITES = frozenset(
     {"publishWebService", "publishWebServiceVersion", "patchWebServiceVersion", "deleteWebServiceVersion"}
 )
@@ -107,6 +112,10 @@ def expected_status(operation_id: str, identity: str) -> int:
         return success_status(operation_id)
     if operation_id in SERVICE_WRITES:
         return 403  # the Reader, and a Contributor on another's service
+    if identity == "reader" and operation_id in READER_REFUSED | {"DeleteSnapshot"}:
+        return 403  # by role first; DeleteSnapshot: the snapshot is Alice's
+    if identity == "reader" and operation_id in SESSION_OPERATIONS:
+        return 404  # Alice's session
     if identity == "contributor_other" and operation_id in CREATOR_ONLY:
         return 404
     if identity == "contributor_other" and operation_id == "DeleteSnapshot":
@@ -122,7 +131,7 @@ class Creator:
     """The resources one user created, which read-only cells share."""
 
     client: httpx.Client
-    session: str
+    session: str | None  # a Reader may not create one
     done_batch: str
     canceled_batch: str
 
@@ -136,8 +145,12 @@ class World:
     counter: int = 0
 
     def creator_for(self, identity: str) -> Creator:
-        """The Reader acts on its own batches and sessions; every other identity on Alice's."""
+        """The Reader acts on its own batches; every other identity on Alice's."""
         return self.creators["az_rita" if identity == "reader" else "az_alice"]
+
+    def session_creator_for(self, identity: str) -> Creator:
+        """Everyone acts on Alice's sessions and snapshots: a Reader can have none."""
+        return self.creators["az_alice"]
 
     def fresh_name(self, prefix: str) -> str:
         self.counter += 1
@@ -161,13 +174,15 @@ def wait_finished(client: httpx.Client, execution_id: str) -> dict[str, Any]:
     raise AssertionError(f"batch {execution_id} did not finish")
 
 
-def make_creator(client: httpx.Client) -> Creator:
+def make_creator(client: httpx.Client, with_session: bool = True) -> Creator:
     done = start_batch(client, [{"hp": 1, "wt": 1}])
     slow = start_batch(client, [{"hp": 1, "wt": 300}] * 3, parallelCount=1)
     canceled = client.post(f"/api/{SERVICE}/v1/batch/{slow}/cancel")
     assert canceled.status_code == 200, canceled.text
     assert canceled.json()["state"] == "canceled"
     assert wait_finished(client, done)["state"] == "complete"
+    if not with_session:
+        return Creator(client=client, session=None, done_batch=done, canceled_batch=slow)
     session = client.post("/sessions", json={"name": "authz"})
     assert session.status_code == 201, session.text
     session_id = session.json()["sessionId"]
@@ -245,7 +260,10 @@ def world(server: RunningServer) -> Iterator[World]:
                 "owner": pairs["admin"]["access_token"],
             },
         )
-        made.creators = {name: make_creator(clients[name]) for name in ("az_alice", "az_rita")}
+        made.creators = {
+            "az_alice": make_creator(clients["az_alice"]),
+            "az_rita": make_creator(clients["az_rita"], with_session=False),
+        }
         yield made
     finally:
         for client in clients.values():
@@ -357,7 +375,7 @@ def build_create_session(world: World, identity: str) -> Call:
 
 
 def build_close_session(world: World, identity: str) -> Call:
-    creator = world.creator_for(identity)
+    creator = world.session_creator_for(identity)
     session = creator.client.post("/sessions", json={})
     assert session.status_code == 201, session.text
     session_id = session.json()["sessionId"]
@@ -372,11 +390,11 @@ def build_list_workspace(world: World, identity: str) -> Call:
     def check(response: httpx.Response) -> None:
         assert "obj" in response.json()
 
-    return Call("GET", f"/sessions/{world.creator_for(identity).session}/workspace", check=check)
+    return Call("GET", f"/sessions/{world.session_creator_for(identity).session}/workspace", check=check)
 
 
 def build_set_object(world: World, identity: str) -> Call:
-    creator = world.creator_for(identity)
+    creator = world.session_creator_for(identity)
     name = world.fresh_name("obj")
     return Call(
         "POST",
@@ -391,7 +409,7 @@ def snapshot_ids(client: httpx.Client) -> set[str]:
 
 
 def build_create_snapshot(world: World, identity: str) -> Call:
-    creator = world.creator_for(identity)
+    creator = world.session_creator_for(identity)
     before = snapshot_ids(world.clients["admin"])
     return Call(
         "POST",
@@ -415,7 +433,7 @@ def build_list_snapshots(world: World, identity: str) -> Call:
 
 
 def build_delete_snapshot(world: World, identity: str) -> Call:
-    creator = world.creator_for(identity)
+    creator = world.session_creator_for(identity)
     taken = creator.client.post(f"/sessions/{creator.session}/snapshot", json={"name": "to delete"})
     assert taken.status_code == 201, taken.text
     snapshot_id = taken.json()["snapshotId"]
@@ -576,6 +594,9 @@ def test_cell(world: World, error_schema: Draft202012Validator, operation_id: st
     if response.status_code == 401:
         assert error.get("field") == "Authorization", shown
         assert response.headers.get("www-authenticate", "").startswith("Bearer"), shown
+    elif identity == "reader" and operation_id in READER_REFUSED:
+        assert error.get("field") == "Authorization", f"a refusal by role names the credential: {shown}"
+        assert "role Reader" in error["message"], shown
     else:
         assert error.get("field") in PARAMETER_NAMES[operation_id], f"field names no parameter: {shown}"
     if call.unchanged is not None:

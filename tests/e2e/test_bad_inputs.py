@@ -10,7 +10,8 @@ expected_field}``:
 
 - ``path`` and header values may hold ``{service}``, ``{version}``, ``{execution}`` (a finished batch of two records
   that each wrote ``out.txt``), ``{session}`` (a live session) and ``{repeat:<text>:<count>}``.
-- ``as`` is ``admin`` (the default, an Owner), ``contributor`` (a Contributor who owns nothing) or ``anonymous``.
+- ``as`` is ``admin`` (the default, an Owner), ``contributor`` (a Contributor who owns nothing), ``reader`` (a
+  Reader, with the default quotas) or ``anonymous``.
 - ``server`` is ``main`` (the default) or ``small``: a second server whose body limit is 4096 bytes.
 - ``body`` is null, ``{"json": value}`` (optionally with ``fill``: fields set to a long string or a long list, and
   ``fill_records``: a batch of many copies of a record), ``{"text": "..."}`` or ``{"base64": "...", "times": n}``.
@@ -41,6 +42,7 @@ CASES_DIR = Path(__file__).resolve().parent.parent / "data" / "bad_inputs"
 SERVICE = "badin_svc"
 SMALL_SERVICE = "badin_small"
 CONTRIBUTOR = ("badin_contrib", "pw-badin-contrib")
+READER = ("badin_reader", "pw-badin-reader")
 # Writes a file, so the files operations have something real next to the names they must refuse.
 CODE = "with open('out.txt', 'w') as handle:\n    handle.write(str(hp + wt))\nanswer = hp + wt\n"
 CASE_KEYS = {
@@ -200,6 +202,7 @@ def undo(before: dict[str, Any], after: dict[str, Any], target: Target) -> None:
 @pytest.fixture(scope="module")
 def main_target(server: RunningServer, api: httpx.Client) -> Target:
     add_user(server.settings.data_dir, *CONTRIBUTOR, Role.CONTRIBUTOR)
+    add_user(server.settings.data_dir, *READER, Role.READER)
     publish(api, SERVICE, CODE, outputFileNames=["out.txt"])
     started = api.post(f"/api/{SERVICE}/v1/batch", json=[{"hp": 1, "wt": 2}, {"hp": 3, "wt": 4}])
     assert started.status_code == 202, started.text
@@ -213,6 +216,7 @@ def main_target(server: RunningServer, api: httpx.Client) -> Target:
         tokens={
             "admin": str(api.headers["Authorization"]).removeprefix("Bearer "),
             "contributor": login(server, *CONTRIBUTOR)["access_token"],
+            "reader": login(server, *READER)["access_token"],
         },
         places={"service": SERVICE, "version": "v1", "execution": execution_id, "session": session.json()["sessionId"]},
         admin=api,

@@ -1,4 +1,5 @@
-"""ML Server's roles: Owner everything; Contributor publishes and changes only its own; Reader lists and consumes.
+"""ML Server's roles: Owner everything; Contributor publishes and changes only its own; Reader lists and consumes
+(batches included) and may not publish, change, delete, create sessions, upload objects or create snapshots.
 
 A batch execution is visible to its creator and to Owners only.
 """
@@ -39,6 +40,8 @@ def clients(server: RunningServer, api: httpx.Client) -> Iterator[dict[str, http
         ("rita", "POST", "/services/ritaSvc/v1", SERVICE, 403),
         ("rita", "PATCH", "/services/aliceSvc/v1", {"description": "x"}, 403),
         ("rita", "DELETE", "/services/aliceSvc/v1", None, 403),
+        ("rita", "POST", "/sessions", {}, 403),
+        ("rita", "POST", "/api/aliceSvc/v1/batch", [{"hp": 1, "wt": 2}], 202),
         ("bob", "PATCH", "/services/aliceSvc/v1", {"description": "x"}, 403),
         ("bob", "DELETE", "/services/aliceSvc/v1", None, 403),
         ("bob", "POST", "/services/aliceSvc/v2", SERVICE, 403),

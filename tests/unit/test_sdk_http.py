@@ -5,8 +5,11 @@ Every scenario runs with ``Client`` and with ``AsyncClient`` on an in-memory tra
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import email.utils
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+import batchscore
 from batchscore import (
     APIConnectionError,
     APIStatusError,
@@ -655,3 +659,89 @@ def test_headers_given_to_the_client_go_with_every_request(h: Harness) -> None:
     h.run(client.list_services())
 
     assert server.seen[0].headers["Prefer"] == "example=complete"
+
+
+class RotatingServer:
+    """Refresh tokens rotate; presenting a rotated one again is refused (the server then revokes the family).
+
+    The first two requests with the expired token wait for each other, so both meet their 401 before either
+    renews: the race two threads (or two tasks) of one client run into when the access token expires.
+    """
+
+    def __init__(self) -> None:
+        self.refresh_bodies: list[Any] = []
+        self.current_refresh = "r1"
+        self.valid_access = "a1"
+        self.generation = 1
+        self._sync_barrier = threading.Barrier(2, timeout=30)
+        self._async_barrier: asyncio.Barrier | None = None
+        self._waiting = 2
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/login/refreshToken":
+            body = json.loads(request.content)
+            self.refresh_bodies.append(body)
+            if body["refreshToken"] != self.current_refresh:
+                return error(401, message="the refresh token was revoked", field="refreshToken")
+            self.generation += 1
+            self.current_refresh, self.valid_access = f"r{self.generation}", f"a{self.generation}"
+            return tokens(self.valid_access, self.current_refresh)
+        if request.headers.get("Authorization") == f"Bearer {self.valid_access}":
+            return ok([])
+        return error(401, message="the access token has expired", field="Authorization")
+
+    def first_two_expired(self, request: httpx.Request) -> bool:
+        if request.url.path != "/services" or request.headers.get("Authorization") != "Bearer expired":
+            return False
+        self._waiting -= 1
+        return self._waiting >= 0
+
+
+class RotatingTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    def __init__(self, server: RotatingServer) -> None:
+        self.server = server
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        with self.lock:
+            wait = self.server.first_two_expired(request)
+        if wait:
+            self.server._sync_barrier.wait()
+        with self.lock:
+            return self.server.answer(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        if self.server.first_two_expired(request):
+            if self.server._async_barrier is None:
+                self.server._async_barrier = asyncio.Barrier(2)
+            await asyncio.wait_for(self.server._async_barrier.wait(), 30)
+        return self.server.answer(request)
+
+
+def test_concurrent_401s_renew_once_sync() -> None:
+    server = RotatingServer()
+    client = batchscore.Client(BASE, token="expired", refresh_token="r1", transport=RotatingTransport(server))
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = [f.result(timeout=60) for f in [pool.submit(client.list_services) for _ in range(2)]]
+    client.close()
+
+    assert answers == [[], []]
+    assert server.refresh_bodies == [{"refreshToken": "r1"}]  # the second request took the first one's pair
+    assert client.tokens == Tokens("a2", "r2")
+
+
+def test_concurrent_401s_renew_once_async() -> None:
+    server = RotatingServer()
+
+    async def main() -> list[Any]:
+        async with batchscore.AsyncClient(
+            BASE, token="expired", refresh_token="r1", transport=RotatingTransport(server)
+        ) as client:
+            answers = await asyncio.gather(client.list_services(), client.list_services())
+            assert client.tokens == Tokens("a2", "r2")
+            return list(answers)
+
+    assert asyncio.run(main()) == [[], []]
+    assert server.refresh_bodies == [{"refreshToken": "r1"}]

@@ -62,6 +62,15 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+EscapeFormulasOption = Annotated[
+    bool,
+    typer.Option(
+        "--escape-formulas/--no-escape-formulas",
+        help="In a .csv --output, prefix a single quote to text cells starting with = + - @ (or a tab or CR), "
+        "so a spreadsheet does not run them as formulas. Numbers are never changed.",
+    ),
+]
+
 
 def _remember_batch(execution_id: str, name: str, version: str, url: str) -> None:
     index = _read_state(BATCHES_FILE)
@@ -197,11 +206,11 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
     return batch.wait(progress=False, on_progress=report)
 
 
-def _write_results(status: BatchStatus, path: Path) -> None:
+def _write_results(status: BatchStatus, path: Path, escape_formulas: bool) -> None:
     suffix = _suffix(path, RESULT_SUFFIXES, "results")
     try:
         if suffix == ".csv":
-            status.to_csv(path)
+            status.to_csv(path, escape_formulas=escape_formulas)
         else:
             status.to_parquet(path)
     except ImportError as error:
@@ -261,6 +270,7 @@ def batch_start(
         Path | None,
         typer.Option("--output", help="With --wait: write the results to a .csv or .parquet file.", show_default=False),
     ] = None,
+    escape_formulas: EscapeFormulasOption = True,
     artifacts: Annotated[
         Path | None,
         typer.Option(
@@ -309,13 +319,13 @@ def batch_start(
             status = _wait(batch, json_output)
         except BatchError as error:
             if output is not None:
-                _write_results(error.batch, output)
+                _write_results(error.batch, output, escape_formulas)
             if json_output:
                 _emit_json({**started, **_status_json(error.batch)})
             raise
         extra: dict[str, Any] = {}
         if output is not None:
-            _write_results(status, output)
+            _write_results(status, output, escape_formulas)
             extra["output"] = str(output)
         if artifacts is not None:
             files = _download(batch, range(status.total_item_count), artifacts, per_row=True)
@@ -443,6 +453,7 @@ def batch_results(
         Path | None,
         typer.Option("--output", help="Write the results to a .csv or .parquet file.", show_default=False),
     ] = None,
+    escape_formulas: EscapeFormulasOption = True,
     url: UrlOption = None,
     username: UsernameOption = None,
     password: PasswordOption = None,
@@ -459,7 +470,7 @@ def batch_results(
         status = batch.results()
     with _failures(json_output):
         if output is not None:
-            _write_results(status, output)
+            _write_results(status, output, escape_formulas)
     if json_output:
         extra = {"output": str(output)} if output is not None else {}
         _emit_json({**_status_json(status, results=output is None), **extra})

@@ -17,7 +17,7 @@ router = APIRouter(tags=["Authentication"])
 @router.post("/login")
 async def login(request: Request, server: ServerState) -> dict[str, Any]:
     """Trade a user name and password for an access and a refresh token."""
-    body = await json_body(request, server.settings)
+    body = await json_body(request, server.settings, server.settings.max_small_body_bytes)
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object", "body")
     for field, limit in (("username", 256), ("password", 1024)):
@@ -31,7 +31,7 @@ async def login(request: Request, server: ServerState) -> dict[str, Any]:
 @router.post("/login/refreshToken")
 async def renew_token(request: Request, server: ServerState) -> dict[str, Any]:
     """Trade a refresh token for a new pair (the old one stops working)."""
-    body = await json_body(request, server.settings)
+    body = await json_body(request, server.settings, server.settings.max_small_body_bytes)
     if not isinstance(body, dict) or not isinstance(body.get("refreshToken"), str) or not body["refreshToken"]:
         raise ApiError(400, "refreshToken is required", "refreshToken")
     return await asyncio.to_thread(server.auth.renew, _validation.refresh_token(body["refreshToken"]))

@@ -7,12 +7,13 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
-from batchscore_server import _ingest, _validation
+from batchscore_server import _ingest, _quota, _validation
 from batchscore_server._auth import User
 from batchscore_server._batch import MIN_ITEM_TIMEOUT_SECONDS
 from batchscore_server._errors import ApiError, not_found
@@ -29,7 +30,7 @@ from batchscore_server._routes.views import (
     visible,
 )
 from batchscore_server._state import Server
-from batchscore_server._store import FINAL_STATES, RECEIVING, Store
+from batchscore_server._store import FINAL_STATES, RECEIVING, PolledRow, Store
 
 router = APIRouter(tags=["Batch"])
 
@@ -50,6 +51,12 @@ def _new_batch(server: Server, user: User, name: str, version: str, options: dic
         "spec": spec,
         "last_seq": 0,
     }
+
+
+def _room_for_start(server: Server, user: User, idempotency_key: str | None) -> None:
+    """Refuse a start of a user whose quota is used up, unless its Idempotency-Key names an earlier batch."""
+    if idempotency_key is None or server.store.batch_by_idempotency_key(user.name, idempotency_key) is None:
+        _quota.check_room(server.store, server.settings, user)
 
 
 def _request_hash(request_parts: list[Any], body_sha256: str) -> str:
@@ -96,6 +103,9 @@ async def start_batch_execution(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise ApiError(400, "Idempotency-Key must have 1 to 255 characters", "Idempotency-Key")
     batch = await asyncio.to_thread(_new_batch, server, user, name, version, options)
+    # A user whose quota is used up is answered before its body is read (not the retry of a request that was
+    # accepted: it is answered as the first time, below).
+    await asyncio.to_thread(_room_for_start, server, user, idempotency_key)
     media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
     request_parts = [name, version, parallel_count, item_timeout, media_type]
     store, limit = server.store, server.settings.max_body_bytes
@@ -113,7 +123,9 @@ async def start_batch_execution(
         return earlier
     try:
         request_hash = _request_hash(request_parts, received.sha256)
-        await asyncio.to_thread(store.open_batch, batch["id"], received.total, request_hash)
+        await asyncio.to_thread(
+            _quota.open_batch, store, server.settings, user, batch["id"], received.total, request_hash
+        )
     except BaseException:
         await asyncio.to_thread(store.delete_batch, batch["id"])
         raise
@@ -134,8 +146,14 @@ async def get_batch_executions(name: str, version: str, user: CurrentUser, store
 
 def _poll(
     server: Server, name: str, version: str, execution_id: str, user: User, query: tuple[Any, ...]
-) -> tuple[bytes, int | None]:
-    """A poll's body and ``Retry-After`` (None once the batch has finished); blocking."""
+) -> tuple[bytes | Iterator[bytes], int | None]:
+    """A poll's body and ``Retry-After`` (None once the batch has finished); blocking.
+
+    The body is bytes, or, when the rows are more than one chunk (see ``Store.poll_page``), an iterator of its
+    parts that reads each chunk of rows from the database when asked for it: streamed, a poll of every result
+    of a large batch (what ML Server's clients do) costs the server one chunk's memory, however slowly the
+    client reads.
+    """
     partial, after, page = query
     check_batch_names(name, version, execution_id)
     read = server.store.poll_page(execution_id, name, version, partial, after, page)
@@ -145,11 +163,25 @@ def _poll(
     body = summary(batch, server.batches.running_count(execution_id))
     body["cursor"] = str(read.cursor)
     body["hasMore"] = read.has_more
-    # The rows' results are the JSON text the workers made: spliced into the reply, never parsed here.
-    results = ",".join(result_json(index, state, result) for index, state, result in read.rows)
     head = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    text = f'{head[:-1]},"batchExecutionResults":[{results}]}}'
-    return text.encode(), None if batch["state"] in FINAL_STATES else poll_hint(batch, time.time())
+    opening = f'{head[:-1]},"batchExecutionResults":[{_results_text(read.rows)}'
+    hint = None if batch["state"] in FINAL_STATES else poll_hint(batch, time.time())
+    if read.more is None:
+        return f"{opening}]}}".encode(), hint
+    return _streamed(opening, read.more), hint
+
+
+def _results_text(rows: list[PolledRow]) -> str:
+    # The rows' results are the JSON text the workers made: spliced into the reply, never parsed here.
+    return ",".join(result_json(index, state, result) for index, state, result in rows)
+
+
+def _streamed(opening: str, more: Iterator[list[PolledRow]]) -> Iterator[bytes]:
+    """A poll's body in parts: its opening (with the first chunk of rows, at least one), each further chunk, the end."""
+    yield opening.encode()
+    for rows in more:
+        yield f",{_results_text(rows)}".encode()
+    yield b"]}"
 
 
 @router.get("/api/{name}/{version}/batch/{executionId}")
@@ -179,7 +211,11 @@ async def get_batch_execution_status(
     query = (partial, after, int(page) if page else None)
     body, hint = await asyncio.to_thread(_poll, server, name, version, executionId, user, query)
     headers = {} if hint is None else {"Retry-After": str(hint)}
-    return Response(body, media_type="application/json", headers=headers)
+    if isinstance(body, bytes):
+        return Response(body, media_type="application/json", headers=headers)
+    # Starlette runs a plain iterator's steps in worker threads: each chunk's read never blocks the event loop, and
+    # the next is read only once the client took the last (the transport's flow control).
+    return StreamingResponse(body, media_type="application/json", headers=headers)
 
 
 @router.delete("/api/{name}/{version}/batch/{executionId}")
@@ -217,7 +253,10 @@ async def retry_batch_execution(
     """Run a finished batch's failed and canceled rows again."""
 
     def retry() -> dict[str, Any]:
-        batch_of(server.store, name, version, executionId, user)
+        earlier = batch_of(server.store, name, version, executionId, user)
+        if earlier["state"] in FINAL_STATES:  # (a running batch is refused with 409 by the store)
+            rows = earlier["failed_count"] + earlier["canceled_count"]
+            _quota.check_room(server.store, server.settings, user, rows=rows)
         batch = visible(server.store.retry_batch(executionId, name, version), executionId, user)
         return summary(batch, server.batches.running_count(executionId))
 

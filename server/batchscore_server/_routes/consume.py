@@ -46,7 +46,7 @@ async def consume_web_service(
 ) -> dict[str, Any]:
     """Run a service version once on the record in the body."""
     spec = await asyncio.to_thread(_checked_spec, server.store, name, version)
-    record = await json_body(request, server.settings)
+    record = await json_body(request, server.settings, server.settings.max_consume_body_bytes)
     await asyncio.to_thread(_check_record, spec, record)
     loop = asyncio.get_running_loop()
     try:

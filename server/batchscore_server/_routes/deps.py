@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from batchscore_server import _validation
 from batchscore_server._auth import User
@@ -89,17 +90,39 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def json_body(request: Request, settings: Settings) -> Any:
-    """The request body parsed as JSON (NaN refused), parsed in a thread: a body may be megabytes."""
-    return await asyncio.to_thread(_validation.parse_json, await read_body(request, settings.max_body_bytes))
+async def json_body(request: Request, settings: Settings, limit: int) -> Any:
+    """The request body parsed as JSON by :func:`_validation.parse_json`, in a thread: a body may be megabytes.
+
+    Args:
+        request: The request.
+        settings: The server's settings (``max_body_bytes`` caps ``limit``).
+        limit: The operation's body limit, one of the settings' ``max_*_body_bytes``: a larger body is refused
+            with 413 before it is parsed (parsing costs many times the body's size in memory).
+
+    """
+    raw = await read_body(request, min(limit, settings.max_body_bytes))
+    return await asyncio.to_thread(_validation.parse_json, raw)
 
 
-def _encode(content: Any) -> bytes:
-    # As Starlette's JSONResponse renders: the bytes on the wire stay what they were.
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
+def encode_json(content: Any) -> bytes:
+    r"""JSON as Starlette's JSONResponse renders it, except that a lone surrogate cannot fail the answer.
+
+    Bodies with one are refused now, but one stored before (a service's description) made ``GET /services`` a
+    500 for everyone: it is written as its JSON escape (``\ud800``), which any JSON reader reads back.
+    """
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":"))
+    return text.encode("utf-8", "backslashreplace")
+
+
+class SafeJSONResponse(JSONResponse):
+    """The app's JSON answers, encoded by :func:`encode_json`."""
+
+    def render(self, content: Any) -> bytes:
+        """The body's bytes."""
+        return encode_json(content)
 
 
 async def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer encoded in a thread (lists of services and documents run to hundreds of kilobytes)."""
-    body = await asyncio.to_thread(_encode, content)
+    body = await asyncio.to_thread(encode_json, content)
     return Response(body, status_code=status_code, headers=headers, media_type="application/json")

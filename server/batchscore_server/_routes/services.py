@@ -40,7 +40,9 @@ async def _publish(
     _validation.check(_validation.NAME_PATTERN, version, "version", "service version")
     if user.role is Role.READER:
         raise ApiError(403, "role Reader may not publish services", "name")
-    definition = _validation.service_definition(await json_body(request, settings), partial=False)
+    definition = _validation.service_definition(
+        await json_body(request, settings, settings.max_service_body_bytes), partial=False
+    )
     definition["runtimeType"] = "Python"
     await asyncio.to_thread(store.publish_service, user.name, user.is_owner, name, version, definition)
     return JSONResponse(version, status_code=201, headers={"Location": f"/services/{name}/{version}"})
@@ -86,7 +88,9 @@ async def patch_web_service_version(
 ) -> Response:
     """Change a service version's definition (a new revision)."""
     await asyncio.to_thread(_require_write, store, name, version, user)
-    changes = _validation.service_definition(await json_body(request, settings), partial=True)
+    changes = _validation.service_definition(
+        await json_body(request, settings, settings.max_service_body_bytes), partial=True
+    )
     await asyncio.to_thread(store.update_service, user.name, user.is_owner, name, version, changes)
     return JSONResponse(version)
 
@@ -95,10 +99,12 @@ async def patch_web_service_version(
 async def delete_web_service_version(name: str, version: str, user: CurrentUser, server: ServerState) -> Response:
     """Delete a service version; its running batches fail."""
     await asyncio.to_thread(_require_write, server.store, name, version, user)
-    running = await asyncio.to_thread(server.store.delete_service, name, version)
     reason = f"service {name} version {version} was deleted while the batch ran"
-    for batch_id in running:
+    # Files before the row (on a full disk, removing them frees the space the delete needs), and after the cancels:
+    # rows still running keep their objects until no new row can start. Batches started meanwhile are stopped after.
+    for batch_id in await asyncio.to_thread(server.store.unfinished_batches_of, name, version):
         await server.batches.cancel(batch_id, fail_reason=reason)
-    # After the cancels: rows still running keep their objects until no new row can start.
     await asyncio.to_thread(server.store.remove_service_objects, name, version)
+    for batch_id in await asyncio.to_thread(server.store.delete_service, name, version):
+        await server.batches.cancel(batch_id, fail_reason=reason)
     return Response(status_code=200)

@@ -8,14 +8,25 @@ import uuid
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from batchscore_server import _validation
-from batchscore_server._auth import User
+from batchscore_server import _quota, _validation
+from batchscore_server._auth import Role, User
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._routes.deps import CurrentUser, SettingsDep, StoreDep, json_body, json_response, read_body
 from batchscore_server._routes.views import iso
 from batchscore_server._store import Record, Store
 
 router = APIRouter(tags=["Sessions"])
+
+
+def _may_write(user: User, action: str) -> None:
+    """Readers list and consume; a workspace is for publishing, which they may not do.
+
+    Raises:
+        ApiError: 403 naming the role.
+
+    """
+    if user.role is Role.READER:
+        raise ApiError(403, f"role Reader may not {action}", "Authorization")
 
 
 def _session_of(store: Store, session_id: str, user: User) -> Record:
@@ -35,8 +46,10 @@ def _session_of(store: Store, session_id: str, user: User) -> Record:
 @router.post("/sessions")
 async def create_session(request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep) -> Response:
     """Open a session, its workspace empty or filled from a snapshot."""
+    _may_write(user, "create sessions")
     body = _validation.string_fields(
-        await json_body(request, settings), {"name": 256, "snapshotId": 64, "runtimeType": 16}
+        await json_body(request, settings, settings.max_small_body_bytes),
+        {"name": 256, "snapshotId": 64, "runtimeType": 16},
     )
     runtime = body.get("runtimeType", "Python")
     if runtime.lower() != "python":
@@ -69,11 +82,13 @@ async def set_workspace_object(
     id: str, objectName: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep
 ) -> Response:
     """Upload a pickled object into a session's workspace."""
+    _may_write(user, "upload workspace objects")
     _validation.check(_validation.IDENTIFIER_PATTERN, objectName, "objectName", "Python identifier")
     await asyncio.to_thread(_session_of, store, id, user)
     data = await read_body(request, settings.max_body_bytes)
     if not data:
         raise ApiError(400, "the body must hold the pickled object", "body")
+    await asyncio.to_thread(_quota.check_room, store, settings, user, stored=len(data))
     await asyncio.to_thread(store.set_workspace_object, id, objectName, data)
     return Response(status_code=200)
 
@@ -83,8 +98,11 @@ async def create_snapshot(
     id: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep
 ) -> Response:
     """Save a session's workspace as a snapshot."""
-    body = _validation.string_fields(await json_body(request, settings), {"name": 256})
+    _may_write(user, "create snapshots")
+    body = _validation.string_fields(await json_body(request, settings, settings.max_small_body_bytes), {"name": 256})
     await asyncio.to_thread(_session_of, store, id, user)
+    size = await asyncio.to_thread(store.workspace_bytes, id)
+    await asyncio.to_thread(_quota.check_room, store, settings, user, stored=size)
     snapshot_id = str(uuid.uuid4())
     await asyncio.to_thread(store.create_snapshot, snapshot_id, id, user.name, body.get("name"))
     return JSONResponse({"snapshotId": snapshot_id}, status_code=201)

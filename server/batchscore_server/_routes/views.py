@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from batchscore_server import _validation
 from batchscore_server._auth import Role, User
 from batchscore_server._errors import not_found
-from batchscore_server._store import RECEIVING, Record, Store
+from batchscore_server._store import RECEIVING, Record, Store, service_key
 
 POLL_HINT_SECONDS = 1
 YOUNG_BATCH_SECONDS = 0.5
@@ -69,13 +69,14 @@ def spec_of(store: Store, row: Record) -> dict[str, Any]:
     definition = row["definition"]
     objects: Path = store.service_objects(row["name"], row["version"], row["revision"])
     return {
-        "key": f"{row['name']}/{row['version']}/{row['revision']}/{row['created']}",
+        "key": service_key(row),
         "code": definition["code"],
         "initCode": definition.get("initCode", ""),
         "inputs": [(d["name"], d["type"]) for d in definition.get("inputParameterDefinitions", [])],
         "outputs": [(d["name"], d["type"]) for d in definition.get("outputParameterDefinitions", [])],
         "outputFileNames": definition.get("outputFileNames", []),
         "snapshotDir": str(objects) if objects.exists() else None,
+        **store.execution_limits,
     }
 
 
