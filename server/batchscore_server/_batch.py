@@ -6,6 +6,19 @@ rows of one batch run at once. Workers report row starts and results as events (
 results are written to SQLite as they arrive (through the store, in a worker thread: never on the event loop),
 each with a per-batch completion sequence number (the polling cursor), and a row running longer than
 ``itemTimeout`` is failed and its worker process killed. A restart resumes from the database alone.
+
+Faults the engine outlives (issue 13):
+
+- Lost workers: a watchdog compares the workers the scheduler has with the configured count. Dask's LocalCluster
+  gives up on a nanny whose replacement worker has not registered within ``distributed.deploy.lost-worker-timeout``
+  (15 s by default, 120 s here; a busy machine took longer after a timeout kill) or that closed itself (its worker
+  failed to start), and then runs with fewer workers for good; the watchdog has it start them again
+  (``LocalCluster.scale``). With an external scheduler the engine cannot start workers: it
+  logs a warning while batches wait without any, and ``/status`` shows ``warn``; the rows run once workers join.
+- Database write errors (a full disk, an I/O error): every database call of the engine is retried with backoff for
+  up to ``DB_RETRY_SECONDS``. A batch whose writes still fail ends ``failed`` with the error as its reason; when
+  even that cannot be written, the error is logged and the batch is left as it is in the database, unfinished, so
+  the next start resumes it. Either way its engine task ends and no other batch is held up.
 """
 
 from __future__ import annotations
@@ -24,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import dask
+import sqlalchemy.exc
 from distributed import Client, Event, Future, LocalCluster
 from distributed import wait as wait_for_futures
 from distributed.scheduler import KilledWorker
@@ -56,6 +70,19 @@ MAX_ROW_DEATHS = 2
 # timed out this much later than one that reported its start: a fresh worker's setup before its first row took
 # over 10 s on a busy machine, and counted against the row (an innocent row was timed out and its worker killed).
 UNREPORTED_START_GRACE_SECONDS = 30.0
+# A timed-out row costs a worker process (killed, then replaced): shorter limits would spend the machine on
+# restarting workers. Enforced when a batch starts (400 naming itemTimeout).
+MIN_ITEM_TIMEOUT_SECONDS = 1.0
+WATCHDOG_SECONDS = 1.0  # how often the worker count is compared with the configured one
+SHORT_OF_WORKERS_WARNING_SECONDS = 60.0  # a cluster short of workers this long is logged (again every as long)
+# Database calls failing with these are retried (a full disk may be freed, a busy or failing disk may recover:
+# SQLite reports "database or disk is full" and "disk I/O error" as OperationalError), waiting
+# DB_RETRY_FIRST_SECONDS, then twice as long each time up to DB_RETRY_MAX_WAIT_SECONDS, for at most
+# DB_RETRY_SECONDS in all. Other errors (a bug) fail the batch at once.
+DB_RETRYABLE = (OSError, sqlalchemy.exc.OperationalError)
+DB_RETRY_SECONDS = 120.0
+DB_RETRY_FIRST_SECONDS = 0.1
+DB_RETRY_MAX_WAIT_SECONDS = 5.0
 
 # Scheduler settings from the measured pitfalls: a dead worker must fail its task at once instead of re-running
 # it elsewhere (allowed-failures 0), and no worker may queue a second task it cannot start (worker-saturation 1.0),
@@ -68,6 +95,10 @@ DASK_CONFIG = {
     # The scheduler, the workers and their comms each keep their last N messages and events for debugging; with
     # row results inside those messages, the default 1,000 held tens of megabytes per process.
     "distributed.admin.low-level-log-length": 100,
+    # LocalCluster closes a nanny whose replacement worker has not registered this long after the old one left
+    # (default 15 s), and never starts another (the watchdog does). A replacement took about 50 s on a loaded
+    # 2-core machine: closed at 15 s, it was started again from scratch, for nothing.
+    "distributed.deploy.lost-worker-timeout": "120s",
 }
 
 PAGE_ROWS = 20_000  # pending rows read at a time
@@ -111,6 +142,7 @@ class BatchEngine:
         # the routes' reads (polls) in the loop's shared pool; one thread, as SQLite has one writer at a time.
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-engine-db")
         self._cluster_lock = threading.Lock()
+        self._watchdog: asyncio.Task[None] | None = None
 
     @property
     def client(self) -> Client:
@@ -135,6 +167,7 @@ class BatchEngine:
         self._scheduler_address = str(address)
         self._client = await Client(address, asynchronous=True)
         self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
+        self._watchdog = asyncio.create_task(self._watch_workers(), name="batch-engine-watchdog")
         await self._resume()
 
     def _start_cluster(self, abandoned: threading.Event) -> str:
@@ -151,6 +184,9 @@ class BatchEngine:
             # Imported before a worker (a replacement too) registers, not by its first row: on a busy machine the
             # imports took seconds that counted against that row's itemTimeout.
             preload=["batchscore_server._worker"],
+            # Dask's default is the machine's memory divided among the workers; a worker over 95 % of its limit
+            # is killed by its nanny (the row fails with WORKER_DIED) and replaced.
+            memory_limit=self._settings.worker_memory_bytes or "auto",
         )
         with self._cluster_lock:
             if not abandoned.is_set():
@@ -161,6 +197,10 @@ class BatchEngine:
 
     async def close(self) -> None:
         """Stop scheduling (rows keep their recorded results) and disconnect from Dask."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watchdog
         for task in self._tasks.values():
             task.cancel()
         for task in list(self._tasks.values()):
@@ -223,8 +263,59 @@ class BatchEngine:
     # -- internals -------------------------------------------------------------------------------------------
 
     async def _in_db_thread(self, function: Callable[..., _T], *args: Any) -> _T:
-        """Run blocking database work in the engine's own thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._db_thread, function, *args)
+        """Run blocking database work in the engine's own thread, retrying errors a full or failing disk gives.
+
+        A failed call's transaction was rolled back, so running it again is running it for the first time.
+
+        Raises:
+            The last error when the work still fails after ``DB_RETRY_SECONDS``.
+
+        """
+        loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + DB_RETRY_SECONDS
+        pause = DB_RETRY_FIRST_SECONDS
+        while True:
+            try:
+                return await loop.run_in_executor(self._db_thread, function, *args)
+            except DB_RETRYABLE as error:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning("database call %s failed (%r): retrying in %g s", function.__name__, error, pause)
+            await asyncio.sleep(pause)
+            pause = min(2 * pause, DB_RETRY_MAX_WAIT_SECONDS)
+
+    async def _watch_workers(self) -> None:
+        """Keep the cluster at its configured size, whatever killed its workers (see the module docstring)."""
+        short_since: float | None = None
+        warned = 0.0
+        while True:
+            await asyncio.sleep(WATCHDOG_SECONDS)
+            try:
+                workers = len(await self.client.nthreads())
+            except Exception as error:  # the scheduler is unreachable: the next tick asks again
+                log.warning("cannot count the cluster's workers: %r", error)
+                continue
+            wanted = self._settings.workers if self._cluster is not None else 1
+            if workers >= wanted:
+                short_since = None
+                continue
+            now = time.monotonic()
+            short_since = now if short_since is None else short_since
+            if self._cluster is not None:
+                # Starts a nanny for each configured worker the cluster dropped; none for one still restarting.
+                self._cluster.scale(self._settings.workers)
+            if (
+                now - short_since >= SHORT_OF_WORKERS_WARNING_SECONDS
+                and now - warned >= SHORT_OF_WORKERS_WARNING_SECONDS
+            ):
+                warned = now
+                log.warning(
+                    "the Dask cluster has been short of workers for %.0f s (%d of %d now); batches running: %s",
+                    now - short_since,
+                    workers,
+                    wanted,
+                    ", ".join(self._tasks) or "none",
+                )
 
     def _on_row_event(self, event: tuple[float, dict[str, Any]]) -> None:
         message = event[1]
@@ -252,7 +343,10 @@ class BatchEngine:
             raise
         except Exception as error:  # the batch could not run at all: record why instead of dying silently
             log.exception("batch %s failed", batch_id)
-            await self._in_db_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
+            try:
+                await self._in_db_thread(self._fail_batch, batch_id, f"the batch engine failed: {error!r}")
+            except Exception:
+                log.exception("batch %s could not be marked failed: it is resumed at the next start", batch_id)
         finally:
             self._tasks.pop(batch_id, None)
             self._live.pop(batch_id, None)
@@ -343,26 +437,31 @@ class BatchEngine:
             live.running.pop(index, None)
         try:
             outcome = await future
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # the engine is stopping: not the chunk's doing
+            return await self._fail_rows(batch_id, chunk, "the row could not be run: CancelledError")
         except KilledWorker as death:
             await self._requeue_or_fail_lost(
                 batch_id, death.last_worker.address, await self._without_result(batch_id, chunk), queue
             )
             return None
-        except Exception as error:
-            message = f"the row could not be run: {error!r}"
-            return await self._record(
-                batch_id,
-                {
-                    index: stored_result(failure_result(message))
-                    for index, _ in await self._without_result(batch_id, chunk)
-                },
-            )
+        # Any other BaseException the task raised (its rows' own are caught on the worker, so this one came from
+        # outside them): failing the rows lets the batch go on.
+        except BaseException as error:
+            return await self._fail_rows(batch_id, chunk, f"the row could not be run: {error!r}")
         reason = await self._record(
             batch_id, {int(index): StoredResult(*result) for index, result in outcome["rows"].items()}
         )
         if outcome["stopped"] and not live.cancel_requested:
             queue.appendleft(await self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
         return reason
+
+    async def _fail_rows(self, batch_id: str, chunk: list[Row], message: str) -> str | None:
+        """Fail the rows of a chunk that have no result yet with ``message``."""
+        failed = stored_result(failure_result(message))
+        return await self._record(batch_id, {index: failed for index, _ in await self._without_result(batch_id, chunk)})
 
     async def _requeue_or_fail_lost(self, batch_id: str, worker: str, lost: list[Row], queue: deque[list[Row]]) -> None:
         """Queue again the rows (without a result) of a task whose worker died, or fail the row that killed it.

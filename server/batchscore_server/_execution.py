@@ -325,7 +325,8 @@ def _base_namespace(spec: ServiceSpec, scratch: Path) -> dict[str, Any]:
         ):
             try:
                 exec(_compile(spec.init_code, _INIT_CODE_FILE), namespace)
-            except (Exception, SystemExit) as error:
+            # Any BaseException (CancelledError, KeyboardInterrupt, ...): escaping, it ended the task's row running.
+            except BaseException as error:
                 raise ServiceInitError(f"initCode failed:\n{_format_user_error(error, spec)}") from None
     _BASE_NAMESPACES[spec.key] = namespace
     return namespace
@@ -366,8 +367,9 @@ def _run_code(spec: ServiceSpec, base: Mapping[str, Any], inputs: Mapping[str, A
     namespace.update(inputs)
     try:
         exec(_compile(spec.code, _CODE_FILE), namespace)
-    # SystemExit too: code calling sys.exit() fails its record instead of ending the worker.
-    except (Exception, SystemExit) as error:
+    # Any BaseException: sys.exit(), a CancelledError or KeyboardInterrupt the code raises fails its record instead
+    # of ending the worker or leaving its batch waiting for a row that never reports.
+    except BaseException as error:
         return {"errorMessage": _format_user_error(error, spec)}
     outputs: dict[str, Any] = {}
     for name, type_name in spec.outputs:

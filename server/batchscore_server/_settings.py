@@ -34,6 +34,9 @@ class Settings:
             (64 MiB; a consume's answer carries its files base64-encoded in its JSON).
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
+        worker_memory_bytes: Memory limit of each Dask worker process of the embedded LocalCluster (and of each
+            consume-pool process); a worker over 95 % of it is killed and replaced, failing its row. ``None``:
+            Dask's default, the machine's memory divided by the number of workers.
         reader_max_queued_rows: Quota of a Reader: rows pending or running in its unfinished batches (0: none).
         reader_max_stored_bytes: Quota of a Reader: bytes of the batch records it keeps stored (0: none).
         contributor_max_queued_rows: The same for a Contributor (Owners have no quota).
@@ -54,6 +57,7 @@ class Settings:
     max_output_file_bytes: int = 64 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
+    worker_memory_bytes: int | None = None
     reader_max_queued_rows: int = 100_000
     reader_max_stored_bytes: int = 1024**3
     contributor_max_queued_rows: int = 0

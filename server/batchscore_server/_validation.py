@@ -309,8 +309,10 @@ def _parsed_records(
             index += 1
 
 
-def positive_number(value: str | None, field: str, *, integer: bool, maximum: float) -> float | None:
-    """Parse an optional positive query number (400 naming the field when it is not one)."""
+def positive_number(
+    value: str | None, field: str, *, integer: bool, maximum: float, minimum: float | None = None
+) -> float | None:
+    """Parse an optional positive query number, at least ``minimum`` if given (400 naming the field if not)."""
     if value is None:
         return None
     try:
@@ -320,4 +322,6 @@ def positive_number(value: str | None, field: str, *, integer: bool, maximum: fl
         raise ApiError(400, f"{field} must be {kind}, got {value[:40]!r}", field) from None
     if not math.isfinite(number) or number <= 0 or number > maximum:
         raise ApiError(400, f"{field} must be greater than 0 and at most {maximum:.0f}", field)
+    if minimum is not None and number < minimum:
+        raise ApiError(400, f"{field} must be at least {minimum:g} and at most {maximum:.0f}", field)
     return number

@@ -36,6 +36,11 @@ def serve(
     ),
     max_parallel_count: int = typer.Option(100, help="Cap on a batch's parallelCount."),
     max_body_mb: int = typer.Option(256, help="Larger request bodies are refused with 413."),
+    worker_memory: str | None = typer.Option(
+        None,
+        envvar="BATCHSCORE_WORKER_MEMORY",
+        help="Memory limit of each worker process, e.g. 2GiB or bytes (default: the machine's memory / workers).",
+    ),
     reader_max_queued_rows: int = typer.Option(
         100_000, min=0, help="Rows a Reader may have pending or running (0: no quota); over it a start is 429."
     ),
@@ -63,6 +68,7 @@ def serve(
         scheduler=scheduler,
         max_parallel_count=max_parallel_count,
         max_body_bytes=max_body_mb * 1024 * 1024,
+        worker_memory_bytes=_memory_bytes(worker_memory),
         reader_max_queued_rows=reader_max_queued_rows,
         reader_max_stored_bytes=reader_max_stored_mb * 1024 * 1024,
         contributor_max_queued_rows=contributor_max_queued_rows,
@@ -76,6 +82,22 @@ def serve(
     except SetupError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
+
+
+def _memory_bytes(text: str | None) -> int | None:
+    """``--worker-memory`` in bytes (``2GiB``, ``500MB``, ``1000000``); exits with a message when it is not one."""
+    if not text:  # unset, or set empty in the environment: Dask's default
+        return None
+    from dask.utils import parse_bytes  # the server's stack: imported when serve runs, never with the CLI
+
+    try:
+        size = parse_bytes(text) if text[0].isdigit() else 0  # parse_bytes reads a bare unit ("GiB") as 1 GiB
+    except (ValueError, TypeError):
+        size = 0
+    if size <= 0:
+        typer.echo(f"--worker-memory must be a size such as 2GiB or a number of bytes, not {text!r}", err=True)
+        raise typer.Exit(2)
+    return size
 
 
 @users_app.command("add")

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 
 from batchscore_server import _ingest, _quota, _validation
 from batchscore_server._auth import User
+from batchscore_server._batch import MIN_ITEM_TIMEOUT_SECONDS
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._routes.deps import CurrentUser, PollUser, RowUser, ServerState, StoreDep, json_response
 from batchscore_server._routes.views import (
@@ -94,7 +95,9 @@ async def start_batch_execution(
     """Start a batch: store its records while the body arrives, then run them."""
     options = {
         "parallel": _validation.positive_number(parallel_count, "parallelCount", integer=True, maximum=2**31 - 1),
-        "timeout": _validation.positive_number(item_timeout, "itemTimeout", integer=False, maximum=86400),
+        "timeout": _validation.positive_number(
+            item_timeout, "itemTimeout", integer=False, maximum=86400, minimum=MIN_ITEM_TIMEOUT_SECONDS
+        ),
         "idempotency_key": idempotency_key,
     }
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
