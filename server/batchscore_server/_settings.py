@@ -24,6 +24,13 @@ class Settings:
         max_body_bytes: Larger request bodies are refused with 413.
         access_token_seconds: Life of an access token.
         refresh_token_seconds: Life of a refresh token (ML Server: 14 days).
+        consume_timeout_seconds: How long a consume may run when its service sets no ``consumeTimeout``; its
+            process is then killed and the answer is a failed execution.
+        worker_memory_bytes: Memory cap of each worker process, None for none. A consume-pool process gets it as
+            its address-space limit (RLIMIT_AS), so an allocation beyond it fails in the service's code.
+        read_timeout_seconds: A client that sends nothing for this long while the server waits for its request
+            (line, headers or body) is disconnected: stalled connections are not held forever.
+        max_connections: Open connections beyond this are answered 503 (uvicorn's ``limit_concurrency``).
 
     """
 
@@ -34,6 +41,10 @@ class Settings:
     max_body_bytes: int = 256 * 1024 * 1024
     access_token_seconds: int = 3600
     refresh_token_seconds: int = 14 * 24 * 3600
+    consume_timeout_seconds: float = 600.0
+    worker_memory_bytes: int | None = None
+    read_timeout_seconds: float = 30.0
+    max_connections: int = 1024
 
     @property
     def database_path(self) -> Path:
