@@ -242,6 +242,7 @@ class Client(_BaseClient):
         artifacts: Sequence[str] | None = None,
         description: str | None = None,
         alias: str | None = None,
+        consume_timeout: float | None = None,
     ) -> Service:
         """Publish a function (or source text) as a web service (mrsdeploy's ``publishService``).
 
@@ -259,6 +260,8 @@ class Client(_BaseClient):
             artifacts: Files each execution writes that clients can fetch.
             description: What the service does.
             alias: The consume method's name (defaults to the function's name).
+            consume_timeout: Seconds one request-response consume may run before it fails and its process is
+                killed (the server's default when None). Batch rows use ``itemTimeout`` instead.
 
         Returns:
             The published service.
@@ -269,7 +272,7 @@ class Client(_BaseClient):
             ValueError: A type has no ML Server equivalent, or the function's source is unavailable.
 
         """
-        body = publish_body(code, init, inputs, outputs, artifacts, description, alias)
+        body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
         return Service(self, self._run(flows.publish(name, version, body, self._payloads(models))))
 
     def update_service(
@@ -285,6 +288,7 @@ class Client(_BaseClient):
         artifacts: Sequence[str] | None = None,
         description: str | None = None,
         alias: str | None = None,
+        consume_timeout: float | None = None,
     ) -> Service:
         """Change a published version (mrsdeploy's ``updateService``); omitted arguments keep their value.
 
@@ -299,6 +303,7 @@ class Client(_BaseClient):
             artifacts: New artifact names.
             description: New description.
             alias: New consume method name.
+            consume_timeout: New consume timeout in seconds.
 
         Returns:
             The updated service.
@@ -309,7 +314,7 @@ class Client(_BaseClient):
 
         """
         current = self._run(flows.get_service(name, version))
-        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias)
+        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
         return Service(self, self._run(flows.update(name, version, body, self._payloads(models))))
 
     def get_service(self, name: str, version: str | None = None) -> Service:
@@ -468,9 +473,10 @@ class AsyncClient(_BaseClient):
         artifacts: Sequence[str] | None = None,
         description: str | None = None,
         alias: str | None = None,
+        consume_timeout: float | None = None,
     ) -> AsyncService:
         """Publish a function or source text as a web service (see :meth:`Client.publish_service`)."""
-        body = publish_body(code, init, inputs, outputs, artifacts, description, alias)
+        body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
         return AsyncService(self, await self._run(flows.publish(name, version, body, self._payloads(models))))
 
     async def update_service(
@@ -486,10 +492,11 @@ class AsyncClient(_BaseClient):
         artifacts: Sequence[str] | None = None,
         description: str | None = None,
         alias: str | None = None,
+        consume_timeout: float | None = None,
     ) -> AsyncService:
         """Change a published version (see :meth:`Client.update_service`)."""
         current = await self._run(flows.get_service(name, version))
-        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias)
+        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
         return AsyncService(self, await self._run(flows.update(name, version, body, self._payloads(models))))
 
     async def get_service(self, name: str, version: str | None = None) -> AsyncService:

@@ -17,6 +17,7 @@
     │       ├── UnprocessableEntityError 422
     │       ├── RateLimitError           429
     │       └── InternalServerError      >= 500
+    │           └── InsufficientStorageError 507: the server's disk is full (nothing was stored)
     ├── BatchError                       a batch ended badly; .batch is the last status seen
     │   ├── BatchFailedError             state failed (the batch could not run at all)
     │   ├── BatchCanceledError           state canceled
@@ -133,6 +134,10 @@ class InternalServerError(APIStatusError):
     """5xx: the server failed."""
 
 
+class InsufficientStorageError(InternalServerError):
+    """507: the server has no space left to store the request (nothing was stored; it is not retried)."""
+
+
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
     401: AuthenticationError,
@@ -161,6 +166,8 @@ def status_error(response: httpx.Response) -> APIStatusError:
         body = response.text
     message = body.get("message") if isinstance(body, dict) else None
     text = f"{response.status_code} {response.reason_phrase}: {message or str(body)[:500] or 'no details'}"
+    if response.status_code == 507:
+        return InsufficientStorageError(text, response, body)
     if response.status_code >= 500:
         return InternalServerError(text, response, body)
     return _STATUS_ERRORS.get(response.status_code, APIStatusError)(text, response, body)

@@ -111,6 +111,7 @@ class ServiceInfo:
     snapshot_id: str | None = None
     code: str = ""
     init_code: str = ""
+    consume_timeout: float | None = None  # seconds, when the service sets its own (an extension)
     raw: WebService | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -136,6 +137,7 @@ class ServiceInfo:
             snapshot_id=_set(model.snapshot_id, None),
             code=str(_set(model.code, "")),
             init_code=str(_set(model.init_code, "")),
+            consume_timeout=_set(model.consume_timeout, None),
             raw=model,
         )
 

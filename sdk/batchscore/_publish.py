@@ -114,6 +114,7 @@ def publish_request(
     description: str | None,
     alias: str | None,
     snapshot_id: str | None,
+    consume_timeout: float | None = None,
 ) -> PublishWebServiceRequest:
     """The body of a publish request (the generated client's model)."""
     request = PublishWebServiceRequest(
@@ -131,6 +132,8 @@ def publish_request(
         request.operation_id = alias
     if snapshot_id:
         request.snapshot_id = snapshot_id
+    if consume_timeout is not None:
+        request.consume_timeout = consume_timeout
     return request
 
 
@@ -147,6 +150,7 @@ def publish_body(
     artifacts: Sequence[str] | None,
     description: str | None,
     alias: str | None,
+    consume_timeout: float | None = None,
 ) -> PublishWebServiceRequest:
     """The publish request for a function (published with a call line) or source text."""
     input_parameters, output_parameters = parameters(inputs), parameters(outputs)
@@ -162,6 +166,7 @@ def publish_body(
         description=description,
         alias=alias,
         snapshot_id=None,
+        consume_timeout=consume_timeout,
     )
 
 
@@ -174,6 +179,7 @@ def update_body(
     artifacts: Sequence[str] | None,
     description: str | None,
     alias: str | None,
+    consume_timeout: float | None = None,
 ) -> ServiceDefinitionFields:
     """The PATCH body: only what is given changes (new code keeps the current inputs and outputs unless given).
 
@@ -186,6 +192,7 @@ def update_body(
         artifacts: New artifact names, or None.
         description: New description, or None.
         alias: New consume method name, or None.
+        consume_timeout: New consume timeout in seconds, or None.
 
     """
     body = ServiceDefinitionFields()
@@ -198,6 +205,7 @@ def update_body(
             artifacts,
             description,
             alias,
+            consume_timeout,
         )
         body = ServiceDefinitionFields.from_dict(published.to_dict())
         if artifacts is None:
@@ -209,6 +217,8 @@ def update_body(
         body.description = description
     if alias is not None:
         body.operation_id = alias
+    if consume_timeout is not None:
+        body.consume_timeout = consume_timeout
     if artifacts is not None:
         body.output_file_names = list(artifacts)
     if inputs:

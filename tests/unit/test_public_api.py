@@ -29,6 +29,7 @@ PUBLIC_API = [
     "ConflictError",
     "DownloadError",
     "ExecutionResult",
+    "InsufficientStorageError",
     "InternalServerError",
     "InvalidRecordError",
     "NotFoundError",

@@ -22,6 +22,7 @@ from batchscore import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    InsufficientStorageError,
     InternalServerError,
     NotFoundError,
     PayloadTooLargeError,
@@ -125,6 +126,7 @@ def raising(kind: type[httpx.TransportError], message: str) -> Callable[[httpx.R
         (500, InternalServerError, 3),
         (502, InternalServerError, 3),
         (503, InternalServerError, 3),
+        (507, InsufficientStorageError, 1),  # a full disk is not fixed by asking again at once
     ],
 )
 def test_error_status_maps_to_its_exception(

@@ -309,6 +309,21 @@ def test_published_code_gets_its_models_and_init_code(app: App) -> None:
     assert [s.version for s in app.run(client.list_services("withModel"))] == ["v1"]
 
 
+def test_consume_timeout_is_published_read_back_and_updated(app: App) -> None:
+    client = app.client()
+    api = app.run(
+        client.publish_service(
+            "slowish", "answer = hp", version="v1", inputs={"hp": float}, outputs={"answer": float}, consume_timeout=30
+        )
+    )
+    assert api.info.consume_timeout == 30
+    assert app.run(client.get_service("slowish", "v1")).info.consume_timeout == 30
+    updated = app.run(client.update_service("slowish", "v1", consume_timeout=5.5))
+    assert updated.info.consume_timeout == 5.5
+    plain = app.run(client.publish_service("plain", "answer = hp", version="v1", inputs={"hp": float}))
+    assert plain.info.consume_timeout is None  # the server's default applies
+
+
 def test_a_nonnumeric_output_fails_the_record() -> None:
     fake = FakeServer(services={("words", "v1"): FakeService(lambda text: text.upper(), inputs={"text": str})})
     service = fake.client().get_service("words", "v1")

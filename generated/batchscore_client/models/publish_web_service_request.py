@@ -36,6 +36,9 @@ class PublishWebServiceRequest:
             init_code (str | Unset): Python source run once per worker before the first execution; its globals are seen by
                 `code`.
             output_file_names (list[str] | Unset): Files in the working directory returned by each execution (artifacts).
+            consume_timeout (float | Unset): **Extension.** Seconds one request-response consume may run; over it the
+                consume answers `success: false` with a timeout error and its process is killed. Unset means the server's
+                default (`batchscore serve --consume-timeout`).
     """
 
     code: str
@@ -47,6 +50,7 @@ class PublishWebServiceRequest:
     runtime_type: RuntimeType | Unset = UNSET
     init_code: str | Unset = UNSET
     output_file_names: list[str] | Unset = UNSET
+    consume_timeout: float | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +94,8 @@ class PublishWebServiceRequest:
         if not isinstance(self.output_file_names, Unset):
             output_file_names = self.output_file_names
 
+        consume_timeout = self.consume_timeout
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -113,6 +119,8 @@ class PublishWebServiceRequest:
             field_dict["initCode"] = init_code
         if output_file_names is not UNSET:
             field_dict["outputFileNames"] = output_file_names
+        if consume_timeout is not UNSET:
+            field_dict["consumeTimeout"] = consume_timeout
 
         return field_dict
 
@@ -162,6 +170,8 @@ class PublishWebServiceRequest:
 
         output_file_names = cast(list[str], d.pop("outputFileNames", UNSET))
 
+        consume_timeout = d.pop("consumeTimeout", UNSET)
+
         publish_web_service_request = cls(
             code=code,
             snapshot_id=snapshot_id,
@@ -172,6 +182,7 @@ class PublishWebServiceRequest:
             runtime_type=runtime_type,
             init_code=init_code,
             output_file_names=output_file_names,
+            consume_timeout=consume_timeout,
         )
 
         publish_web_service_request.additional_properties = d

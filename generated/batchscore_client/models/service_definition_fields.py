@@ -35,6 +35,9 @@ class ServiceDefinitionFields:
         init_code (str | Unset): Python source run once per worker before the first execution; its globals are seen by
             `code`.
         output_file_names (list[str] | Unset): Files in the working directory returned by each execution (artifacts).
+        consume_timeout (float | Unset): **Extension.** Seconds one request-response consume may run; over it the
+            consume answers `success: false` with a timeout error and its process is killed. Unset means the server's
+            default (`batchscore serve --consume-timeout`).
     """
 
     snapshot_id: str | Unset = UNSET
@@ -46,6 +49,7 @@ class ServiceDefinitionFields:
     runtime_type: RuntimeType | Unset = UNSET
     init_code: str | Unset = UNSET
     output_file_names: list[str] | Unset = UNSET
+    consume_timeout: float | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +93,8 @@ class ServiceDefinitionFields:
         if not isinstance(self.output_file_names, Unset):
             output_file_names = self.output_file_names
 
+        consume_timeout = self.consume_timeout
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
@@ -110,6 +116,8 @@ class ServiceDefinitionFields:
             field_dict["initCode"] = init_code
         if output_file_names is not UNSET:
             field_dict["outputFileNames"] = output_file_names
+        if consume_timeout is not UNSET:
+            field_dict["consumeTimeout"] = consume_timeout
 
         return field_dict
 
@@ -159,6 +167,8 @@ class ServiceDefinitionFields:
 
         output_file_names = cast(list[str], d.pop("outputFileNames", UNSET))
 
+        consume_timeout = d.pop("consumeTimeout", UNSET)
+
         service_definition_fields = cls(
             snapshot_id=snapshot_id,
             code=code,
@@ -169,6 +179,7 @@ class ServiceDefinitionFields:
             runtime_type=runtime_type,
             init_code=init_code,
             output_file_names=output_file_names,
+            consume_timeout=consume_timeout,
         )
 
         service_definition_fields.additional_properties = d

@@ -38,6 +38,8 @@ class WebService:
         input_parameter_definitions (list[ParameterDefinition] | Unset): The inputs.
         output_parameter_definitions (list[ParameterDefinition] | Unset): The outputs.
         output_file_names (list[str] | Unset): The artifacts each execution returns.
+        consume_timeout (float | Unset): **Extension.** Seconds one consume may run, when the service sets its own (else
+            the server's default applies).
         my_permission_on_service (WebServiceMyPermissionOnService | Unset): What the caller may do with this service.
     """
 
@@ -54,6 +56,7 @@ class WebService:
     input_parameter_definitions: list[ParameterDefinition] | Unset = UNSET
     output_parameter_definitions: list[ParameterDefinition] | Unset = UNSET
     output_file_names: list[str] | Unset = UNSET
+    consume_timeout: float | Unset = UNSET
     my_permission_on_service: WebServiceMyPermissionOnService | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -108,6 +111,8 @@ class WebService:
         if not isinstance(self.output_file_names, Unset):
             output_file_names = self.output_file_names
 
+        consume_timeout = self.consume_timeout
+
         my_permission_on_service: str | Unset = UNSET
         if not isinstance(self.my_permission_on_service, Unset):
             my_permission_on_service = self.my_permission_on_service.value
@@ -142,6 +147,8 @@ class WebService:
             field_dict["outputParameterDefinitions"] = output_parameter_definitions
         if output_file_names is not UNSET:
             field_dict["outputFileNames"] = output_file_names
+        if consume_timeout is not UNSET:
+            field_dict["consumeTimeout"] = consume_timeout
         if my_permission_on_service is not UNSET:
             field_dict["myPermissionOnService"] = my_permission_on_service
 
@@ -206,6 +213,8 @@ class WebService:
 
         output_file_names = cast(list[str], d.pop("outputFileNames", UNSET))
 
+        consume_timeout = d.pop("consumeTimeout", UNSET)
+
         _my_permission_on_service = d.pop("myPermissionOnService", UNSET)
         my_permission_on_service: WebServiceMyPermissionOnService | Unset
         if isinstance(_my_permission_on_service, Unset):
@@ -229,6 +238,7 @@ class WebService:
             input_parameter_definitions=input_parameter_definitions,
             output_parameter_definitions=output_parameter_definitions,
             output_file_names=output_file_names,
+            consume_timeout=consume_timeout,
             my_permission_on_service=my_permission_on_service,
         )
 

@@ -102,6 +102,15 @@ def publish(
     alias: Annotated[
         str | None, typer.Option("--alias", help="The consume method's name (default: the function's name).")
     ] = None,
+    consume_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--consume-timeout",
+            min=1,
+            help="Seconds one request-response consume may run (default: the server's).",
+            show_default=False,
+        ),
+    ] = None,
     url: UrlOption = None,
     username: UsernameOption = None,
     password: PasswordOption = None,
@@ -130,6 +139,7 @@ def publish(
                 artifacts=artifacts or None,
                 description=description,
                 alias=alias,
+                consume_timeout=consume_timeout,
             )
         except ValueError as error:  # a type without an ML Server name, or no source for the function
             raise CliError(EXIT_USAGE, str(error)) from None

@@ -279,6 +279,8 @@ class _Service:
         }
         if self.definition.get("snapshotId"):
             service["snapshotId"] = self.definition["snapshotId"]
+        if self.definition.get("consumeTimeout") is not None:
+            service["consumeTimeout"] = self.definition["consumeTimeout"]
         return service
 
     def execute(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
