@@ -29,6 +29,13 @@ def serve(
     ),
     max_parallel_count: int = typer.Option(100, help="Cap on a batch's parallelCount."),
     max_body_mb: int = typer.Option(256, help="Larger request bodies are refused with 413."),
+    consume_timeout: float = typer.Option(
+        600.0, min=1, help="Seconds a consume may run when its service sets no consumeTimeout (then killed)."
+    ),
+    read_timeout: float = typer.Option(
+        30.0, min=0.1, help="Seconds a client may send nothing while the server waits for its request."
+    ),
+    max_connections: int = typer.Option(1024, min=1, help="Connections beyond this are answered 503 and closed."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -43,6 +50,9 @@ def serve(
         scheduler=scheduler,
         max_parallel_count=max_parallel_count,
         max_body_bytes=max_body_mb * 1024 * 1024,
+        consume_timeout_seconds=consume_timeout,
+        read_timeout_seconds=read_timeout,
+        max_connections=max_connections,
     )
     try:
         run_server(settings, host, port)
