@@ -46,7 +46,7 @@ class _GuardedH11Protocol(H11Protocol):
     """
 
     _read_timeout_seconds = 30.0
-    _max_connections = 1024
+    _max_connections = 4096
 
     def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kwargs: Any) -> None:
         super().__init__(config, server_state, app_state, **kwargs)

@@ -44,7 +44,7 @@ class Settings:
     consume_timeout_seconds: float = 600.0
     worker_memory_bytes: int | None = None
     read_timeout_seconds: float = 30.0
-    max_connections: int = 1024
+    max_connections: int = 4096
 
     @property
     def database_path(self) -> Path:

@@ -35,7 +35,7 @@ def serve(
     read_timeout: float = typer.Option(
         30.0, min=0.1, help="Seconds a client may send nothing while the server waits for its request."
     ),
-    max_connections: int = typer.Option(1024, min=1, help="Connections beyond this are answered 503 and closed."),
+    max_connections: int = typer.Option(4096, min=1, help="Connections beyond this are answered 503 and closed."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
