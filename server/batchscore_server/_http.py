@@ -40,9 +40,9 @@ def protocol_class(read_timeout: float, max_connections: int) -> type[H11Protoco
 class _GuardedH11Protocol(H11Protocol):
     """Closes a connection whose client stalls while the server waits for its request, and connections over a cap.
 
-    The read timeout runs while the server waits for a request's line and headers (from the connection's start,
-    and from the first byte of each next request) and between chunks of its body. It does not run while the
-    server, not the client, is the one not reading (uvicorn paused reading, or a ``100 Continue`` is owed).
+    The read timeout bounds the wait for a request's line and headers (from the connection's start, and from the
+    first byte of each next request) and each pause in its body. It does not run while the server, not the
+    client, is the one not reading (uvicorn paused reading, or a ``100 Continue`` is owed).
     """
 
     _read_timeout_seconds = 30.0
@@ -75,9 +75,16 @@ class _GuardedH11Protocol(H11Protocol):
             self._read_timer = None
 
     def _watch_reads(self) -> None:
-        """(Re)start the read timeout when the server now waits for the client's bytes, else stop it."""
+        """Start, keep or stop the read timeout for what the server now waits for from the client.
+
+        A request's line and headers must all arrive within the timeout (bytes that trickle in do not extend it,
+        as nginx's ``client_header_timeout``); a body must not pause longer than it (``client_body_timeout``).
+        """
+        state = self.conn.their_state
+        if state is h11.IDLE and self._read_timer is not None:
+            return
         self._stop_read_timer()
-        if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+        if state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
             self._read_timer = self.loop.call_later(self._read_timeout_seconds, self._on_read_timeout)
 
     def _on_read_timeout(self) -> None:

@@ -262,6 +262,18 @@ def test_stalled_requests_leave_the_server_reachable_and_are_closed_after_the_re
         poll(lambda: second.recv(65536), "the first request on a kept-alive connection is answered")
         second.sendall(b"GET /sta")
         assert httpx.get(f"{running.url}/status", timeout=120).status_code == 200
+        # Headers that trickle in, a byte at a time, do not extend the wait for them.
+        trickle = stalled(running.url, b"GET /status HTTP/1.1\r\nX-Slow: ")
+
+        def closed_while_trickling() -> bool:
+            try:
+                trickle.sendall(b"a")
+            except OSError:
+                return True
+            return closed_by_server(trickle)
+
+        poll(closed_while_trickling, "headers trickling in are cut off")
+        trickle.close()
         for sock in [*half_lines, half_headers, half_body, second]:
             poll(lambda sock=sock: closed_by_server(sock), "a stalled connection is closed by the server")
             sock.close()
