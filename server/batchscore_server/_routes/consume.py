@@ -29,6 +29,7 @@ def _failed(message: str) -> dict[str, Any]:
 
 
 _WORKER_DIED = "the worker process running this request died (crashed or was killed)"
+_STOPPING = "stopped: the server is shutting down"
 
 
 def _checked_spec(store: Store, name: str, version: str) -> tuple[dict[str, Any], float | None]:
@@ -58,11 +59,13 @@ async def consume_web_service(
     spec, service_timeout = await asyncio.to_thread(_checked_spec, server.store, name, version)
     record = await json_body(request, server.settings)
     await asyncio.to_thread(_check_record, spec, record)
+    if server.stopping:  # the pool is closing or closed: a new one would outlive the server
+        return _failed(_STOPPING)
     timeout = service_timeout or server.settings.consume_timeout_seconds
     future = await server.consume(spec, record, timeout, _client_gone(request))
     if future.cancelled():
         if server.stopping:
-            return _failed("stopped: the server is shutting down")
+            return _failed(_STOPPING)
         log.info("consume of %s/%s stopped: its client disconnected", name, version)
         return _failed("stopped: the client disconnected")  # nobody reads it
     error = future.exception()
