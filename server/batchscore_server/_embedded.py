@@ -19,13 +19,14 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from batchscore_server import _auth, _startup
+from batchscore_server import _auth, _http, _startup
 from batchscore_server._app import create_app
 from batchscore_server._auth import Role, has_users
 from batchscore_server._datadir_lock import DataDirLockedError
 from batchscore_server._db import create_engine
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
+from batchscore_server._state import Server
 
 log = logging.getLogger("batchscore_server.embedded")
 
@@ -40,6 +41,8 @@ LISTEN_BACKLOG = 2048  # uvicorn's default
 # uvicorn closes idle keep-alive connections after 5 s by default; a poller that reuses one at that moment gets a
 # reset (ReadError). Pollers wait up to 10 s between polls, so idle connections are kept longer than that.
 KEEP_ALIVE_SECONDS = 75
+# How long a stop waits for open requests (other than consumes, which it stops at once) before canceling them.
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 class SetupError(Exception):
@@ -107,20 +110,38 @@ def listen(host: str, port: int) -> socket.socket:
         raise SetupError(f"cannot listen on {host}:{port}: {error}") from error
 
 
-def _uvicorn_config(app: FastAPI, sock: socket.socket, log_level: str) -> uvicorn.Config:
+def _uvicorn_config(app: FastAPI, sock: socket.socket, settings: Settings, log_level: str) -> uvicorn.Config:
     host, port = sock.getsockname()[:2]
+    _http.limit_out_of_files_logs()
     # h11, not httptools: a proxy in front (Prism's, for one) streams an upload with both Content-Length and
     # Transfer-Encoding; httptools refuses that with a plain-text 400, h11 reads the body by Transfer-Encoding as
-    # RFC 9112 section 6.1 allows. The event loop is still uvloop when installed (the `standard` extra).
+    # RFC 9112 section 6.1 allows. The event loop is still uvloop when installed (the `standard` extra). The
+    # protocol is h11's with a read timeout and a connection cap, which uvicorn has no setting for.
+    max_connections = _http.connection_cap(settings.max_connections)
     config = uvicorn.Config(
-        app, host=host, port=port, log_level=log_level, timeout_keep_alive=KEEP_ALIVE_SECONDS, http="h11"
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        http=_http.protocol_class(settings.read_timeout_seconds, max_connections),
+        # A request that does not end (a stalled upload) cannot hold a stop for ever; consumes are stopped at once.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     _auth.redact_access_log()  # after the Config: it configures uvicorn's loggers
     return config
 
 
 class _Server(uvicorn.Server):
-    """uvicorn's server, saying where it listens once started (uvicorn is silent when handed its sockets)."""
+    """uvicorn's server, saying where it listens once started (uvicorn is silent when handed its sockets).
+
+    Its stop first kills the running consumes: uvicorn waits for open requests before the app's own shutdown, and
+    an hour-long consume held the stop (SIGTERM) for that hour.
+    """
+
+    def __init__(self, config: uvicorn.Config, state: Server) -> None:
+        super().__init__(config)
+        self.state = state
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -131,6 +152,10 @@ class _Server(uvicorn.Server):
                 "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, port
             )
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.state.stop_consumes()
+        await super().shutdown(sockets)
+
 
 def serve(settings: Settings, host: str, port: int) -> None:
     """Run the server in the foreground until interrupted.
@@ -140,13 +165,15 @@ def serve(settings: Settings, host: str, port: int) -> None:
             is not set, or another server uses the data directory.
 
     """
+    # Every connection holds a file descriptor: the soft limit (often 1,024) is no limit an attacker respects.
+    _http.raise_open_files_limit()
     with listen(host, port) as sock:
         ensure_admin(settings, os.environ.get(ADMIN_PASSWORD_ENV))
         try:
             app = create_app(settings)
         except DataDirLockedError as error:
             raise SetupError(str(error)) from None
-        _Server(_uvicorn_config(app, sock, "info")).run(sockets=[sock])
+        _Server(_uvicorn_config(app, sock, settings, "info"), app.state.server).run(sockets=[sock])
 
 
 @dataclass(frozen=True)
@@ -291,7 +318,7 @@ def running_server(
                 f"the embedded server did not start: the {_startup.DATABASE} stage failed: {error!r}"
             ) from error
         progress: StartupProgress = app.state.startup
-        server = uvicorn.Server(_uvicorn_config(app, sock, "warning"))
+        server = _Server(_uvicorn_config(app, sock, config, "warning"), app.state.server)
         thread = _ServerThread(server, sock)
         thread.start()
         _wait_started(server, thread, progress, timeout)

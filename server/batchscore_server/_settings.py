@@ -41,6 +41,11 @@ class Settings:
         reader_max_stored_bytes: Quota of a Reader: bytes of the batch records it keeps stored (0: none).
         contributor_max_queued_rows: The same for a Contributor (Owners have no quota).
         contributor_max_stored_bytes: The same for a Contributor, counting its workspace objects and snapshots too.
+        consume_timeout_seconds: How long a consume may run when its service sets no ``consumeTimeout``; its
+            process is then killed and the answer is a failed execution.
+        read_timeout_seconds: A client that sends nothing for this long while the server waits for its request
+            (line, headers or body) is disconnected: stalled connections are not held forever.
+        max_connections: Open connections beyond this are answered 503 (uvicorn's ``limit_concurrency``).
 
     """
 
@@ -62,6 +67,9 @@ class Settings:
     reader_max_stored_bytes: int = 1024**3
     contributor_max_queued_rows: int = 0
     contributor_max_stored_bytes: int = 0
+    consume_timeout_seconds: float = 600.0
+    read_timeout_seconds: float = 30.0
+    max_connections: int = 4096
 
     @property
     def database_path(self) -> Path:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Awaitable
 from importlib.metadata import version
 from multiprocessing import get_context
+from typing import Any
 
-from batchscore_server import _db
+from pebble import ProcessFuture, ProcessPool
+
+from batchscore_server import _db, _worker
 from batchscore_server._auth import Authenticator, load_or_create_secret
 from batchscore_server._batch import BatchEngine
 from batchscore_server._datadir_lock import lock_data_dir
@@ -42,29 +47,79 @@ class Server:
         self.batches = BatchEngine(settings, self.store)
         # Read once here: importlib.metadata reads files, which /status must not do on the event loop.
         self.version = version("batchscore")
-        self._pool: ProcessPoolExecutor | None = None
+        self._pool: ProcessPool | None = None
+        self._consumes: set[ProcessFuture[dict[str, Any]]] = set()
+        self.stopping = False
 
-    def pool(self) -> ProcessPoolExecutor:
-        """The warm consume pool (rebuilt after a worker died)."""
+    def pool(self) -> ProcessPool:
+        """The warm consume pool (rebuilt after it broke).
+
+        Call it on the event loop's thread only: the pool's first processes are started by the calling thread, and
+        die when it ends (see ``_worker.init_consume_process``).
+        """
+        if self._pool is not None and not self._pool.active:
+            # Broken (all its processes died at once): its processes are reaped in the background, as joining
+            # waits for each to stop.
+            broken, self._pool = self._pool, None
+            broken.stop()  # type: ignore[no-untyped-call]  # pebble leaves it unannotated
+            threading.Thread(target=broken.join, name="consume-pool-reset", daemon=True).start()
         if self._pool is None:
-            # spawn: the server process runs threads (uvicorn, Dask client); forking it is unsafe.
-            self._pool = ProcessPoolExecutor(max_workers=self.settings.workers, mp_context=get_context("spawn"))
+            # pebble rather than ProcessPoolExecutor: it kills the process of a task that timed out or was canceled
+            # (and starts another), where ProcessPoolExecutor can only wait for it.
+            self._pool = ProcessPool(
+                max_workers=self.settings.workers,
+                initializer=_worker.init_consume_process,
+                initargs=(os.getpid(), self.settings.worker_memory_bytes),
+                # spawn: the server process runs threads (uvicorn, Dask client); forking it is unsafe.
+                context=get_context("spawn"),
+            )
         return self._pool
 
     async def warm_pool(self) -> None:
         """Start the consume pool's processes now, so the first consume does not pay for interpreter start-up."""
-        loop = asyncio.get_running_loop()
         pool = self.pool()
-        await asyncio.gather(*(loop.run_in_executor(pool, time.sleep, 0) for _ in range(self.settings.workers)))
+        await asyncio.gather(
+            *(asyncio.wrap_future(pool.schedule(time.sleep, (0,))) for _ in range(self.settings.workers))
+        )
 
-    def reset_pool(self) -> None:
-        """Drop a broken pool; the next consume builds a new one."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+    async def consume(
+        self, spec: dict[str, Any], record: Any, time_limit: float, client_gone: Awaitable[object]
+    ) -> ProcessFuture[dict[str, Any]]:
+        """Run one consume in the pool; return its future once it has finished or was canceled.
+
+        The consume's process is killed when it runs longer than ``time_limit`` seconds (the future then holds a
+        TimeoutError), when ``client_gone`` completes first, when this request is canceled, and when the server
+        stops (:meth:`stop_consumes`): nobody waits for its answer any more, and it must not hold a pool process.
+        """
+        arguments = (spec, record, str(self.settings.scratch_dir))
+        future = self.pool().schedule(_worker.consume, arguments, timeout=time_limit)
+        self._consumes.add(future)
+        done: asyncio.Future[Any] = asyncio.wrap_future(future)
+        done.add_done_callback(_retrieve)
+        watch: asyncio.Future[Any] = asyncio.ensure_future(client_gone)
+        try:
+            await asyncio.wait({done, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            future.cancel()  # type: ignore[no-untyped-call]  # a no-op once it has finished
+            watch.cancel()
+            self._consumes.discard(future)
+        return future
+
+    def stop_consumes(self) -> None:
+        """Kill the running consumes (the server is stopping: their requests answer at once)."""
+        self.stopping = True
+        for future in list(self._consumes):
+            future.cancel()  # type: ignore[no-untyped-call]
 
     def close_pool(self) -> None:
-        """Stop the consume pool."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop the consume pool, killing what still runs (blocking)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()  # type: ignore[no-untyped-call]
+            pool.join()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a consume's exception as seen: the route reads it from the pool's future, not this one."""
+    if not future.cancelled():
+        future.exception()

@@ -158,6 +158,7 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
         "runtimeType",
         "initCode",
         "outputFileNames",
+        "consumeTimeout",
     }
     fields: dict[str, Any] = {}
     for key, value in body.items():
@@ -183,6 +184,10 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
             raise ApiError(400, "outputFileNames must be a list of file names", "outputFileNames")
         for position, name in enumerate(names):
             check(FILE_NAME_PATTERN, name, f"outputFileNames[{position}]", "plain file name")
+    if "consumeTimeout" in fields:
+        seconds = fields["consumeTimeout"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 1 <= seconds <= 86400:
+            raise ApiError(400, "consumeTimeout must be a number of seconds from 1 to 86400", "consumeTimeout")
     if "operationId" in fields:
         check(IDENTIFIER_PATTERN, fields["operationId"], "operationId", "Python identifier")
     if "snapshotId" in fields:

@@ -7,9 +7,12 @@ in ``_execution`` survives from one task to the next (a function from ``__main__
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
+import resource
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -50,6 +53,27 @@ def spec_from_dict(spec: Mapping[str, Any]) -> ServiceSpec:
         max_console_bytes=spec.get("maxConsoleBytes"),
         max_output_file_bytes=spec.get("maxOutputFileBytes"),
     )
+
+
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def init_consume_process(server_pid: int, memory_bytes: int | None) -> None:
+    """Set up a consume-pool process (the pool's initializer): it dies with the server, and its memory is capped.
+
+    A server killed with SIGKILL cannot stop its pool: on Linux the kernel sends this process SIGKILL when the
+    thread that started it ends (the pool starts its processes from the server's event-loop thread and from its
+    own manager thread, both alive as long as the pool). ``memory_bytes`` caps the address space, so a service
+    that allocates beyond it gets a MemoryError (a failed execution), not the machine's memory.
+    """
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != server_pid:  # the server died before the line above: nothing would kill this process
+        os._exit(1)
+    if memory_bytes is not None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
 
 
 def consume(spec: Mapping[str, Any], record: Mapping[str, Any], scratch_root: str) -> dict[str, Any]:

@@ -35,7 +35,11 @@ def serve(
         None, help="Use this Dask scheduler (tcp://HOST:PORT) instead of a local one."
     ),
     max_parallel_count: int = typer.Option(100, help="Cap on a batch's parallelCount."),
-    max_body_mb: int = typer.Option(256, help="Larger request bodies are refused with 413."),
+    max_body_mb: int = typer.Option(
+        256, min=1, help="Larger batch and workspace-object bodies are refused with 413 (and the cap of the others)."
+    ),
+    max_service_body_mb: int = typer.Option(16, min=1, help="Larger publish and PATCH bodies are refused with 413."),
+    max_consume_body_mb: int = typer.Option(16, min=1, help="Larger consume bodies are refused with 413."),
     worker_memory: str | None = typer.Option(
         None,
         envvar="BATCHSCORE_WORKER_MEMORY",
@@ -54,6 +58,13 @@ def serve(
     max_result_mb: int = typer.Option(16, help="A row or consume whose outputParameters are larger fails."),
     max_console_kb: int = typer.Option(1024, help="Console output kept per row or consume (the rest is dropped)."),
     max_output_file_mb: int = typer.Option(64, help="A row or consume whose output file is larger fails."),
+    consume_timeout: float = typer.Option(
+        600.0, min=1, help="Seconds a consume may run when its service sets no consumeTimeout (then killed)."
+    ),
+    read_timeout: float = typer.Option(
+        30.0, min=0.1, help="Seconds a client may send nothing while the server waits for its request."
+    ),
+    max_connections: int = typer.Option(4096, min=1, help="Connections beyond this are answered 503 and closed."),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -68,6 +79,8 @@ def serve(
         scheduler=scheduler,
         max_parallel_count=max_parallel_count,
         max_body_bytes=max_body_mb * 1024 * 1024,
+        max_service_body_bytes=max_service_body_mb * 1024 * 1024,
+        max_consume_body_bytes=max_consume_body_mb * 1024 * 1024,
         worker_memory_bytes=_memory_bytes(worker_memory),
         reader_max_queued_rows=reader_max_queued_rows,
         reader_max_stored_bytes=reader_max_stored_mb * 1024 * 1024,
@@ -76,6 +89,9 @@ def serve(
         max_result_bytes=max_result_mb * 1024 * 1024,
         max_console_bytes=max_console_kb * 1024,
         max_output_file_bytes=max_output_file_mb * 1024 * 1024,
+        consume_timeout_seconds=consume_timeout,
+        read_timeout_seconds=read_timeout,
+        max_connections=max_connections,
     )
     try:
         run_server(settings, host, port)

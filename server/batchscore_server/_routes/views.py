@@ -61,6 +61,8 @@ def web_service(row: Record, user: User) -> dict[str, Any]:
     }
     if definition.get("snapshotId"):
         service["snapshotId"] = definition["snapshotId"]
+    if "consumeTimeout" in definition:
+        service["consumeTimeout"] = definition["consumeTimeout"]
     return service
 
 
