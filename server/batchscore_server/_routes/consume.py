@@ -54,8 +54,13 @@ async def _client_gone(request: Request) -> None:
 @router.post("/api/{name}/{version}")
 async def consume_web_service(
     name: str, version: str, request: Request, user: CurrentUser, server: ServerState
-) -> dict[str, Any]:
+) -> Response:
     """Run a service version once on the record in the body."""
+    # Encoded in a thread: the answer carries the output files base64-encoded, up to the caps' tens of megabytes.
+    return await json_response(await _consume(name, version, request, server))
+
+
+async def _consume(name: str, version: str, request: Request, server: ServerState) -> dict[str, Any]:
     spec, service_timeout = await asyncio.to_thread(_checked_spec, server.store, name, version)
     record = await json_body(request, server.settings, server.settings.max_consume_body_bytes)
     await asyncio.to_thread(_check_record, spec, record)
