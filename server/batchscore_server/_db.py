@@ -6,6 +6,7 @@ WAL mode lets pollers read while the batch engine writes; the server process is 
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import sqlite3
 import threading
@@ -19,6 +20,27 @@ from sqlalchemy import event
 
 metadata = sa.MetaData()
 DELETE_SLICE_ROWS = 50_000
+
+
+class JSONText(sa.types.TypeDecorator[Any]):
+    """JSON kept as its text (PostgreSQL): the raw read and write paths pass JSON text through on every dialect.
+
+    PostgreSQL's ``json`` type would have psycopg parse every result a poll reads, only for it to be serialised
+    again; SQLite has no JSON type (``sa.JSON`` is text there already).
+    """
+
+    impl = sa.Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+# SQLite keeps the type it always had (a data directory from an earlier release has it); PostgreSQL keeps text.
+JSON_DOCUMENT = sa.JSON().with_variant(JSONText(), "postgresql")
 
 users = sa.Table(
     "users",
@@ -51,7 +73,7 @@ services = sa.Table(
     sa.Column("created", sa.Float, nullable=False),
     sa.Column("seq", sa.Integer, nullable=False),  # publication order, for "latest version"
     sa.Column("revision", sa.Integer, nullable=False),  # bumped by PATCH; part of the worker cache key
-    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("definition", JSON_DOCUMENT, nullable=False),
 )
 
 sessions = sa.Table(
@@ -89,14 +111,20 @@ batches = sa.Table(
     sa.Column("error_message", sa.String),
     sa.Column("idempotency_key", sa.String),
     sa.Column("request_hash", sa.String, nullable=False),
-    sa.Column("spec", sa.JSON, nullable=False),  # the service definition the batch started with
+    sa.Column("spec", JSON_DOCUMENT, nullable=False),  # the service definition the batch started with
     sa.Column("last_seq", sa.Integer, nullable=False, default=0),  # completion sequence = the polling cursor
     # Rows by final state, kept with every result: counting them per poll scanned every row of the batch.
     sa.Column("complete_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("canceled_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("input_bytes", sa.Integer, nullable=False, server_default="0"),  # its records as stored (quotas)
+    # The lease of the replica driving the batch (see _batch): its id, and when the lease ends unless renewed.
+    sa.Column("lease_owner", sa.String),
+    sa.Column("lease_expires", sa.Float),
+    # Set by a replica asked to stop a batch another replica drives: "" cancel, else the reason to fail it.
+    sa.Column("stop_requested", sa.String),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
+    sa.Index("ix_batches_state", "state"),
 )
 
 batch_rows = sa.Table(
@@ -104,11 +132,21 @@ batch_rows = sa.Table(
     metadata,
     sa.Column("batch_id", sa.String, sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("idx", sa.Integer, primary_key=True),
-    sa.Column("inputs", sa.JSON, nullable=False),
+    sa.Column("inputs", JSON_DOCUMENT, nullable=False),
     sa.Column("state", sa.String, nullable=False),  # pending | running | complete | failed | canceled
     sa.Column("seq", sa.Integer),  # completion sequence; NULL until the row has a result
-    sa.Column("result", sa.JSON),
+    sa.Column("result", JSON_DOCUMENT),
+    # Times the row was handed to a worker: a row that was running when its replica died runs again as attempt 2.
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_batch_rows_seq", "batch_id", "seq"),
+)
+
+# Secrets every replica shares (the JWT signing key), so a token one replica issued is good at every other.
+server_keys = sa.Table(
+    "server_keys",
+    metadata,
+    sa.Column("name", sa.String, primary_key=True),
+    sa.Column("value", sa.LargeBinary, nullable=False),
 )
 
 
