@@ -159,6 +159,8 @@ class ExecutionResult:
         outputs: The outputs by name (``data.frame`` outputs as column dictionaries).
         index: The record's position in its batch (None for a consume).
         item_state: ``complete``, ``failed`` or ``canceled`` for a batch record.
+        attempt: A batch record's run that gave this result: 1 normally, 2 when the server (or replica) running
+            it died while it ran, 0 when it never ran (canceled); None for a consume or an older server.
         files: Consume replies: the declared artifacts' bytes (None for one not produced).
 
     """
@@ -171,6 +173,7 @@ class ExecutionResult:
     index: int | None = None
     item_state: str | None = None
     files: dict[str, bytes | None] = field(default_factory=dict)
+    attempt: int | None = None
     raw: WebServiceResult | BatchExecutionResult | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -207,6 +210,7 @@ class ExecutionResult:
                 files[str(name)] = None
         index = _set(getattr(model, "index", None), None)
         item_state = _set(getattr(model, "item_state", None), None)
+        attempt = _set(getattr(model, "attempt", None), None)
         return cls(
             success=bool(model.success),
             error_message=str(_set(model.error_message, "")),
@@ -216,6 +220,7 @@ class ExecutionResult:
             index=int(index) if isinstance(index, int) else None,
             item_state=str(item_state) if item_state is not None else None,
             files=files,
+            attempt=int(attempt) if isinstance(attempt, int) else None,
             raw=model,
         )
 

@@ -42,7 +42,9 @@ def create_app(settings: Settings) -> FastAPI:
         # left running (a Dask cluster, pool processes) outlived the server and broke the interpreter's exit.
         try:
             with startup.stage(_startup.DATABASE):
-                await asyncio.to_thread(server.store.remove_unfinished_receipts)
+                # Other replicas' receipts may be arriving: only those whose replica died go then.
+                every = not settings.shared_database
+                await asyncio.to_thread(server.store.remove_unfinished_receipts, every)
             with startup.stage(_startup.DASK_CLUSTER):
                 await server.batches.start()
             with startup.stage(_startup.CONSUME_POOL):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 import secrets
 import threading
@@ -60,6 +59,9 @@ class Role(StrEnum):
     READER = "Reader"
 
 
+_SECRET_KEY = "jwt-secret"
+
+
 @dataclass(frozen=True)
 class User:
     """The authenticated caller."""
@@ -73,15 +75,25 @@ class User:
         return self.role is Role.OWNER
 
 
-def load_or_create_secret(data_dir: Path) -> bytes:
-    """The JWT signing secret: generated once, kept (mode 0600) in the data directory."""
+def load_or_create_secret(engine: sa.Engine, data_dir: Path) -> bytes:
+    """The JWT signing secret, kept in the database so every replica on it signs and checks with the same one.
+
+    Generated once; a data directory of an earlier release had it in the file ``jwt-secret`` (mode 0600), which is
+    taken over so the tokens it signed stay valid. Blocking.
+    """
     path = data_dir / "jwt-secret"
-    if path.exists():
-        return path.read_bytes()
-    secret = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(secret)
+    keys = _db.server_keys.c
+    with engine.begin() as conn:
+        stored = conn.execute(sa.select(keys.value).where(keys.name == _SECRET_KEY)).scalar_one_or_none()
+    if stored is not None:
+        return bytes(stored)
+    secret = path.read_bytes() if path.exists() else secrets.token_bytes(32)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(_db.server_keys).values(name=_SECRET_KEY, value=secret))
+    except sa.exc.IntegrityError:  # another replica starting at the same moment stored its own first: use that
+        with engine.begin() as conn:
+            return bytes(conn.execute(sa.select(keys.value).where(keys.name == _SECRET_KEY)).scalar_one())
     return secret
 
 

@@ -27,6 +27,9 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
+import secrets
+import socket
 import threading
 import time
 import uuid
@@ -102,6 +105,8 @@ DASK_CONFIG = {
 }
 
 PAGE_ROWS = 20_000  # pending rows read at a time
+RECEIPT_SWEEP_SECONDS = 60.0  # how often a replica removes the receipts (and deletes) of replicas that died
+CLAIM_BATCHES = 4  # orphaned batches a replica takes over per heartbeat (the others leave some for the rest)
 
 
 @dataclass
@@ -143,6 +148,10 @@ class BatchEngine:
         self._db_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batch-engine-db")
         self._cluster_lock = threading.Lock()
         self._watchdog: asyncio.Task[None] | None = None
+        self._lease_keeper: asyncio.Task[None] | None = None
+        # This process's name in the batches' leases: unique per start, so a restarted replica never mistakes the
+        # leases of its previous life (whose rows may still run) for its own.
+        self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
     @property
     def client(self) -> Client:
@@ -169,6 +178,7 @@ class BatchEngine:
         self._client.subscribe_topic(ROW_EVENTS_TOPIC, self._on_row_event)
         self._watchdog = asyncio.create_task(self._watch_workers(), name="batch-engine-watchdog")
         await self._resume()
+        self._lease_keeper = asyncio.create_task(self._keep_leases(), name="batch-engine-leases")
 
     def _start_cluster(self, abandoned: threading.Event) -> str:
         """Start the local cluster (blocking); returns the scheduler's address.
@@ -197,10 +207,11 @@ class BatchEngine:
 
     async def close(self) -> None:
         """Stop scheduling (rows keep their recorded results) and disconnect from Dask."""
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watchdog
+        for keeper in (self._watchdog, self._lease_keeper):
+            if keeper is not None:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await keeper
         for task in self._tasks.values():
             task.cancel()
         for task in list(self._tasks.values()):
@@ -228,10 +239,19 @@ class BatchEngine:
         live = self._live.get(batch_id)
         return len(live.running) if live else 0
 
-    def launch(self, batch_id: str) -> None:
-        """Start running a batch (that is in the database with pending rows)."""
+    def launch(self, batch_id: str, claimed: bool = False) -> None:
+        """Start running a batch (that is in the database with pending rows), once this replica holds its lease.
+
+        Args:
+            batch_id: The batch.
+            claimed: This replica took its lease already; else it takes it first, and leaves the batch alone when
+                another live replica holds it.
+
+        """
+        if batch_id in self._tasks:
+            return
         self._live.pop(batch_id, None)
-        self._tasks[batch_id] = asyncio.create_task(self._run(batch_id), name=f"batch-{batch_id}")
+        self._tasks[batch_id] = asyncio.create_task(self._run(batch_id, claimed), name=f"batch-{batch_id}")
 
     async def cancel(self, batch_id: str, fail_reason: str | None = None) -> None:
         """Stop a batch: no row starts after this returns; running rows finish and keep their results.
@@ -242,23 +262,52 @@ class BatchEngine:
                 deleted, say); rows that never ran get the reason as their error.
 
         """
+        if batch_id not in self._tasks:
+            # Driven by another replica (or by none: it died, or the batch had not started): the request goes
+            # through the database, and the workers' flag through Dask when the replicas share the cluster.
+            await self._in_db_thread(self._store.request_stop, batch_id, fail_reason or "")
+        await self._stop_here(batch_id, fail_reason)
+        # Workers cache the cancel flag briefly (see _worker): waiting longer than that cache means no row of
+        # this batch can start after we return.
+        await asyncio.sleep(CANCEL_SETTLE_SECONDS)
+        if batch_id not in self._tasks and await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id):
+            # No live replica drives it: this one ends it.
+            await self._in_db_thread(self._finish_stopped, batch_id)
+            self._live.pop(batch_id, None)
+            with contextlib.suppress(Exception):
+                await Event(cancel_event_name(batch_id), client=self.client).clear()
+
+    async def _stop_here(self, batch_id: str, fail_reason: str | None) -> None:
+        """Stop starting the batch's rows here: its flags, and the workers' (through the Dask event)."""
         live = self._live[batch_id]
         live.cancel_requested = True
         live.fail_reason = live.fail_reason or fail_reason
         await Event(cancel_event_name(batch_id), client=self.client).set()
-        # Workers cache the cancel flag briefly (see _worker): waiting longer than that cache means no row of
-        # this batch can start after we return.
-        await asyncio.sleep(CANCEL_SETTLE_SECONDS)
-        if batch_id not in self._tasks:
-            await self._in_db_thread(self._finish_stopped, batch_id)
-            self._live.pop(batch_id, None)
 
     async def wait(self, batch_id: str) -> None:
-        """Wait until the engine is done with a batch (running rows have finished and are recorded)."""
+        """Wait until the engine is done with a batch (running rows have finished and are recorded).
+
+        A batch another replica drives is watched in the database until it ends, or until its replica's lease
+        runs out (it died): this replica then ends it (see :meth:`cancel`).
+        """
         task = self._tasks.get(batch_id)
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(task)
+            return
+        while True:
+            batch = await self._in_db_thread(self._store.batch_state, batch_id)
+            if batch is None or batch["state"] not in UNFINISHED_STATES:
+                return
+            if await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id):
+                await self._in_db_thread(self._finish_stopped, batch_id)
+                return
+            await asyncio.sleep(self._heartbeat_seconds)
+
+    @property
+    def _heartbeat_seconds(self) -> float:
+        """How often leases are renewed and stop requests read: a fifth of the lease, at most a second."""
+        return min(1.0, self._settings.lease_seconds / 5)
 
     # -- internals -------------------------------------------------------------------------------------------
 
@@ -331,13 +380,55 @@ class BatchEngine:
             live.results[int(index)] = StoredResult(*result)  # msgpack made the tuple a list
 
     async def _resume(self) -> None:
+        if self._settings.shared_database:
+            return  # other replicas may be driving them: their leases are taken over once expired (_keep_leases)
         for batch_id in await self._in_db_thread(self._store.unfinished_batch_ids):
-            # Rows without a result (including any that were running when the server stopped) run again.
+            # The only server of its database: their earlier holder is gone. Rows without a result (including any
+            # that were running when the server stopped) run again.
             log.info("resuming batch %s", batch_id)
-            self.launch(batch_id)
+            await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id, True)
+            self.launch(batch_id, claimed=True)
 
-    async def _run(self, batch_id: str) -> None:
+    async def _keep_leases(self) -> None:
+        """Renew the leases of the batches driven here, act on stop requests, and take over orphaned batches.
+
+        A replica that died (kill -9) stops renewing; once its leases expire, the first replica to claim a batch
+        (``FOR UPDATE SKIP LOCKED``) drives it on: its rows without a result run again, each as a new attempt.
+        """
+        swept = time.monotonic()
+        while True:
+            await asyncio.sleep(self._heartbeat_seconds)
+            try:
+                await self._renew_and_claim()
+                if self._settings.shared_database and time.monotonic() - swept > RECEIPT_SWEEP_SECONDS:
+                    swept = time.monotonic()
+                    await self._in_db_thread(self._store.remove_unfinished_receipts, False)
+            except Exception:  # the database is away: the next beat tries again (the engine retries its own calls)
+                log.warning("could not renew the batch leases of %s", self.replica_id, exc_info=True)
+
+    async def _renew_and_claim(self) -> None:
+        driven = list(self._tasks)
+        if driven:
+            kept, stops = await self._in_db_thread(self._store.renew_leases, self.replica_id, driven)
+            for batch_id in driven:
+                task = self._tasks.get(batch_id)
+                if task is None:
+                    continue
+                if batch_id not in kept:
+                    # Another replica took it over (this one missed renewing in time): it drives the batch now.
+                    log.warning("batch %s was taken over by another replica; no longer driving it here", batch_id)
+                    task.cancel()
+                elif batch_id in stops and not self._live[batch_id].cancel_requested:
+                    log.info("batch %s: stop requested through another replica", batch_id)
+                    await self._stop_here(batch_id, stops[batch_id] or None)
+        for batch_id in await self._in_db_thread(self._store.claim_free_batches, self.replica_id, CLAIM_BATCHES):
+            log.info("taking over batch %s (its replica's lease expired)", batch_id)
+            self.launch(batch_id, claimed=True)
+
+    async def _run(self, batch_id: str, claimed: bool) -> None:
         try:
+            if not claimed and not await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id):
+                return  # another live replica drives it
             await self._schedule(batch_id)
         except asyncio.CancelledError:
             raise
@@ -372,9 +463,15 @@ class BatchEngine:
         in_flight: dict[Future[Any], list[Row]] = {}
         init_failure: str | None = None
 
-        def submit_from_queue() -> None:
-            while queue and len(in_flight) < slots and not live.cancel_requested:
-                chunk = queue.popleft()
+        async def submit_from_queue() -> None:
+            chunks: list[list[Row]] = []
+            while queue and len(in_flight) + len(chunks) < slots and not live.cancel_requested:
+                chunks.append(queue.popleft())
+            if not chunks:
+                return
+            # Counted before they can start: a row running when this replica dies runs again as attempt 2.
+            await self._in_db_thread(self._store.mark_attempts, batch_id, [i for chunk in chunks for i, _ in chunk])
+            for chunk in chunks:
                 future = self.client.submit(
                     run_chunk,
                     batch_id,
@@ -393,7 +490,7 @@ class BatchEngine:
                 page = await self._in_db_thread(pages.next)
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
-            submit_from_queue()
+            await submit_from_queue()
             if not in_flight:
                 break
             # The wait ends by a timeout (a tick), or raises the first erred future's error: either way, _collect
@@ -403,7 +500,7 @@ class BatchEngine:
             finished = [(future, in_flight.pop(future)) for future in list(in_flight) if future.done()]
             # Workers get their next chunks before the finished ones are written down: a worker otherwise idled
             # through each chunk's bookkeeping (100k trivial rows: 15.5k rows/s before, 17.7k after).
-            submit_from_queue()
+            await submit_from_queue()
             init_failure = await self._flush(batch_id)
             for future, chunk in finished:
                 init_failure = await self._collect(batch_id, future, chunk, queue) or init_failure
@@ -546,8 +643,12 @@ class BatchEngine:
     def _finish_stopped(self, batch_id: str) -> None:
         """End a stopped batch ``canceled`` (or ``failed`` with its fail reason); blocking, run it in a thread."""
         live = self._live.get(batch_id)
-        if live is not None and live.fail_reason is not None:
-            self._fail_batch(batch_id, live.fail_reason)
+        reason = live.fail_reason if live is not None else None
+        if reason is None:
+            requested = self._store.request_stop(batch_id, "")  # the reason another replica was asked with
+            reason = (requested["stop_requested"] if requested is not None else None) or None
+        if reason is not None:
+            self._fail_batch(batch_id, reason)
             return
         self._store.cancel_batch(batch_id, canceled_result())
 

@@ -205,6 +205,7 @@ _ALL_RESULTS_SQL = "SELECT idx, state, result, seq FROM batch_rows WHERE batch_i
 _RESULTS_AFTER_SQL = (
     "SELECT idx, state, result, seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT ?"
 )
+_NO_LIMIT = 2**62  # "LIMIT -1" is SQLite's alone
 
 
 class ReadPool:
@@ -269,71 +270,128 @@ class ReadPool:
                 return
 
 
-_READ_POOLS: weakref.WeakKeyDictionary[sa.Engine, ReadPool] = weakref.WeakKeyDictionary()
+class PgReadPool:
+    """PostgreSQL's reads of polls: the engine's pooled psycopg connections, one snapshot per block.
+
+    Args:
+        engine: A PostgreSQL engine.
+
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+
+    @contextlib.contextmanager
+    def read_snapshot(self) -> Iterator[Any]:
+        """A reader inside one ``REPEATABLE READ READ ONLY`` transaction (see :meth:`ReadPool.read_snapshot`)."""
+        pooled = self._engine.raw_connection()
+        try:
+            conn = pooled.driver_connection
+            assert conn is not None  # a checked-out connection has one
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                yield _QmarkConnection(conn)
+            finally:
+                conn.rollback()  # ends the read transaction; nothing was written
+        finally:
+            pooled.close()  # back to the engine's pool
+
+
+class _QmarkConnection:
+    """A psycopg connection taking the read path's SQL as written for sqlite3 (``?`` placeholders)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, parameters: tuple[Any, ...] = ()) -> Any:
+        return self._conn.execute(pyformat(sql), parameters)
+
+
+def pyformat(sql: str) -> str:
+    """SQL written with sqlite3's ``?`` placeholders, for a driver that takes ``%s`` (psycopg).
+
+    Only for the fixed SQL of this package: a ``?`` or ``%`` inside a string literal is not told apart.
+    """
+    return _PYFORMAT.get(sql) or _PYFORMAT.setdefault(sql, sql.replace("%", "%%").replace("?", "%s"))
+
+
+_PYFORMAT: dict[str, str] = {}
+
+
+def driver_sql(conn: sa.Connection, sql: str) -> str:
+    """Fixed SQL with ``?`` placeholders in the paramstyle of ``conn``'s driver (for ``exec_driver_sql``)."""
+    return sql if conn.dialect.paramstyle == "qmark" else pyformat(sql)
+
+
+_READ_POOLS: weakref.WeakKeyDictionary[sa.Engine, ReadPool | PgReadPool] = weakref.WeakKeyDictionary()
 _READ_POOLS_LOCK = threading.Lock()
 
 
-def read_pool(engine: sa.Engine) -> ReadPool:
-    """The :class:`ReadPool` of an engine's database (made on first use, closed with ``engine.dispose()``)."""
+def read_pool(engine: sa.Engine) -> ReadPool | PgReadPool:
+    """The read pool of an engine's database (made on first use, closed with ``engine.dispose()``)."""
     with _READ_POOLS_LOCK:
         pool = _READ_POOLS.get(engine)
         if pool is None:
+            if engine.dialect.name != "sqlite":
+                pool = _READ_POOLS[engine] = PgReadPool(engine)
+                return pool
             database = engine.url.database
             if not database:
                 raise ValueError("a read pool needs a database file")
-            pool = _READ_POOLS[engine] = ReadPool(Path(database))
-            event.listen(engine, "engine_disposed", lambda _engine: pool.close())
+            sqlite_pool = _READ_POOLS[engine] = ReadPool(Path(database))
+            event.listen(engine, "engine_disposed", lambda _engine: sqlite_pool.close())
+            pool = sqlite_pool
         return pool
 
 
-def poll_batch(conn: sqlite3.Connection, batch_id: str, name: str, version: str) -> dict[str, Any] | None:
+def poll_batch(conn: Any, batch_id: str, name: str, version: str) -> dict[str, Any] | None:
     """A batch's ``POLL_BATCH_COLUMNS`` (a dict), or None when no batch has this id, service name and version."""
     row = conn.execute(_POLL_BATCH_SQL, (batch_id, name, version)).fetchone()
     return None if row is None else dict(zip(POLL_BATCH_COLUMNS, row, strict=True))
 
 
-def finished_rows(
-    conn: sqlite3.Connection, batch_id: str, after: int | None, limit: int | None
-) -> list[tuple[int, str, str, int]]:
+def finished_rows(conn: Any, batch_id: str, after: int | None, limit: int | None) -> list[tuple[int, str, str, int]]:
     """``(idx, state, result JSON text, seq)`` of a batch's rows that have a result.
 
     ``after`` None: every such row in index order. Else the rows finished after that completion sequence (the
     cursor), in completion order, at most ``limit`` of them (all when None).
     """
     if after is None:
-        return conn.execute(_ALL_RESULTS_SQL, (batch_id,)).fetchall()
-    return conn.execute(_RESULTS_AFTER_SQL, (batch_id, after, -1 if limit is None else limit)).fetchall()
+        return list(conn.execute(_ALL_RESULTS_SQL, (batch_id,)).fetchall())
+    return list(conn.execute(_RESULTS_AFTER_SQL, (batch_id, after, _NO_LIMIT if limit is None else limit)).fetchall())
 
 
 # Polls stream their rows a chunk at a time (see Store.poll_page), each chunk after a key: the index in index order,
 # the completion sequence in completion order, and only rows finished by the poll's ``bound`` (its snapshot).
 # "+seq" keeps SQLite on the primary key, in index order; on the (batch_id, seq) index it sorted every finished row.
 _CHUNK_BY_INDEX_SQL = (
-    "SELECT idx, state, result, idx FROM batch_rows WHERE batch_id = ? AND idx > ? AND +seq <= ? ORDER BY idx LIMIT ?"
+    "SELECT idx, state, result, attempt, idx FROM batch_rows "
+    "WHERE batch_id = ? AND idx > ? AND +seq <= ? ORDER BY idx LIMIT ?"
 )
 _CHUNK_BY_SEQ_SQL = (
-    "SELECT idx, state, result, seq FROM batch_rows WHERE batch_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    "SELECT idx, state, result, attempt, seq FROM batch_rows "
+    "WHERE batch_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
 _NTH_SEQ_AFTER_SQL = "SELECT seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?"
 _LAST_SEQ_AFTER_SQL = "SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?"
 
 
-def nth_seq_after(conn: sqlite3.Connection, batch_id: str, after: int, n: int) -> int | None:
+def nth_seq_after(conn: Any, batch_id: str, after: int, n: int) -> int | None:
     """The completion sequence of the ``n``-th row (from 1) finished after ``after``, or None when fewer did."""
     row = conn.execute(_NTH_SEQ_AFTER_SQL, (batch_id, after, n - 1)).fetchone()
     return None if row is None else int(row[0])
 
 
-def last_seq_after(conn: sqlite3.Connection, batch_id: str, after: int) -> int | None:
+def last_seq_after(conn: Any, batch_id: str, after: int) -> int | None:
     """The highest completion sequence of the rows finished after ``after``, or None when none did."""
     row = conn.execute(_LAST_SEQ_AFTER_SQL, (batch_id, after)).fetchone()
     return None if row is None or row[0] is None else int(row[0])
 
 
 def result_chunk(
-    conn: sqlite3.Connection, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
-) -> tuple[list[tuple[int, str, str]], int | None]:
-    """One chunk of a poll's rows: ``(idx, state, result JSON text)`` and the key to read the next chunk after.
+    conn: Any, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
+) -> tuple[list[tuple[int, str, str, int]], int | None]:
+    """One chunk of a poll's rows: ``(idx, state, result JSON text, attempt)`` and the key to read the next after.
 
     Args:
         conn: A read connection.
@@ -351,12 +409,12 @@ def result_chunk(
 
     """
     cursor = conn.execute(_CHUNK_BY_SEQ_SQL if by_seq else _CHUNK_BY_INDEX_SQL, (batch_id, after, bound, max_rows))
-    rows: list[tuple[int, str, str]] = []
+    rows: list[tuple[int, str, str, int]] = []
     size = 0
     key = after
     try:
-        for index, state, result, key in cursor:
-            rows.append((index, state, result))
+        for index, state, result, attempt, key in cursor:
+            rows.append((index, state, result, attempt))
             size += len(result)
             if size >= max_bytes:
                 return rows, key

@@ -60,7 +60,7 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
 
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.database_path)
+    engine = create_engine(settings.database)
     try:
         if has_users(engine):
             if admin_password and _auth.password_matches(engine, "admin", admin_password) is False:
@@ -83,10 +83,21 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
         engine.dispose()
 
 
-def add_user(data_dir: Path, name: str, password: str, role: Role = Role.READER) -> None:
-    """Create a user in a server's data directory, or reset an existing user's password and role."""
+def add_user(
+    data_dir: Path, name: str, password: str, role: Role = Role.READER, database_url: str | None = None
+) -> None:
+    """Create a user in a server's database, or reset an existing user's password and role.
+
+    Args:
+        data_dir: The server's data directory (its SQLite database, unless ``database_url``).
+        name: User name.
+        password: Its password.
+        role: Its role.
+        database_url: The server's ``--database-url``, when it has one.
+
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(data_dir / Settings(data_dir=data_dir).database_path.name)
+    engine = create_engine(Settings(data_dir=data_dir, database_url=database_url).database)
     try:
         _auth.add_user(engine, name, password, role)
     finally:

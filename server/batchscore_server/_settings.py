@@ -46,6 +46,12 @@ class Settings:
         read_timeout_seconds: A client that sends nothing for this long while the server waits for its request
             (line, headers or body) is disconnected: stalled connections are not held forever.
         max_connections: Open connections beyond this are answered 503 (uvicorn's ``limit_concurrency``).
+        database_url: A SQLAlchemy URL of the database (``postgresql://...`` for several replicas on one
+            database); None: SQLite in the data directory.
+        artifact_dir: Where batch row files, published services' objects, snapshots and session workspaces live;
+            None: inside the data directory. Replicas share one, at the same path on every replica and Dask worker.
+        lease_seconds: How long a replica's lease on the batches it drives lasts unless renewed; another replica
+            takes a batch over this long after its replica died. Renewed every ``lease_seconds / 5``.
 
     """
 
@@ -70,6 +76,9 @@ class Settings:
     consume_timeout_seconds: float = 600.0
     read_timeout_seconds: float = 30.0
     max_connections: int = 4096
+    database_url: str | None = None
+    artifact_dir: Path | None = None
+    lease_seconds: float = 10.0
 
     @property
     def database_path(self) -> Path:
@@ -77,14 +86,24 @@ class Settings:
         return self.data_dir / "batchscore.sqlite3"
 
     @property
+    def database(self) -> Path | str:
+        """What :func:`batchscore_server._db.create_engine` opens: the URL, else the SQLite file."""
+        return self.database_url or self.database_path
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether other replicas may use the database (anything but SQLite)."""
+        return self.database_url is not None and not self.database_url.startswith("sqlite")
+
+    @property
     def artifacts_dir(self) -> Path:
         """Where each batch row's files are stored: ``<artifacts>/<execution id>/<index>/<file>``."""
-        return self.data_dir / "artifacts"
+        return self.data_dir / "artifacts" if self.artifact_dir is None else self.artifact_dir / "batches"
 
     @property
     def objects_dir(self) -> Path:
         """Session workspaces, snapshots and the objects of published services."""
-        return self.data_dir / "objects"
+        return (self.data_dir if self.artifact_dir is None else self.artifact_dir) / "objects"
 
     @property
     def scratch_dir(self) -> Path:

@@ -36,11 +36,11 @@ class Server:
         self.data_dir_lock = lock_data_dir(settings.data_dir)
         for directory in (settings.artifacts_dir, settings.objects_dir, settings.scratch_dir):
             directory.mkdir(parents=True, exist_ok=True)
-        self.engine = _db.create_engine(settings.database_path)
+        self.engine = _db.create_engine(settings.database)
         self.store = Store(settings, self.engine)
         self.auth = Authenticator(
             self.engine,
-            load_or_create_secret(settings.data_dir),
+            load_or_create_secret(self.engine, settings.data_dir),
             settings.access_token_seconds,
             settings.refresh_token_seconds,
         )

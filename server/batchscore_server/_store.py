@@ -32,22 +32,32 @@ FINAL_STATES = ("complete", "failed", "canceled")
 # A batch whose body is still arriving, or that is being deleted: invisible to every request, and removed (rows
 # and files) when the server starts, should it have stopped meanwhile.
 RECEIVING = "receiving"
+# A receipt's lease, renewed with each slice of rows it stores; a receipt whose replica died is removed after it.
+RECEIPT_LEASE_SECONDS = 600.0
+_NO_LEASE = {"lease_owner": None, "lease_expires": None, "stop_requested": None}
 STORAGE_FULL_MESSAGE = "the server's disk is full: free space in its data directory (delete batches), then try again"
 Row = tuple[int, Any]
 Record = sa.RowMapping  # a row of a table, by column name
 _SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
-# A slice goes in as one JSON array that SQLite takes apart itself: a third of the time of binding row by row.
-_INSERT_SLICE = (
-    "INSERT INTO batch_rows (batch_id, idx, inputs, state) "
-    "SELECT ?, ? + json_each.key, json_each.value, 'pending' FROM json_each(?)"
-)
+# A slice goes in as one JSON array that the database takes apart itself: a third of the time of binding row by row.
+_INSERT_SLICE = {
+    "sqlite": "INSERT INTO batch_rows (batch_id, idx, inputs, state) "
+    "SELECT ?, ? + json_each.key, json_each.value, 'pending' FROM json_each(?)",
+    # json (not jsonb) elements keep their text as sent.
+    "postgresql": "INSERT INTO batch_rows (batch_id, idx, inputs, state) "
+    "SELECT %s, %s + t.ord - 1, t.value::text, 'pending' "
+    "FROM json_array_elements(%s::json) WITH ORDINALITY AS t(value, ord)",
+}
+
+
+_PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 
 
 class DuplicateIdempotencyKey(Exception):
     """Another batch of the same owner took this Idempotency-Key while this one was received."""
 
 
-PolledRow = tuple[int, str, str]  # (index, state, result as its JSON text)
+PolledRow = tuple[int, str, str, int]  # (index, state, result as its JSON text, attempt)
 # A poll's rows are read and sent in chunks of at most this many rows, ending after the row that brings a chunk's
 # results to POLL_CHUNK_BYTES characters: a poll's memory does not grow with the batch.
 POLL_CHUNK_ROWS = 5_000
@@ -93,6 +103,7 @@ class Store:
 
     def __init__(self, settings: Settings, engine: sa.Engine) -> None:
         self.engine = engine
+        self._lease_seconds = settings.lease_seconds
         self._objects = settings.objects_dir
         self._artifacts = settings.artifacts_dir
         # What a service's records may produce, sent to the workers with each service spec (see spec_of).
@@ -403,7 +414,16 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
-                .values(state="pending", completed=None, error_message=None, failed_count=0, canceled_count=0)
+                .values(
+                    state="pending",
+                    completed=None,
+                    error_message=None,
+                    failed_count=0,
+                    canceled_count=0,
+                    lease_owner=None,
+                    lease_expires=None,
+                    stop_requested=None,
+                )
             )
             return _batch_row(conn, batch_id, name, version)
 
@@ -418,7 +438,12 @@ class Store:
         """
         shutil.rmtree(self._artifacts / batch_id, ignore_errors=True)
         with self.engine.begin() as conn:
-            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state=RECEIVING))
+            # No lease: should this replica die, any other finishes the delete.
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id)
+                .values(state=RECEIVING, lease_owner=None, lease_expires=None)
+            )
         _db.delete_batch(self.engine, batch_id)
 
     def row_files(self, batch_id: str, index: int) -> list[str]:
@@ -451,14 +476,25 @@ class Store:
         """
         try:
             with self.engine.begin() as conn:
-                conn.execute(sa.insert(_db.batches).values(**batch, state=RECEIVING, total=0))
+                conn.execute(
+                    sa.insert(_db.batches).values(
+                        **batch, state=RECEIVING, total=0, lease_expires=time.time() + RECEIPT_LEASE_SECONDS
+                    )
+                )
         except sa.exc.IntegrityError:
             raise DuplicateIdempotencyKey from None
 
     def insert_rows(self, batch_id: str, first_index: int, inputs: list[str]) -> None:
         """Add pending rows (their inputs as JSON texts), indexes from ``first_index`` on, in one transaction."""
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(_INSERT_SLICE, (batch_id, first_index, "[" + ",".join(inputs) + "]"))
+            sql = _INSERT_SLICE[conn.dialect.name]
+            conn.exec_driver_sql(sql, (batch_id, first_index, "[" + ",".join(inputs) + "]"))
+            # A receipt still arriving keeps its lease: other replicas remove only receipts whose replica died.
+            conn.execute(
+                sa.update(_db.batches)
+                .where(_db.batches.c.id == batch_id)
+                .values(lease_expires=time.time() + RECEIPT_LEASE_SECONDS)
+            )
 
     def open_batch(self, batch_id: str, total: int, request_hash: str) -> None:
         """Make a received batch ``pending`` (visible, and ready for the engine)."""
@@ -466,13 +502,27 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
-                .values(state="pending", total=total, request_hash=request_hash)
+                .values(
+                    state="pending",
+                    total=total,
+                    request_hash=request_hash,
+                    lease_expires=time.time() + self._lease_seconds,
+                )
             )
 
-    def remove_unfinished_receipts(self) -> None:
-        """Remove the batches (rows and files) whose receiving or deleting a stopped server never finished."""
+    def remove_unfinished_receipts(self, every: bool = True) -> None:
+        """Remove the batches (rows and files) whose receiving or deleting a stopped server never finished.
+
+        Args:
+            every: All of them (the only server of its database starting); else only those whose lease ran out
+                (their replica died: the other receipts are still arriving at a live replica).
+
+        """
+        batches = _db.batches.c
+        query = sa.select(batches.id).where(batches.state == RECEIVING)
+        if not every:
+            query = query.where(sa.or_(batches.lease_expires.is_(None), batches.lease_expires < time.time()))
         with self.engine.connect() as conn:
-            query = sa.select(_db.batches.c.id).where(_db.batches.c.state == RECEIVING)
             stale = list(conn.execute(query).scalars())
         for batch_id in stale:
             self.delete_batch(batch_id)
@@ -498,7 +548,7 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
-                .values(state="complete", completed=time.time())
+                .values(state="complete", completed=time.time(), **_NO_LEASE)
             )
 
     def cancel_batch(self, batch_id: str, result: dict[str, Any]) -> None:
@@ -508,7 +558,7 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
-                .values(state="canceled", completed=time.time())
+                .values(state="canceled", completed=time.time(), **_NO_LEASE)
             )
 
     def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
@@ -518,7 +568,7 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
-                .values(state="failed", completed=time.time(), error_message=reason)
+                .values(state="failed", completed=time.time(), error_message=reason, **_NO_LEASE)
             )
 
     def record_results(self, batch_id: str, results: Mapping[int, StoredResult]) -> None:
@@ -548,6 +598,111 @@ class Store:
                 .limit(limit)
             ).all()
         return [(index, inputs) for index, inputs in page]
+
+    def mark_attempts(self, batch_id: str, indexes: list[int]) -> None:
+        """Count one more attempt of these rows (those without a result), about to be handed to the workers."""
+        rows = _db.batch_rows.c
+        with self.engine.begin() as conn:
+            for start in range(0, len(indexes), _SQLITE_IN_LIMIT):
+                part = indexes[start : start + _SQLITE_IN_LIMIT]
+                conn.execute(
+                    sa.update(_db.batch_rows)
+                    .where(rows.batch_id == batch_id, rows.idx.in_(part), rows.seq.is_(None))
+                    .values(attempt=rows.attempt + 1)
+                )
+
+    # -- batches: leases (see _batch) ------------------------------------------------------------------------
+
+    def claim_batch(self, batch_id: str, owner: str, force: bool = False) -> bool:
+        """Take the lease of an unfinished batch that is free, expired or ``owner``'s already; whether it is ours.
+
+        Args:
+            batch_id: The batch.
+            owner: The replica.
+            force: Whatever lease it has (the only server of a SQLite database, starting: its holder is gone).
+
+        """
+        batches = _db.batches.c
+        now = time.time()
+        query = sa.update(_db.batches).where(batches.id == batch_id, batches.state.in_(UNFINISHED_STATES))
+        if not force:
+            query = query.where(
+                sa.or_(batches.lease_owner.is_(None), batches.lease_owner == owner, batches.lease_expires < now)
+            )
+        with self.engine.begin() as conn:
+            claimed = conn.execute(query.values(lease_owner=owner, lease_expires=now + self._lease_seconds)).rowcount
+        return bool(claimed)
+
+    def claim_free_batches(self, owner: str, limit: int) -> list[str]:
+        """Take the leases of up to ``limit`` unfinished batches nobody holds (their replica died), oldest first.
+
+        ``FOR UPDATE SKIP LOCKED``: replicas claiming at the same moment skip each other's rows instead of waiting
+        for them, and never both take one (SQLite has one writer and ignores the clause).
+        """
+        batches = _db.batches.c
+        now = time.time()
+        free = (
+            sa.select(batches.id)
+            .where(
+                batches.state.in_(UNFINISHED_STATES),
+                sa.or_(batches.lease_owner.is_(None), batches.lease_expires < now),
+                sa.or_(batches.lease_owner.is_(None), batches.lease_owner != owner),
+            )
+            .order_by(batches.created)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(free).scalars())
+            if ids:
+                conn.execute(
+                    sa.update(_db.batches)
+                    .where(batches.id.in_(ids))
+                    .values(lease_owner=owner, lease_expires=now + self._lease_seconds)
+                )
+        return ids
+
+    def renew_leases(self, owner: str, batch_ids: Iterable[str]) -> tuple[set[str], dict[str, str]]:
+        """Renew ``owner``'s leases on these batches; returns those still its, and their stop requests (id -> reason).
+
+        A batch missing from the first was taken over by another replica (this one missed renewing it in time).
+        """
+        batches = _db.batches.c
+        listed = list(batch_ids)
+        now = time.time()
+        kept: set[str] = set()
+        stops: dict[str, str] = {}
+        with self.engine.begin() as conn:
+            for start in range(0, len(listed), _SQLITE_IN_LIMIT):
+                part = listed[start : start + _SQLITE_IN_LIMIT]
+                mine = (batches.id.in_(part), batches.lease_owner == owner)
+                conn.execute(sa.update(_db.batches).where(*mine).values(lease_expires=now + self._lease_seconds))
+                for batch_id, stop in conn.execute(sa.select(batches.id, batches.stop_requested).where(*mine)):
+                    kept.add(batch_id)
+                    if stop is not None:
+                        stops[batch_id] = stop
+        return kept, stops
+
+    def request_stop(self, batch_id: str, reason: str) -> Record | None:
+        """Ask the replica driving a batch to stop it ("" cancel, else fail it with the reason); the batch after.
+
+        The first request's reason stays (a cancel then a service delete stays a cancel).
+        """
+        batches = _db.batches.c
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, batches.state.in_(UNFINISHED_STATES))
+                .values(stop_requested=sa.func.coalesce(batches.stop_requested, reason))
+            )
+            return conn.execute(sa.select(_db.batches).where(batches.id == batch_id)).mappings().first()
+
+    def batch_state(self, batch_id: str) -> Record | None:
+        """A batch's state and lease (None: no such batch)."""
+        batches = _db.batches.c
+        query = sa.select(batches.state, batches.lease_owner, batches.lease_expires).where(batches.id == batch_id)
+        with self.engine.connect() as conn:
+            return conn.execute(query).mappings().first()
 
     # -- quotas ----------------------------------------------------------------------------------------------
 
@@ -609,7 +764,13 @@ class Store:
             opened = conn.execute(
                 sa.update(_db.batches)
                 .where(batches.id == batch_id, *conditions)
-                .values(state="pending", total=total, request_hash=request_hash, input_bytes=size)
+                .values(
+                    state="pending",
+                    total=total,
+                    request_hash=request_hash,
+                    input_bytes=size,
+                    lease_expires=time.time() + self._lease_seconds,
+                )
             ).rowcount
         if opened:
             return None
@@ -640,12 +801,14 @@ def _unfinished_batches_of(conn: sa.Connection, name: str, version: str) -> list
 
 
 def disk_full(error: BaseException) -> bool:
-    """Whether an error (or one it wraps) means the disk is full: ENOSPC, EDQUOT, or SQLite's SQLITE_FULL."""
+    """Whether an error (or one it wraps) means the disk is full: ENOSPC, EDQUOT, SQLITE_FULL or PostgreSQL's 53100."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if getattr(current, "sqlstate", None) == _PG_DISK_FULL:
             return True
         if isinstance(current, sqlite3.Error) and (
             getattr(current, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
@@ -703,14 +866,16 @@ def close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], 
     increasing, if not contiguous), so the polling cursor sees each row exactly once.
     """
     rows = _db.batch_rows.c
-    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
+    last_seq = _lock_last_seq(conn, batch_id)
     highest = conn.execute(
         sa.select(sa.func.max(rows.idx)).where(rows.batch_id == batch_id, rows.seq.is_(None))
     ).scalar_one()
     if highest is None:
         return
     closed = conn.exec_driver_sql(
-        "UPDATE batch_rows SET state = ?, result = ?, seq = ? + 1 + idx WHERE batch_id = ? AND seq IS NULL",
+        _db.driver_sql(
+            conn, "UPDATE batch_rows SET state = ?, result = ?, seq = ? + 1 + idx WHERE batch_id = ? AND seq IS NULL"
+        ),
         (state, stored_result(result).text, last_seq, batch_id),
     ).rowcount
     conn.execute(
@@ -750,10 +915,12 @@ def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, Sto
     # Which of these rows still lack a result, asked once, then one executemany: a statement per row made the
     # database the bottleneck of large batches.
     indexes = sorted(results)
+    # Locked first (PostgreSQL): a replica canceling or taking the batch over meanwhile waits, so no completion
+    # number is given twice and no row gets two results.
+    last_seq = _lock_last_seq(conn, batch_id)
     waiting = _waiting_rows(conn, batch_id, indexes)
     if not waiting:
         return
-    last_seq = conn.execute(sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id)).scalar_one()
     parameters = []
     added: Counter[str] = Counter()
     for index in indexes:
@@ -765,12 +932,20 @@ def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, Sto
         last_seq += 1
         parameters.append((state, result.text, last_seq, batch_id, index))
     conn.exec_driver_sql(
-        "UPDATE batch_rows SET state = ?, result = ?, seq = ? WHERE batch_id = ? AND idx = ? AND seq IS NULL",
+        _db.driver_sql(
+            conn, "UPDATE batch_rows SET state = ?, result = ?, seq = ? WHERE batch_id = ? AND idx = ? AND seq IS NULL"
+        ),
         parameters,
     )
     conn.execute(
         sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))
     )
+
+
+def _lock_last_seq(conn: sa.Connection, batch_id: str) -> int:
+    """The batch's last completion number, its row locked until the transaction ends (SQLite: one writer anyway)."""
+    query = sa.select(_db.batches.c.last_seq).where(_db.batches.c.id == batch_id).with_for_update()
+    return int(conn.execute(query).scalar_one())
 
 
 def _counts_plus(added: Mapping[str, int]) -> dict[str, Any]:

@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 SERVER_MISSING = "the server is not installed: pip install 'batchscore[server]'"
 USER_PASSWORD_ENV = "BATCHSCORE_USER_PASSWORD"
+DATABASE_URL_ENV = "BATCHSCORE_DATABASE_URL"
+# The users commands change the database the server uses: its data directory's SQLite, or --database-url.
+_USERS_DATABASE_URL = typer.Option(
+    None, envvar=DATABASE_URL_ENV, help="The server's --database-url, when it has one (else its SQLite)."
+)
 
 users_app = typer.Typer(help="Manage the server's users (run on the server host).", no_args_is_help=True)
 
@@ -65,6 +70,21 @@ def serve(
         30.0, min=0.1, help="Seconds a client may send nothing while the server waits for its request."
     ),
     max_connections: int = typer.Option(4096, min=1, help="Connections beyond this are answered 503 and closed."),
+    database_url: str | None = typer.Option(
+        None,
+        envvar=DATABASE_URL_ENV,
+        help="SQLAlchemy URL of the database, e.g. postgresql://user:pw@host/db for several replicas "
+        "(default: SQLite in the data directory).",
+    ),
+    artifact_dir: Path | None = typer.Option(
+        None,
+        envvar="BATCHSCORE_ARTIFACT_DIR",
+        help="Row files, service objects and snapshots (default: in the data directory); replicas share one, "
+        "seen at the same path by every replica and Dask worker.",
+    ),
+    lease_seconds: float = typer.Option(
+        10.0, min=1, help="A batch of a replica that died is taken over by another after this many seconds."
+    ),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -92,6 +112,9 @@ def serve(
         consume_timeout_seconds=consume_timeout,
         read_timeout_seconds=read_timeout,
         max_connections=max_connections,
+        database_url=database_url or None,
+        artifact_dir=artifact_dir,
+        lease_seconds=lease_seconds,
     )
     try:
         run_server(settings, host, port)
@@ -121,6 +144,7 @@ def users_add(
     name: str = typer.Argument(..., help="User name."),
     role: str = typer.Option("Reader", help="Owner, Contributor or Reader."),
     data_dir: Path = typer.Option(..., "--data-dir", help="The server's data directory."),
+    database_url: str | None = _USERS_DATABASE_URL,
 ) -> None:
     """Add a user (or reset one). The password comes from BATCHSCORE_USER_PASSWORD or a prompt."""
     try:
@@ -133,7 +157,7 @@ def users_add(
     except ValueError:
         typer.echo(f"--role must be Owner, Contributor or Reader, not {role!r}", err=True)
         raise typer.Exit(2) from None
-    add_user(data_dir, name, _password(name), chosen)
+    add_user(data_dir, name, _password(name), chosen, database_url or None)
     typer.echo(f"user {name} ({chosen.value}) saved")
 
 
@@ -143,18 +167,20 @@ def _password(name: str) -> str:
     )
 
 
-def _on_users(data_dir: Path, change: Callable[[ModuleType, sa.Engine], bool], name: str) -> None:
-    """Run ``change(_auth, engine)`` on the data directory's database; exit 2 without the directory or the user."""
+def _on_users(
+    data_dir: Path, database_url: str | None, change: Callable[[ModuleType, sa.Engine], bool], name: str
+) -> None:
+    """Run ``change(_auth, engine)`` on the server's database; exit 2 without the directory or the user."""
     try:
         from batchscore_server import Settings, _auth, _db
     except ImportError:
         typer.echo(SERVER_MISSING, err=True)
         raise typer.Exit(2) from None
-    database = Settings(data_dir=data_dir).database_path
-    if not database.is_file():
-        typer.echo(f"{data_dir} is not a server's data directory (no {database.name})", err=True)
+    settings = Settings(data_dir=data_dir, database_url=database_url or None)
+    if settings.database_url is None and not settings.database_path.is_file():
+        typer.echo(f"{data_dir} is not a server's data directory (no {settings.database_path.name})", err=True)
         raise typer.Exit(2)
-    engine = _db.create_engine(database)
+    engine = _db.create_engine(settings.database)
     try:
         found = change(_auth, engine)
     finally:
@@ -168,13 +194,14 @@ def _on_users(data_dir: Path, change: Callable[[ModuleType, sa.Engine], bool], n
 def users_passwd(
     name: str = typer.Argument(..., help="User name."),
     data_dir: Path = typer.Option(..., "--data-dir", help="The server's data directory."),
+    database_url: str | None = _USERS_DATABASE_URL,
 ) -> None:
     """Change a user's password and end its sessions. The password comes from BATCHSCORE_USER_PASSWORD or a prompt.
 
     A running server refuses the user's old tokens within 5 seconds (its token-check cache).
     """
     # Asked for once the data directory is known to be one.
-    _on_users(data_dir, lambda auth, engine: auth.set_password(engine, name, _password(name)), name)
+    _on_users(data_dir, database_url, lambda auth, engine: auth.set_password(engine, name, _password(name)), name)
     typer.echo(f"password of {name} changed; its sessions are ended")
 
 
@@ -182,9 +209,10 @@ def users_passwd(
 def users_remove(
     name: str = typer.Argument(..., help="User name."),
     data_dir: Path = typer.Option(..., "--data-dir", help="The server's data directory."),
+    database_url: str | None = _USERS_DATABASE_URL,
 ) -> None:
     """Remove a user and end its sessions; its services, batches and snapshots stay (Owners can delete them)."""
-    _on_users(data_dir, lambda auth, engine: auth.remove_user(engine, name), name)
+    _on_users(data_dir, database_url, lambda auth, engine: auth.remove_user(engine, name), name)
     typer.echo(f"user {name} removed; its sessions are ended")
 
 

@@ -167,13 +167,14 @@ def test_a_result_that_is_not_json_becomes_a_failed_row() -> None:
 @pytest.mark.parametrize(
     ("stored", "expected"),
     [
-        ('{"success":true}', {"index": 3, "itemState": "complete", "success": True}),
-        (' {"success": true} ', {"index": 3, "itemState": "complete", "success": True}),  # older rows had spaces
-        ("{}", {"index": 3, "itemState": "complete"}),
+        ('{"success":true}', {"index": 3, "itemState": "complete", "attempt": 1, "success": True}),
+        # older rows had spaces
+        (' {"success": true} ', {"index": 3, "itemState": "complete", "attempt": 1, "success": True}),
+        ("{}", {"index": 3, "itemState": "complete", "attempt": 1}),
     ],
 )
-def test_a_polled_result_gets_its_index_and_state(stored: str, expected: dict[str, Any]) -> None:
-    assert json.loads(_result_json(3, "complete", stored)) == expected
+def test_a_polled_result_gets_its_index_state_and_attempt(stored: str, expected: dict[str, Any]) -> None:
+    assert json.loads(_result_json(3, "complete", stored, 1)) == expected
 
 
 def test_a_poll_reads_the_batch_and_its_new_rows_in_one_snapshot(engine: sa.Engine) -> None:

@@ -19,21 +19,25 @@ T = TypeVar("T", bound="BatchExecutionResult")
 
 @_attrs_define
 class BatchExecutionResult:
-    """The result of one record. **Extension:** `index` (the record's position in the submitted batch) and `itemState`.
+    """The result of one record. **Extension:** `index` (the record's position in the submitted batch), `itemState` and
+    `attempt`.
 
-    Attributes:
-        success (bool): Whether the execution succeeded.
-        error_message (str | Unset): The error (with the traceback) when it did not; empty otherwise.
-        console_output (str | Unset): What the execution wrote to stdout and stderr.
-        changed_files (list[str] | Unset): Files created or changed in the working directory.
-        output_parameters (OutputParameters | Unset): The outputs of one execution, by name, encoded as their
-            `ParameterType` says.
-        output_files (WebServiceResultOutputFiles | Unset): The declared `outputFileNames`, base64-encoded; `null` for a
-            declared file the execution did not produce. Present in consume replies when the service declares files; batch
-            records' files are served by the files operations.
-        index (int | Unset): 0-based position of the record in the submitted batch.
-        item_state (BatchItemState | Unset): **Extension.** How one record ended: `complete` (ran and succeeded),
-            `failed` (raised, timed out, or its worker died) or `canceled` (never ran because the batch was canceled).
+        Attributes:
+            success (bool): Whether the execution succeeded.
+            error_message (str | Unset): The error (with the traceback) when it did not; empty otherwise.
+            console_output (str | Unset): What the execution wrote to stdout and stderr.
+            changed_files (list[str] | Unset): Files created or changed in the working directory.
+            output_parameters (OutputParameters | Unset): The outputs of one execution, by name, encoded as their
+                `ParameterType` says.
+            output_files (WebServiceResultOutputFiles | Unset): The declared `outputFileNames`, base64-encoded; `null` for a
+                declared file the execution did not produce. Present in consume replies when the service declares files; batch
+                records' files are served by the files operations.
+            index (int | Unset): 0-based position of the record in the submitted batch.
+            item_state (BatchItemState | Unset): **Extension.** How one record ended: `complete` (ran and succeeded),
+                `failed` (raised, timed out, or its worker died) or `canceled` (never ran because the batch was canceled).
+            attempt (int | Unset): Times the record was handed to a worker. 1 normally; 2 (or more) when the server or
+                replica running it died while it ran and another run of it produced this result, which is recorded once; 0 when
+                it never ran (canceled before it started).
     """
 
     success: bool
@@ -44,6 +48,7 @@ class BatchExecutionResult:
     output_files: WebServiceResultOutputFiles | Unset = UNSET
     index: int | Unset = UNSET
     item_state: BatchItemState | Unset = UNSET
+    attempt: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +76,8 @@ class BatchExecutionResult:
         if not isinstance(self.item_state, Unset):
             item_state = self.item_state.value
 
+        attempt = self.attempt
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -92,6 +99,8 @@ class BatchExecutionResult:
             field_dict["index"] = index
         if item_state is not UNSET:
             field_dict["itemState"] = item_state
+        if attempt is not UNSET:
+            field_dict["attempt"] = attempt
 
         return field_dict
 
@@ -132,6 +141,8 @@ class BatchExecutionResult:
         else:
             item_state = BatchItemState(_item_state)
 
+        attempt = d.pop("attempt", UNSET)
+
         batch_execution_result = cls(
             success=success,
             error_message=error_message,
@@ -141,6 +152,7 @@ class BatchExecutionResult:
             output_files=output_files,
             index=index,
             item_state=item_state,
+            attempt=attempt,
         )
 
         batch_execution_result.additional_properties = d

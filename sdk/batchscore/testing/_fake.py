@@ -353,7 +353,9 @@ class _Row:
     files: dict[str, bytes] = field(default_factory=dict)
 
     def result_json(self) -> dict[str, Any]:
-        return {"index": self.index, "itemState": self.state, **(self.result or {})}
+        # In-process rows never die mid-run: each ran once, or never (canceled).
+        attempt = 0 if self.state == "canceled" else 1
+        return {"index": self.index, "itemState": self.state, "attempt": attempt, **(self.result or {})}
 
 
 @dataclass

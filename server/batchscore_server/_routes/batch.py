@@ -173,7 +173,7 @@ def _poll(
 
 def _results_text(rows: list[PolledRow]) -> str:
     # The rows' results are the JSON text the workers made: spliced into the reply, never parsed here.
-    return ",".join(result_json(index, state, result) for index, state, result in rows)
+    return ",".join(result_json(index, state, result, attempt) for index, state, result, attempt in rows)
 
 
 def _streamed(opening: str, more: Iterator[list[PolledRow]]) -> Iterator[bytes]:

@@ -159,9 +159,13 @@ def poll_hint(batch: BatchRecord, now: float) -> int:
     return 0 if left * elapsed / finished_rows < POLL_HINT_SECONDS else POLL_HINT_SECONDS
 
 
-def result_json(index: int, state: str, result: str) -> str:
-    """A row's stored result (a JSON object's text) with its ``index`` and ``itemState`` added in front."""
-    head = f'{{"index":{int(index)},"itemState":{json.dumps(state)}'
+def result_json(index: int, state: str, result: str, attempt: int) -> str:
+    """A row's stored result (a JSON object's text) with its ``index``, ``itemState`` and ``attempt`` in front.
+
+    ``attempt`` (an extension) counts the times the row was handed to a worker: 2 for a row that was running
+    when its replica or server died and ran again; 0 for a row that never ran (canceled before it started).
+    """
+    head = f'{{"index":{int(index)},"itemState":{json.dumps(state)},"attempt":{int(attempt)}'
     return f"{head}}}" if result.strip() == "{}" else f"{head},{result.lstrip()[1:]}"
 
 
