@@ -121,6 +121,8 @@ class _Live:
     in_flight: set[int] = field(default_factory=set)
     recorded: set[int] = field(default_factory=set)
     deaths: Counter[int] = field(default_factory=Counter)  # row -> workers that died while it ran alone
+    # Rows that reported their start since the last write: their attempt is counted with the next results.
+    started: set[int] = field(default_factory=set)
     cancel_requested: bool = False
     fail_reason: str | None = None
 
@@ -375,6 +377,7 @@ class BatchEngine:
         for index in message["started"]:  # starts first: a row can start and finish within one message
             if index in live.in_flight and index not in live.recorded:
                 live.running[int(index)] = (now, message["worker"])
+                live.started.add(int(index))
         for index, result in message["done"]:
             live.running.pop(int(index), None)
             live.results[int(index)] = StoredResult(*result)  # msgpack made the tuple a list
@@ -467,10 +470,6 @@ class BatchEngine:
             chunks: list[list[Row]] = []
             while queue and len(in_flight) + len(chunks) < slots and not live.cancel_requested:
                 chunks.append(queue.popleft())
-            if not chunks:
-                return
-            # Counted before they can start: a row running when this replica dies runs again as attempt 2.
-            await self._in_db_thread(self._store.mark_attempts, batch_id, [i for chunk in chunks for i, _ in chunk])
             for chunk in chunks:
                 future = self.client.submit(
                     run_chunk,
@@ -520,7 +519,7 @@ class BatchEngine:
     async def _flush(self, batch_id: str) -> str | None:
         """Write the results events brought; returns the reason when initCode failed (the batch cannot run)."""
         live = self._live[batch_id]
-        if not live.results:
+        if not live.results and not live.started:
             return None
         results, live.results = live.results, {}
         return await self._record(batch_id, results)
@@ -632,9 +631,13 @@ class BatchEngine:
         init_failure = next((r.init_failure for r in results.values() if r.init_failure is not None), None)
         if init_failure is not None:
             return init_failure
-        await self._in_db_thread(self._store.record_results, batch_id, results)
-        # After the write, not before: a late start event that arrived meanwhile is undone here.
         live = self._live[batch_id]
+        # Starts are written with the results: a row whose start is written and that has no result when its
+        # replica dies runs again as attempt 2. A start that never got written (the replica died within a tick
+        # of it) leaves that row at attempt 1 when it runs again.
+        started, live.started = live.started, set()
+        await self._in_db_thread(self._store.record_results, batch_id, results, started)
+        # After the write, not before: a late start event that arrived meanwhile is undone here.
         live.recorded.update(index for index in results if index in live.in_flight)
         for index in results:
             live.running.pop(index, None)

@@ -156,8 +156,13 @@ BUSY_TIMEOUT_SECONDS = 30
 MMAP_BYTES = 256 * 1024 * 1024
 
 
-def create_engine(database_path: Path) -> sa.Engine:
+def create_engine(database_path: Path | str) -> sa.Engine:
     """Open (and create if needed) the database with WAL, foreign keys and a busy timeout."""
+    if isinstance(database_path, str):  # interim (lead): replaced by the migrations branch
+        url = database_path.replace("postgresql://", "postgresql+psycopg://", 1)
+        shared = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        metadata.create_all(shared)
+        return shared
     engine = sa.create_engine(
         f"sqlite:///{database_path}", connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
     )

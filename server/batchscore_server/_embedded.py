@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import sqlalchemy as sa
 import uvicorn
 from fastapi import FastAPI
 
@@ -78,7 +79,9 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
                 f"{settings.data_dir} has no users yet: set {ADMIN_PASSWORD_ENV} to the password the first user "
                 "'admin' (role Owner) should have, then start again."
             )
-        _auth.add_user(engine, "admin", admin_password, Role.OWNER)
+        # Another replica on the same database, starting at the same moment, may create admin first.
+        with contextlib.suppress(sa.exc.IntegrityError):
+            _auth.add_user(engine, "admin", admin_password, Role.OWNER)
     finally:
         engine.dispose()
 

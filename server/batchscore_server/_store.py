@@ -15,7 +15,7 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -571,10 +571,10 @@ class Store:
                 .values(state="failed", completed=time.time(), error_message=reason, **_NO_LEASE)
             )
 
-    def record_results(self, batch_id: str, results: Mapping[int, StoredResult]) -> None:
-        """Store results, once each (see :func:`record_results`), in one transaction."""
+    def record_results(self, batch_id: str, results: Mapping[int, StoredResult], started: Collection[int] = ()) -> None:
+        """Store results, once each, and count the attempts of rows that started (see :func:`record_results`)."""
         with self.engine.begin() as conn:
-            record_results(conn, batch_id, results)
+            record_results(conn, batch_id, results, started)
 
     def without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
         """Those of ``rows`` that have no result yet."""
@@ -598,18 +598,6 @@ class Store:
                 .limit(limit)
             ).all()
         return [(index, inputs) for index, inputs in page]
-
-    def mark_attempts(self, batch_id: str, indexes: list[int]) -> None:
-        """Count one more attempt of these rows (those without a result), about to be handed to the workers."""
-        rows = _db.batch_rows.c
-        with self.engine.begin() as conn:
-            for start in range(0, len(indexes), _SQLITE_IN_LIMIT):
-                part = indexes[start : start + _SQLITE_IN_LIMIT]
-                conn.execute(
-                    sa.update(_db.batch_rows)
-                    .where(rows.batch_id == batch_id, rows.idx.in_(part), rows.seq.is_(None))
-                    .values(attempt=rows.attempt + 1)
-                )
 
     # -- batches: leases (see _batch) ------------------------------------------------------------------------
 
@@ -899,7 +887,9 @@ def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) ->
     return waiting
 
 
-def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, StoredResult]) -> None:
+def record_results(
+    conn: sa.Connection, batch_id: str, results: Mapping[int, StoredResult], started: Collection[int] = ()
+) -> None:
     """Give each row without a result its result and the next completion sequence number.
 
     A row that already has a result keeps it: a result is never recorded twice.
@@ -908,8 +898,19 @@ def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, Sto
         conn: A connection inside a transaction.
         batch_id: The batch.
         results: Row index -> result; the row's state is ``complete`` or ``failed`` from its ``success``.
+        started: Rows that reported a start since the last write: one more attempt each. A row with a result has
+            at least one (a row holding the GIL reports no start).
 
     """
+    still_running = [index for index in started if index not in results]
+    rows = _db.batch_rows.c
+    for start in range(0, len(still_running), _SQLITE_IN_LIMIT):
+        part = still_running[start : start + _SQLITE_IN_LIMIT]
+        conn.execute(
+            sa.update(_db.batch_rows)
+            .where(rows.batch_id == batch_id, rows.idx.in_(part), rows.seq.is_(None))
+            .values(attempt=rows.attempt + 1)
+        )
     if not results:
         return
     # Which of these rows still lack a result, asked once, then one executemany: a statement per row made the
@@ -930,16 +931,19 @@ def record_results(conn: sa.Connection, batch_id: str, results: Mapping[int, Sto
         state = "complete" if result.success else "failed"
         added[state] += 1
         last_seq += 1
-        parameters.append((state, result.text, last_seq, batch_id, index))
-    conn.exec_driver_sql(
-        _db.driver_sql(
-            conn, "UPDATE batch_rows SET state = ?, result = ?, seq = ? WHERE batch_id = ? AND idx = ? AND seq IS NULL"
-        ),
-        parameters,
-    )
+        attempts = 1 if index in started else 0
+        parameters.append((state, result.text, last_seq, attempts, attempts, batch_id, index))
+    conn.exec_driver_sql(_db.driver_sql(conn, _RECORD_RESULT_SQL), parameters)
     conn.execute(
         sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))
     )
+
+
+_RECORD_RESULT_SQL = (
+    "UPDATE batch_rows SET state = ?, result = ?, seq = ?, "
+    "attempt = CASE WHEN attempt + ? < 1 THEN 1 ELSE attempt + ? END "
+    "WHERE batch_id = ? AND idx = ? AND seq IS NULL"
+)
 
 
 def _lock_last_seq(conn: sa.Connection, batch_id: str) -> int:
