@@ -24,7 +24,8 @@ LISTENING = re.compile(rb"Uvicorn running on (http://[\d.]+:\d+)")
 START_TIMEOUT_S = 600  # a Dask cluster and a process pool start first: minutes on a machine shared by test runs
 
 
-def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(data_dir: Path, log: Path, *options: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``batchscore serve`` (with more ``options``) in its own process group; returns it and its URL."""
     env = {**os.environ, "BATCHSCORE_ADMIN_PASSWORD": PASSWORD}
     command = [
         sys.executable,
@@ -37,6 +38,7 @@ def start_server(data_dir: Path, log: Path) -> tuple[subprocess.Popen[bytes], st
         "0",
         "--workers",
         "2",
+        *options,
     ]
     offset = log.stat().st_size if log.exists() else 0
     with log.open("ab") as sink:
