@@ -29,6 +29,18 @@ TEST_TIERS = (
     ("tests/conformance",),
     ("tests/load", "tests/bench"),
 )
+# A representative subset of the end-to-end tier again, its servers on a throwaway PostgreSQL (tests/_postgres.py;
+# skipped, saying why, where no PostgreSQL binaries exist). tests/e2e/test_scale_out.py and the PostgreSQL cases
+# of test_restart.py run in the end-to-end tier itself.
+POSTGRES_TIER = (
+    "tests/e2e/test_batch_control.py",
+    "tests/e2e/test_sdk_workflow.py",
+    "tests/e2e/test_seed_workflow.py",
+    "tests/e2e/test_faults.py",
+    "tests/e2e/test_auth.py",
+    "tests/e2e/test_roles.py",
+    "tests/e2e/test_authz_matrix.py",
+)
 
 
 def _groups(*names: str) -> list[str]:
@@ -121,6 +133,7 @@ def tests(session: nox.Session) -> None:
     # tier's tests.
     for tier in TEST_TIERS:
         session.run("pytest", *tier, env=env)
+    session.run("pytest", *POSTGRES_TIER, env={**env, "BATCHSCORE_TEST_DATABASE": "postgresql"})
 
 
 def _prism_mock_args(posargs: list[str]) -> list[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import os
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import httpx
 import pytest
 
 from batchscore_server._embedded import RunningServer, running_server
+from tests._postgres import Postgres, create_database, running_postgres, unavailable_reason
 
 MTCARS = Path(__file__).resolve().parent.parent / "data" / "mtcars.csv"
 FINAL_STATES = {"complete", "failed", "canceled"}
@@ -49,19 +52,43 @@ def mtcars_records() -> list[dict[str, float]]:
         return [{"hp": float(row["hp"]), "wt": float(row["wt"])} for row in csv.DictReader(handle)]
 
 
+# BATCHSCORE_TEST_DATABASE=postgresql runs these servers on a throwaway PostgreSQL (the noxfile's PostgreSQL tier
+# runs a representative subset of this package so); else each has SQLite in its data directory.
+TEST_DATABASE_ENV = "BATCHSCORE_TEST_DATABASE"
+
+
+@pytest.fixture(scope="package")
+def test_postgres() -> Iterator[Postgres | None]:
+    if os.environ.get(TEST_DATABASE_ENV, "sqlite") != "postgresql":
+        yield None
+        return
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_postgres() as postgres:
+        yield postgres
+
+
+def _database(postgres: Postgres | None) -> dict[str, Any]:
+    """``running_server`` settings for a fresh database: one of its own on the test PostgreSQL, if there is one."""
+    if postgres is None:
+        return {}
+    return {"database_url": create_database(postgres, f"e2e_{uuid.uuid4().hex[:12]}")}
+
+
 # Package scope: the server (its uvicorn thread, Dask cluster and consume pool) stops when the end-to-end tests
 # end, so its threads cannot disturb the tests of other packages that run after them.
 @pytest.fixture(scope="package")
-def server() -> Iterator[RunningServer]:
-    with running_server(workers=2) as running:
+def server(test_postgres: Postgres | None) -> Iterator[RunningServer]:
+    with running_server(workers=2, **_database(test_postgres)) as running:
         yield running
 
 
 # For tests that kill, restart and hang workers on purpose: a server of their module's own, so a cluster left in a
 # bad state cannot reach the other end-to-end tests.
 @pytest.fixture(scope="module")
-def own_server() -> Iterator[RunningServer]:
-    with running_server(workers=2) as running:
+def own_server(test_postgres: Postgres | None) -> Iterator[RunningServer]:
+    with running_server(workers=2, **_database(test_postgres)) as running:
         yield running
 
 

@@ -35,6 +35,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from batchscore_server import Role, RunningServer, add_user
+from batchscore_server._auth import load_or_create_secret
+from batchscore_server._db import create_engine
 from tests._contract import contract, operations
 from tests.e2e.conftest import NUMERIC_IO, login
 
@@ -193,7 +195,11 @@ def make_creator(client: httpx.Client, with_session: bool = True) -> Creator:
 
 def crafted_token(server: RunningServer, user: str, live_refresh_token: str, *, expires_in: int) -> str:
     """A token signed with the server's secret for ``user``, bound to a live refresh token."""
-    secret = (server.settings.data_dir / "jwt-secret").read_bytes()
+    engine = create_engine(server.settings.database)
+    try:
+        secret = load_or_create_secret(engine, server.settings.data_dir)  # kept in the database
+    finally:
+        engine.dispose()
     now = int(time.time())
     claims = {
         "sub": user,
@@ -223,7 +229,7 @@ def tampered(token: str) -> str:
 @pytest.fixture(scope="module")
 def world(server: RunningServer) -> Iterator[World]:
     for name, role in USERS.items():
-        add_user(server.settings.data_dir, name, f"pw-{name}", role)
+        add_user(server.settings.data_dir, name, f"pw-{name}", role, server.settings.database_url)
     pairs = {name: login(server, name, f"pw-{name}") for name in USERS}
     pairs["admin"] = login(server)
     clients = {

@@ -8,10 +8,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
+from tests._postgres import create_database, running_postgres, unavailable_reason
 from tests.e2e.conftest import NUMERIC_IO
 
 PASSWORD = "restart-test-password"
@@ -63,9 +66,24 @@ def client(url: str) -> httpx.Client:
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=60)
 
 
-def test_a_killed_server_resumes_its_batch(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_options(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    """``serve`` options of the database: SQLite in the data directory, or a throwaway PostgreSQL."""
+    if request.param == "sqlite":
+        yield []
+        return
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    with running_postgres() as postgres:
+        # A short lease: the restarted server is a new replica, which takes the batch over once the lease of the
+        # killed one expired.
+        yield ["--database-url", create_database(postgres, "restart"), "--lease-seconds", "3"]
+
+
+def test_a_killed_server_resumes_its_batch(tmp_path: Path, database_options: list[str]) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "server.log"
-    server, url = start_server(data_dir, log)
+    server, url = start_server(data_dir, log, *database_options)
     try:
         with client(url) as api:
             body = {"code": WRITES_A_FILE, "runtimeType": "Python", "outputFileNames": ["out.txt"], **NUMERIC_IO}
@@ -82,7 +100,7 @@ def test_a_killed_server_resumes_its_batch(tmp_path: Path) -> None:
             assert before_kill["state"] == "inProgress", "the kill must land mid-batch"
         kill_hard(server)
 
-        server, url = start_server(data_dir, log)
+        server, url = start_server(data_dir, log, *database_options)
         with client(url) as api:
             deadline = time.monotonic() + 600
             while (state := api.get(f"/api/resume/v1/batch/{execution_id}").json())["state"] != "complete":

@@ -21,7 +21,7 @@ SERVICE = {"code": "answer = hp + wt", "runtimeType": "Python", **NUMERIC_IO}
 @pytest.fixture(scope="module")
 def clients(server: RunningServer, api: httpx.Client) -> Iterator[dict[str, httpx.Client]]:
     for name, role in USERS.items():
-        add_user(server.settings.data_dir, name, f"pw-{name}", role)
+        add_user(server.settings.data_dir, name, f"pw-{name}", role, server.settings.database_url)
     made = {"admin": api}
     for name in USERS:
         token = login(server, name, f"pw-{name}")["access_token"]
