@@ -2,7 +2,9 @@
 
 Replica A drives a 2,000-row batch while replica B is polled; A is killed (its whole process group); B takes the
 batch over once A's lease expires and finishes it. Every row has exactly one result, each correct, and only the
-rows A had started and not finished ran again (attempt 2). A cancel sent to B stops a batch A drives.
+rows A had started and not finished ran again (attempt 2). Before that, while A is alive: a cancel sent to B stops a
+batch A drives; an idempotent start repeated at B returns A's batch; B consumes a service published through A and
+rotates a refresh token A issued; a retry through B and a delete through A work on the same batch.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import pytest
 from tests._postgres import Postgres, create_database, running_postgres, unavailable_reason
 from tests.e2e._dask_cluster import dask_cluster
 from tests.e2e.conftest import NUMERIC_IO
-from tests.e2e.test_restart import client, kill_hard, start_server
+from tests.e2e.test_restart import PASSWORD, client, kill_hard, start_server
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
 
@@ -71,13 +73,9 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
                 slow = {"code": SLOW, "runtimeType": "Python", **NUMERIC_IO}
                 assert api_a.post("/services/slow/v1", json=slow).status_code == 201
                 records = [{"hp": float(i), "wt": 0.0} for i in range(ROWS)]
-                started = api_a.post("/api/twice/v1/batch", params={"parallelCount": 2}, json=records)
-                execution_id = started.json()["batchExecutionId"]
-                # A token A issued works at B (the signing key is in the database), as does a batch A drives.
+                # A token A issued works at B (the signing key is in the database).
                 api_b = client(url_b)
                 api_b.headers["Authorization"] = api_a.headers["Authorization"]
-                path = f"/api/twice/v1/batch/{execution_id}"
-                wait_for(api_b, path, lambda b: b["completedItemCount"] >= 300, "300 rows done, polled through B")
 
                 # A cancel through B of another batch A drives: its rows stop, the finished ones stay.
                 other = api_a.post("/api/slow/v1/batch", json=records[:40]).json()["batchExecutionId"]
@@ -89,6 +87,32 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
                 )
                 assert final_other["state"] == "canceled"
                 assert 1 <= final_other["completedItemCount"] < 40
+
+                # Any replica answers anything: an idempotent start repeated at the other replica, a consume of a
+                # service published through A (its objects are in the shared directory), a refresh-token rotation.
+                key = {"Idempotency-Key": "scale-out-1"}
+                first = api_a.post("/api/slow/v1/batch", json=records[:2], headers=key)
+                repeat = api_b.post("/api/slow/v1/batch", json=records[:2], headers=key)
+                assert first.status_code == repeat.status_code == 202
+                assert first.json()["batchExecutionId"] == repeat.json()["batchExecutionId"]
+                consumed = api_b.post("/api/twice/v1", json={"hp": 4.0, "wt": 0.0})
+                assert consumed.json()["outputParameters"]["answer"] == 40.0
+                tokens = httpx.post(f"{url_a}/login", json={"username": "admin", "password": PASSWORD}, timeout=120)
+                renewed = httpx.post(
+                    f"{url_b}/login/refreshToken", json={"refreshToken": tokens.json()["refresh_token"]}, timeout=120
+                )
+                assert renewed.status_code == 200, renewed.text
+                # The canceled batch, retried through B (which drives it then) and deleted through A.
+                assert api_b.post(f"/api/slow/v1/batch/{other}/retry").status_code == 202
+                wait_for(api_a, f"/api/slow/v1/batch/{other}", lambda b: b["state"] == "complete", "retry via B")
+                assert api_a.delete(f"/api/slow/v1/batch/{other}").status_code == 200
+                assert api_b.get(f"/api/slow/v1/batch/{other}").status_code == 404
+
+                # The batch replica A drives, polled through B, then A is killed mid-batch.
+                started = api_a.post("/api/twice/v1/batch", params={"parallelCount": 2}, json=records)
+                execution_id = started.json()["batchExecutionId"]
+                path = f"/api/twice/v1/batch/{execution_id}"
+                wait_for(api_b, path, lambda b: b["completedItemCount"] >= 300, "300 rows done, polled through B")
 
                 before = api_b.get(path, params={"since": "0"}).json()
                 assert before["state"] == "inProgress", "the kill must land mid-batch"
@@ -118,7 +142,7 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
                 assert file.content == str(float(index)).encode()
             print(  # the closing note's figures (pytest -s)
                 f"takeover: progress again {takeover_seconds:.1f} s after the kill (lease {LEASE_SECONDS} s); "
-                f"{len(finished_before)} rows done before; attempt 2: {sorted(again)}; completed {resumed['state']}"
+                f"{len(finished_before)} rows done before, {resumed['completedItemCount']} then; attempt 2: {sorted(again)}"
             )
             api_b.close()
         finally:
