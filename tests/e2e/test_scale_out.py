@@ -142,7 +142,8 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
                 assert file.content == str(float(index)).encode()
             print(  # the closing note's figures (pytest -s)
                 f"takeover: progress again {takeover_seconds:.1f} s after the kill (lease {LEASE_SECONDS} s); "
-                f"{len(finished_before)} rows done before, {resumed['completedItemCount']} then; attempt 2: {sorted(again)}"
+                f"{len(finished_before)} rows done before, {resumed['completedItemCount']} then; "
+                f"attempt 2: {sorted(again)}"
             )
             api_b.close()
         finally:
