@@ -640,15 +640,18 @@ class Store:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
+        claimed = []
         with self.engine.begin() as conn:
-            ids = list(conn.execute(free).scalars())
-            if ids:
-                conn.execute(
+            for batch_id in conn.execute(free).scalars().all():
+                # The condition again: SQLite has no row locks, and another thread may have claimed it meanwhile.
+                taken = conn.execute(
                     sa.update(_db.batches)
-                    .where(batches.id.in_(ids))
+                    .where(batches.id == batch_id, free.whereclause)
                     .values(lease_owner=owner, lease_expires=now + self._lease_seconds)
-                )
-        return ids
+                ).rowcount
+                if taken:
+                    claimed.append(batch_id)
+        return claimed
 
     def renew_leases(self, owner: str, batch_ids: Iterable[str]) -> tuple[set[str], dict[str, str]]:
         """Renew ``owner``'s leases on these batches; returns those still its, and their stop requests (id -> reason).

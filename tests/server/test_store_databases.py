@@ -1,0 +1,188 @@
+"""The store on both databases (SQLite, and a throwaway PostgreSQL): rows in and out, attempts, leases.
+
+Several replicas share one PostgreSQL: their leases on batches are taken with ``FOR UPDATE SKIP LOCKED``, renewed,
+lost to another replica when they expire, and carry stop requests between replicas.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from batchscore_server import _db
+from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._settings import Settings
+from batchscore_server._store import Store, disk_full
+from tests._postgres import Postgres, create_database, running_postgres, unavailable_reason
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres | None]:
+    if unavailable_reason() is not None:
+        yield None
+        return
+    with running_postgres() as running:
+        yield running
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path, postgres: Postgres | None) -> Iterator[Store]:
+    if request.param == "sqlite":
+        url: str | None = None
+    elif postgres is None:
+        pytest.skip(str(unavailable_reason()))
+    else:
+        url = create_database(postgres, f"store_{uuid.uuid4().hex[:12]}")
+    settings = Settings(data_dir=tmp_path, database_url=url, lease_seconds=5)
+    engine = _db.create_engine(settings.database)
+    try:
+        yield Store(settings, engine)
+    finally:
+        engine.dispose()
+
+
+def add_batch(store: Store, batch_id: str, rows: int, created: float = 0.0) -> None:
+    batch = {
+        "id": batch_id,
+        "name": "s",
+        "version": "v",
+        "owner": "o",
+        "created": created,
+        "parallel_count": 1,
+        "item_timeout": None,
+        "idempotency_key": None,
+        "request_hash": "",
+        "spec": {"key": "k", "inputs": []},
+        "last_seq": 0,
+    }
+    store.insert_receiving_batch(batch)
+    store.insert_rows(batch_id, 0, [f'{{"x": {i}, "text": "é\\u0000"}}' for i in range(rows)])
+    store.open_batch(batch_id, rows, "hash")
+
+
+def ok(value: int) -> StoredResult:
+    return stored_result({"success": True, "errorMessage": "", "outputParameters": {"answer": value}})
+
+
+def polled(store: Store, batch_id: str) -> list[tuple[int, str, dict[str, Any], int]]:
+    import json
+
+    page = store.poll_page(batch_id, "s", "v", None, None, None)
+    assert page is not None
+    return [(index, state, json.loads(result), attempt) for index, state, result, attempt in page.rows]
+
+
+def test_rows_go_in_as_sent_and_come_out_in_order(store: Store) -> None:
+    add_batch(store, "b1", 1200)
+    pending = store.pending_rows("b1", -1, 2000)
+    assert [index for index, _ in pending] == list(range(1200))
+    assert pending[7][1].replace(" ", "") == '{"x":7,"text":"é\\u0000"}'  # the JSON text, not re-encoded
+
+
+def test_a_result_is_recorded_once_with_its_attempt(store: Store) -> None:
+    add_batch(store, "b1", 4)
+    store.record_results("b1", {}, started=[0, 1])  # rows 0 and 1 start; no result yet
+    store.record_results("b1", {0: ok(0)})  # row 0 ends (its start was written before)
+    store.record_results("b1", {2: ok(2)}, started=[2])  # started and ended within one write
+    store.record_results("b1", {3: ok(3)})  # a row whose start was never reported (it held the GIL)
+    store.record_results("b1", {0: ok(100)}, started=[0])  # a second result is ignored, and so is its start
+    # Row 1 was running when its replica died: its next run is its second attempt.
+    store.record_results("b1", {1: ok(1)}, started=[1])
+    assert [
+        (index, result["outputParameters"]["answer"], attempt) for index, _, result, attempt in polled(store, "b1")
+    ] == [
+        (0, 0, 1),
+        (1, 1, 2),
+        (2, 2, 1),
+        (3, 3, 1),
+    ]
+    page = store.poll_page("b1", "s", "v", None, 0, 2)
+    assert page is not None
+    assert [row[0] for row in page.rows] == [0, 2]  # in completion order
+    assert page.has_more
+
+
+def test_replicas_claim_each_free_batch_once(store: Store) -> None:
+    for number in range(12):
+        add_batch(store, f"b{number}", 1, created=float(number))
+        store.renew_leases("nobody", [])
+    with store.engine.begin() as conn:  # opened by replicas that died: their leases ran out
+        conn.execute(sa.update(_db.batches).values(lease_owner="dead", lease_expires=time.time() - 1))
+    claims: dict[str, list[str]] = {}
+
+    def claim(replica: str) -> None:
+        mine: list[str] = []
+        while taken := store.claim_free_batches(replica, 2):
+            mine.extend(taken)
+        claims[replica] = mine
+
+    threads = [threading.Thread(target=claim, args=(f"r{n}",)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    everything = [batch for taken in claims.values() for batch in taken]
+    assert sorted(everything) == sorted(f"b{n}" for n in range(12))  # each claimed by exactly one replica
+    owner = next(replica for replica, taken in claims.items() if "b0" in taken)
+    other = next(replica for replica in claims if replica != owner)
+    assert not store.claim_batch("b0", other)  # a live lease is not taken
+    assert store.claim_batch("b0", owner)  # its holder may renew it
+
+
+def test_a_lease_not_renewed_in_time_goes_to_another_replica_with_its_stop_request(store: Store) -> None:
+    add_batch(store, "b1", 3)
+    assert store.claim_batch("b1", "a")
+    assert store.renew_leases("a", ["b1"]) == ({"b1"}, {})
+    store.request_stop("b1", "")
+    assert store.renew_leases("a", ["b1"]) == ({"b1"}, {"b1": ""})
+    with store.engine.begin() as conn:  # a stalled: its lease ran out
+        conn.execute(sa.update(_db.batches).values(lease_expires=time.time() - 1))
+    assert store.claim_free_batches("b", 10) == ["b1"]
+    assert store.renew_leases("a", ["b1"]) == (set(), {})  # a learns it lost the batch
+    store.cancel_batch("b1", {"success": False, "errorMessage": "canceled", "outputParameters": {}})
+    state = store.batch_state("b1")
+    assert state is not None
+    assert (state["state"], state["lease_owner"]) == ("canceled", None)
+    assert not store.claim_batch("b1", "b")  # a finished batch has no lease to take
+
+
+def test_receipts_of_live_replicas_are_kept(store: Store) -> None:
+    add_batch(store, "done", 1)
+    store.insert_receiving_batch(
+        {
+            "id": "arriving",
+            "name": "s",
+            "version": "v",
+            "owner": "o",
+            "created": 0.0,
+            "parallel_count": 1,
+            "item_timeout": None,
+            "idempotency_key": None,
+            "request_hash": "",
+            "spec": {},
+            "last_seq": 0,
+        }
+    )
+    store.remove_unfinished_receipts(every=False)
+    assert store.batch_state("arriving") is not None
+    with store.engine.begin() as conn:  # its replica died long ago
+        conn.execute(sa.update(_db.batches).where(_db.batches.c.id == "arriving").values(lease_expires=0.0))
+    store.remove_unfinished_receipts(every=False)
+    assert store.batch_state("arriving") is None
+    assert store.batch_state("done") is not None
+
+
+def test_postgresql_disk_full_is_a_full_disk() -> None:
+    class DiskFull(Exception):
+        sqlstate = "53100"
+
+    wrapped = sa.exc.OperationalError("INSERT", {}, DiskFull("could not extend file"))
+    assert disk_full(wrapped)
+    assert not disk_full(sa.exc.OperationalError("INSERT", {}, Exception("deadlock")))
