@@ -275,15 +275,15 @@ class BatchEngine:
         if batch_id not in self._tasks and await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id):
             # No live replica drives it: this one ends it.
             await self._in_db_thread(self._finish_stopped, batch_id)
-            self._live.pop(batch_id, None)
             with contextlib.suppress(Exception):
                 await Event(cancel_event_name(batch_id), client=self.client).clear()
 
     async def _stop_here(self, batch_id: str, fail_reason: str | None) -> None:
-        """Stop starting the batch's rows here: its flags, and the workers' (through the Dask event)."""
-        live = self._live[batch_id]
-        live.cancel_requested = True
-        live.fail_reason = live.fail_reason or fail_reason
+        """Stop starting the batch's rows here: its flags (when driven here), and the workers' (the Dask event)."""
+        if batch_id in self._tasks:
+            live = self._live[batch_id]
+            live.cancel_requested = True
+            live.fail_reason = live.fail_reason or fail_reason
         await Event(cancel_event_name(batch_id), client=self.client).set()
 
     async def wait(self, batch_id: str) -> None:
