@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import event
 
 metadata = sa.MetaData()
@@ -313,7 +313,7 @@ def _migrate(conn: sa.Connection) -> None:
 def _known(script: ScriptDirectory, revision: str) -> bool:
     try:
         return script.get_revision(revision) is not None
-    except RevisionError:
+    except CommandError:  # "Can't locate revision identified by ..."
         return False
 
 
