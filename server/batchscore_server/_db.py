@@ -237,7 +237,8 @@ def migrate(engine: sa.Engine) -> None:
     """Bring the database to the newest schema revision, in one transaction; a no-op when it is there already.
 
     A database without tables is created at head. A SQLite file of a release from before Alembic (no
-    ``alembic_version``) is brought to the baseline by the legacy upgrade, stamped ``0001``, then upgraded. On
+    ``alembic_version``) gets the baseline's tables it lacks and revision ``0001``, the columns of later releases
+    from the legacy upgrade (``_upgrade``), then the revisions after the baseline. On
     PostgreSQL an advisory lock held to the end of the transaction makes replicas that start together migrate one
     after the other (the later ones find it done); on SQLite ``BEGIN IMMEDIATE`` does.
 
@@ -294,18 +295,19 @@ def _migrate(conn: sa.Connection) -> None:
             " backup made before upgrading"
         )
     ours = "batches" in sa.inspect(conn).get_table_names()
-    if conn.dialect.name == "sqlite" and ours:
-        # Every start, not only before the first stamp: it is idempotent and cheap, and it also repairs a file at
-        # a revision whose columns of the legacy shape were lost (tests/server/test_auth_hardening.py drops some).
-        _upgrade(conn)
-    if ours and not current:
+    if ours and not current:  # a file of a release from before Alembic
         if conn.dialect.name != "sqlite":
             raise SchemaError(
                 "the database has batchscore's tables but no alembic_version: it was not made by batchscore's"
                 " migrations; use an empty database"
             )
-        command.stamp(config, BASELINE_REVISION)
+        # The baseline adds only the tables the file lacks, and records the revision; _upgrade below the columns.
+        command.upgrade(config, BASELINE_REVISION)
         current = {BASELINE_REVISION}
+    if conn.dialect.name == "sqlite" and ours:
+        # Every start, not only on a file from before Alembic: it is idempotent and cheap, and it also repairs a
+        # file at a revision that lost columns of the legacy shape (tests/server/test_auth_hardening.py drops some).
+        _upgrade(conn)
     if current != heads:
         command.upgrade(config, "heads")
 

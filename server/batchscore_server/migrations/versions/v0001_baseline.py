@@ -1,7 +1,8 @@
 """Baseline: the schema of release 61b07b2, the last one before Alembic.
 
-Written out table by table (not from ``_db.metadata``, which moves on). A SQLite database made by that release (or
-by an older one, which ``_db``'s legacy upgrade brings to this shape first) is stamped with this revision.
+Written out table by table (not from ``_db.metadata``, which moves on). A table that exists already is left alone:
+a SQLite file of a release before Alembic runs this revision too (``_db.migrate``), which adds the tables it lacks
+(as ``create_all`` did at every start), and ``_db``'s legacy upgrade then adds the columns of later releases.
 
 Revision ID: 0001
 Revises:
@@ -24,15 +25,24 @@ JSON_DOCUMENT = sa.JSON().with_variant(sa.Text(), "postgresql")
 
 
 def upgrade() -> None:
-    """Create the tables of release 61b07b2."""
-    op.create_table(
+    """Create the tables of release 61b07b2 (those missing: see the module docstring)."""
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+
+    def create_table(name: str, *elements: sa.schema.SchemaItem, indexes: dict[str, list[str]] | None = None) -> None:
+        if name in existing:
+            return
+        op.create_table(name, *elements)
+        for index, columns in (indexes or {}).items():
+            op.create_index(index, name, columns)
+
+    create_table(
         "users",
         sa.Column("name", sa.String, primary_key=True),
         sa.Column("password_hash", sa.String, nullable=False),
         sa.Column("role", sa.String, nullable=False),
         sa.Column("created", sa.Float, nullable=False),
     )
-    op.create_table(
+    create_table(
         "refresh_tokens",
         sa.Column("token_id", sa.String, primary_key=True),
         sa.Column("token_hash", sa.String, nullable=False),
@@ -40,9 +50,9 @@ def upgrade() -> None:
         sa.Column("expires_at", sa.Float, nullable=False),
         sa.Column("revoked", sa.Boolean, nullable=False),
         sa.Column("family", sa.String),
+        indexes={"ix_refresh_tokens_family": ["family"]},
     )
-    op.create_index("ix_refresh_tokens_family", "refresh_tokens", ["family"])
-    op.create_table(
+    create_table(
         "services",
         sa.Column("name", sa.String, primary_key=True),
         sa.Column("version", sa.String, primary_key=True),
@@ -52,14 +62,14 @@ def upgrade() -> None:
         sa.Column("revision", sa.Integer, nullable=False),
         sa.Column("definition", JSON_DOCUMENT, nullable=False),
     )
-    op.create_table(
+    create_table(
         "sessions",
         sa.Column("id", sa.String, primary_key=True),
         sa.Column("owner", sa.String, nullable=False),
         sa.Column("name", sa.String),
         sa.Column("created", sa.Float, nullable=False),
     )
-    op.create_table(
+    create_table(
         "snapshots",
         sa.Column("id", sa.String, primary_key=True),
         sa.Column("owner", sa.String, nullable=False),
@@ -67,7 +77,7 @@ def upgrade() -> None:
         sa.Column("created", sa.Float, nullable=False),
         sa.Column("content_size", sa.Integer, nullable=False),
     )
-    op.create_table(
+    create_table(
         "batches",
         sa.Column("id", sa.String, primary_key=True),
         sa.Column("name", sa.String, nullable=False),
@@ -90,7 +100,7 @@ def upgrade() -> None:
         sa.Column("input_bytes", sa.Integer, nullable=False, server_default="0"),
         sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
     )
-    op.create_table(
+    create_table(
         "batch_rows",
         sa.Column("batch_id", sa.String, sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("idx", sa.Integer, primary_key=True),
@@ -98,8 +108,8 @@ def upgrade() -> None:
         sa.Column("state", sa.String, nullable=False),
         sa.Column("seq", sa.Integer),
         sa.Column("result", JSON_DOCUMENT),
+        indexes={"ix_batch_rows_seq": ["batch_id", "seq"]},
     )
-    op.create_index("ix_batch_rows_seq", "batch_rows", ["batch_id", "seq"])
 
 
 def downgrade() -> None:
