@@ -228,3 +228,19 @@ def test_tables_without_a_revision_on_postgres_are_refused(postgres: Postgres) -
         engine.dispose()
     with pytest.raises(_db.SchemaError, match="no alembic_version"):
         _db.create_engine(url)
+
+
+def test_a_failed_upgrade_leaves_the_sqlite_file_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = _release_copy(tmp_path)
+    before = _contents(path), _schema(path)
+
+    def broken(conn: sa.Connection) -> None:  # after the baseline revision's DDL, before the legacy upgrade
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(_db, "_upgrade", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        _db.create_engine(path)
+    assert (_contents(path), _schema(path)) == before  # no alembic_version, nothing half-done
+    monkeypatch.undo()
+    _db.create_engine(path).dispose()
+    assert "server_keys" in dict(_schema(path))
