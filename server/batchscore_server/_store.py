@@ -629,13 +629,14 @@ class Store:
         """
         batches = _db.batches.c
         now = time.time()
+        unowned = sa.and_(
+            batches.state.in_(UNFINISHED_STATES),
+            sa.or_(batches.lease_owner.is_(None), batches.lease_expires < now),
+            sa.or_(batches.lease_owner.is_(None), batches.lease_owner != owner),
+        )
         free = (
             sa.select(batches.id)
-            .where(
-                batches.state.in_(UNFINISHED_STATES),
-                sa.or_(batches.lease_owner.is_(None), batches.lease_expires < now),
-                sa.or_(batches.lease_owner.is_(None), batches.lease_owner != owner),
-            )
+            .where(unowned)
             .order_by(batches.created)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -646,7 +647,7 @@ class Store:
                 # The condition again: SQLite has no row locks, and another thread may have claimed it meanwhile.
                 taken = conn.execute(
                     sa.update(_db.batches)
-                    .where(batches.id == batch_id, free.whereclause)
+                    .where(batches.id == batch_id, unowned)
                     .values(lease_owner=owner, lease_expires=now + self._lease_seconds)
                 ).rowcount
                 if taken:
