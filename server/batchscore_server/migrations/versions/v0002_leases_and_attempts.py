@@ -28,6 +28,8 @@ def upgrade() -> None:
     op.add_column("batches", sa.Column("stop_requested", sa.String))
     op.create_index("ix_batches_state", "batches", ["state"])
     op.add_column("batch_rows", sa.Column("attempt", sa.Integer, nullable=False, server_default="0"))
+    # Rows that ran under an earlier release ran once (as far as anyone can tell now); canceled ones never did.
+    op.execute("UPDATE batch_rows SET attempt = 1 WHERE seq IS NOT NULL AND state <> 'canceled'")
     op.create_table(
         "server_keys",
         sa.Column("name", sa.String, primary_key=True),
