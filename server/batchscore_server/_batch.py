@@ -13,8 +13,10 @@ Faults the engine outlives (issue 13):
   gives up on a nanny whose replacement worker has not registered within ``distributed.deploy.lost-worker-timeout``
   (15 s by default, 120 s here; a busy machine took longer after a timeout kill) or that closed itself (its worker
   failed to start), and then runs with fewer workers for good; the watchdog has it start them again
-  (``LocalCluster.scale``). With an external scheduler the engine cannot start workers: it
-  logs a warning while batches wait without any, and ``/status`` shows ``warn``; the rows run once workers join.
+  (``LocalCluster.scale``). A nanny that closed itself stays among the cluster's workers until that timeout, and
+  ``scale`` replaces none it holds: the watchdog drops closed ones first, so one starts at once. With an external
+  scheduler the engine cannot start workers: it logs a warning while batches wait without any, and ``/status``
+  shows ``warn``; the rows run once workers join.
 - Database write errors (a full disk, an I/O error): every database call of the engine is retried with backoff for
   up to ``DB_RETRY_SECONDS``. A batch whose writes still fail ends ``failed`` with the error as its reason; when
   even that cannot be written, the error is logged and the batch is left as it is in the database, unfinished, so
@@ -43,6 +45,7 @@ import dask
 import sqlalchemy.exc
 from distributed import Client, Event, Future, LocalCluster
 from distributed import wait as wait_for_futures
+from distributed.core import Status
 from distributed.scheduler import KilledWorker
 
 from batchscore_server import _db
@@ -352,9 +355,10 @@ class BatchEngine:
                 continue
             now = time.monotonic()
             short_since = now if short_since is None else short_since
-            if self._cluster is not None:
-                # Starts a nanny for each configured worker the cluster dropped; none for one still restarting.
-                self._cluster.scale(self._settings.workers)
+            # On the cluster's own loop (its thread): the cluster's state is not the server loop's to touch. The
+            # loop is None only once the cluster is closed.
+            if self._cluster is not None and self._cluster.loop is not None:
+                self._cluster.loop.add_callback(self._replace_closed_nannies, self._cluster, self._settings.workers)
             if (
                 now - short_since >= SHORT_OF_WORKERS_WARNING_SECONDS
                 and now - warned >= SHORT_OF_WORKERS_WARNING_SECONDS
@@ -367,6 +371,21 @@ class BatchEngine:
                     wanted,
                     ", ".join(self._tasks) or "none",
                 )
+
+    @staticmethod
+    def _replace_closed_nannies(cluster: LocalCluster, workers: int) -> None:
+        """Drop the cluster's closed nannies, then start a nanny for each configured worker it lacks.
+
+        Run it on the cluster's own loop. A nanny closes itself when the worker it starts in place of a dead one fails
+        to start; LocalCluster keeps it among its workers until ``lost-worker-timeout`` (120 s here) after its worker
+        left, and ``scale`` starts no replacement for a worker it still holds: the cluster stayed a worker short for two
+        minutes. A nanny still restarting its worker is running, not closed: it is kept.
+        """
+        for name, nanny in list(cluster.workers.items()):
+            if nanny.status in (Status.closed, Status.failed):
+                log.warning("the Dask nanny %r is %s: starting another in its place", name, nanny.status.name)
+                del cluster.workers[name]
+        cluster.scale(workers)
 
     def _on_row_event(self, event: tuple[float, dict[str, Any]]) -> None:
         message = event[1]
