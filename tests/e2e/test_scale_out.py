@@ -82,8 +82,12 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
                 # A cancel through B of another batch A drives: its rows stop, the finished ones stay.
                 other = api_a.post("/api/slow/v1/batch", json=records[:40]).json()["batchExecutionId"]
                 wait_for(api_b, f"/api/slow/v1/batch/{other}", lambda b: b["completedItemCount"] >= 1, "slow row")
+                asked = time.monotonic()
                 canceled = api_b.post(f"/api/slow/v1/batch/{other}/cancel")
+                cancel_seconds = time.monotonic() - asked
                 assert canceled.status_code == 200, canceled.text
+                # B answers once A ended the batch (A reads the request at its next beat, its running rows finish).
+                assert canceled.json()["state"] == "canceled"
                 final_other = wait_for(
                     api_a, f"/api/slow/v1/batch/{other}", lambda b: b["state"] != "inProgress", "cancel via B", 60
                 )
@@ -145,7 +149,7 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
             print(  # the closing note's figures (pytest -s)
                 f"takeover: progress again {takeover_seconds:.1f} s after the kill (lease {LEASE_SECONDS} s); "
                 f"{len(finished_before)} rows done before, {resumed['completedItemCount']} then; "
-                f"attempt 2: {sorted(again)}"
+                f"attempt 2: {sorted(again)}; a cancel through B answered in {cancel_seconds:.1f} s"
             )
             api_b.close()
         finally:
