@@ -753,6 +753,10 @@ class Store:
         if max_bytes:
             conditions.append(stored.scalar_subquery() + size + besides <= max_bytes)
         with self.engine.begin() as conn:
+            if conditions and conn.dialect.name == "postgresql":
+                # SQLite runs one writer at a time; PostgreSQL's concurrent starts of one user (at several replicas)
+                # would each see the others' batches not yet open, and all slip under the quota: they take turns.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
             opened = conn.execute(
                 sa.update(_db.batches)
                 .where(batches.id == batch_id, *conditions)
