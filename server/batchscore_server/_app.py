@@ -26,7 +26,7 @@ from batchscore_server._routes.deps import SafeJSONResponse
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
-from batchscore_server._store import STORAGE_FULL_MESSAGE, disk_full
+from batchscore_server._store import NUL_MESSAGE, STORAGE_FULL_MESSAGE, disk_full, holds_nul
 
 __all__ = ["Server", "create_app"]
 
@@ -94,6 +94,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(sa.exc.DBAPIError)
     async def storage_full(_request: Request, error: Exception) -> JSONResponse:
         # A full disk is the contract's 507 on every route; any other such error goes on to the backstop below (500).
+        if holds_nul(error):  # a name or text field with U+0000, which PostgreSQL's text refuses: the caller's doing
+            return _error_response(ApiError(400, NUL_MESSAGE))
         if not disk_full(error):
             raise error
         return _error_response(ApiError(507, STORAGE_FULL_MESSAGE))

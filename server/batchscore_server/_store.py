@@ -563,6 +563,7 @@ class Store:
 
     def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
         """End a batch ``failed`` with ``reason``; rows without a result get ``result``."""
+        reason = reason.replace("\x00", "\\x00")  # a service's own error text may hold one: PostgreSQL's cannot
         with self.engine.begin() as conn:
             close_leftovers(conn, batch_id, result, "failed")
             conn.execute(
@@ -814,6 +815,18 @@ def disk_full(error: BaseException) -> bool:
         wrapped = getattr(current, "orig", None)  # SQLAlchemy's DBAPIError wraps the driver's error
         current = wrapped if isinstance(wrapped, BaseException) else current.__cause__ or current.__context__
     return False
+
+
+def holds_nul(error: BaseException) -> bool:
+    """Whether a database error says a text value held the NUL character (PostgreSQL's text cannot; SQLite's can).
+
+    psycopg refuses such a value before sending it, so nothing was written.
+    """
+    wrapped = getattr(error, "orig", None)
+    return isinstance(error, sa.exc.DataError) and "NUL (0x00)" in str(wrapped)
+
+
+NUL_MESSAGE = "text may not hold the NUL character (\\u0000)"
 
 
 def service_key(row: Record) -> str:

@@ -189,3 +189,22 @@ def test_a_replica_that_lost_its_lease_stops_driving_the_batch(postgres: Postgre
             final = api.get(path).json()
             assert final["state"] == "inProgress"  # the intruder drives it now
             assert final["completedItemCount"] == counts[-1] < 60
+
+
+def test_text_with_nul_is_a_400_on_postgresql_and_nothing_is_stored(postgres: Postgres, tmp_path: Path) -> None:
+    url = create_database(postgres, "nul_text")
+    with running_server(tmp_path / "data", workers=1, database_url=url) as server:
+        refused = httpx.post(f"{server.url}/login", json={"username": "a\u0000b", "password": "x"}, timeout=120)
+        assert refused.status_code == 400, refused.text
+        token = login(server)["access_token"]
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as api:
+            session = api.post("/sessions", json={"name": "s\u0000"})
+            assert session.status_code == 400, session.text
+            assert "NUL" in session.json()["message"]
+            rows = sa.create_engine(url)
+            try:
+                with rows.connect() as conn:
+                    assert conn.execute(sa.text("SELECT count(*) FROM sessions")).scalar_one() == 0
+            finally:
+                rows.dispose()
+            assert api.get("/api/a%00b/v1/batch/x").status_code == 400
