@@ -48,12 +48,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path, postgres: Postgres | N
         engine.dispose()
 
 
-def add_batch(store: Store, batch_id: str, rows: int, created: float = 0.0) -> None:
-    batch = {
+def new_batch(batch_id: str, owner: str = "o", created: float = 0.0) -> dict[str, Any]:
+    """A batch as a start request makes it, before its rows."""
+    return {
         "id": batch_id,
         "name": "s",
         "version": "v",
-        "owner": "o",
+        "owner": owner,
         "created": created,
         "parallel_count": 1,
         "item_timeout": None,
@@ -62,7 +63,10 @@ def add_batch(store: Store, batch_id: str, rows: int, created: float = 0.0) -> N
         "spec": {"key": "k", "inputs": []},
         "last_seq": 0,
     }
-    store.insert_receiving_batch(batch)
+
+
+def add_batch(store: Store, batch_id: str, rows: int, created: float = 0.0) -> None:
+    store.insert_receiving_batch(new_batch(batch_id, created=created))
     store.insert_rows(batch_id, 0, [f'{{"x": {i}, "text": "é\\u0000"}}' for i in range(rows)])
     store.open_batch(batch_id, rows, "hash")
 
@@ -155,21 +159,7 @@ def test_a_lease_not_renewed_in_time_goes_to_another_replica_with_its_stop_reque
 
 def test_receipts_of_live_replicas_are_kept(store: Store) -> None:
     add_batch(store, "done", 1)
-    store.insert_receiving_batch(
-        {
-            "id": "arriving",
-            "name": "s",
-            "version": "v",
-            "owner": "o",
-            "created": 0.0,
-            "parallel_count": 1,
-            "item_timeout": None,
-            "idempotency_key": None,
-            "request_hash": "",
-            "spec": {},
-            "last_seq": 0,
-        }
-    )
+    store.insert_receiving_batch(new_batch("arriving"))
     store.remove_unfinished_receipts(every=False)
     assert store.batch_state("arriving") is not None
     with store.engine.begin() as conn:  # its replica died long ago
@@ -190,20 +180,7 @@ def test_postgresql_disk_full_is_a_full_disk() -> None:
 
 def test_concurrent_starts_of_one_user_cannot_all_slip_under_the_quota(store: Store) -> None:
     for number in range(6):
-        batch = {
-            "id": f"q{number}",
-            "name": "s",
-            "version": "v",
-            "owner": "rita",
-            "created": 0.0,
-            "parallel_count": 1,
-            "item_timeout": None,
-            "idempotency_key": None,
-            "request_hash": "",
-            "spec": {},
-            "last_seq": 0,
-        }
-        store.insert_receiving_batch(batch)
+        store.insert_receiving_batch(new_batch(f"q{number}", owner="rita"))
         store.insert_rows(f"q{number}", 0, ['{"x": 1}'] * 10)
     barrier = threading.Barrier(6)
     opened: list[str] = []
