@@ -444,6 +444,8 @@ class BatchEngine:
                 elif batch_id in stops and not self._live[batch_id].cancel_requested:
                     log.info("batch %s: stop requested through another replica", batch_id)
                     await self._stop_here(batch_id, stops[batch_id] or None)
+        if not self._settings.shared_database:
+            return  # the one server of a SQLite database resumed every batch at its start (_resume)
         for batch_id in await self._in_db_thread(self._store.claim_free_batches, self.replica_id, CLAIM_BATCHES):
             log.info("taking over batch %s (its replica's lease expired)", batch_id)
             self.launch(batch_id, claimed=True)
