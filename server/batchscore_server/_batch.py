@@ -7,6 +7,12 @@ results are written to SQLite as they arrive (through the store, in a worker thr
 each with a per-batch completion sequence number (the polling cursor), and a row running longer than
 ``itemTimeout`` is failed and its worker process killed. A restart resumes from the database alone.
 
+Replicas (several servers on one PostgreSQL): the replica that drives a batch holds a lease on it in the database
+(owner, expiry), renewed every beat (``min(1 s, lease/5)``) with the stop requests other replicas left for it; a
+replica that dies stops renewing, and another claims the batch once the lease expired (``FOR UPDATE SKIP LOCKED``)
+and runs its rows without a result. Each row's starts are written with the results (``attempt``). On SQLite the
+one server owns every batch.
+
 Faults the engine outlives (issue 13):
 
 - Lost workers: a watchdog compares the workers the scheduler has with the configured count. Dask's LocalCluster

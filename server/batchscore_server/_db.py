@@ -1,6 +1,8 @@
 """The schema (SQLAlchemy Core), the engine factory with its migrations (Alembic), and the raw read path of polls.
 
-WAL mode lets pollers read while the batch engine writes; the server process is the only writer.
+SQLite (the default, in the data directory): WAL mode lets pollers read while the batch engine writes; the one
+server of a data directory is its only writer. PostgreSQL (``--database-url``): several replicas share the
+database; the read path runs the same fixed SQL on the engine's pooled psycopg connections.
 """
 
 from __future__ import annotations
