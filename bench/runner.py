@@ -73,7 +73,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="batchscore benchmarks against baselines measured in the same run"
     )
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, under 2 minutes (what the tests run)")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few minutes (what the tests run)")
     parser.add_argument(
         "--only",
         default="",
