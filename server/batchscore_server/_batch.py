@@ -13,8 +13,10 @@ Faults the engine outlives (issue 13):
   gives up on a nanny whose replacement worker has not registered within ``distributed.deploy.lost-worker-timeout``
   (15 s by default, 120 s here; a busy machine took longer after a timeout kill) or that closed itself (its worker
   failed to start), and then runs with fewer workers for good; the watchdog has it start them again
-  (``LocalCluster.scale``). With an external scheduler the engine cannot start workers: it
-  logs a warning while batches wait without any, and ``/status`` shows ``warn``; the rows run once workers join.
+  (``LocalCluster.scale``). A nanny that closed itself stays among the cluster's workers until that timeout, and
+  ``scale`` replaces none it holds: the watchdog drops closed ones first, so one starts at once. With an external
+  scheduler the engine cannot start workers: it logs a warning while batches wait without any, and ``/status``
+  shows ``warn``; the rows run once workers join.
 - Database write errors (a full disk, an I/O error): every database call of the engine is retried with backoff for
   up to ``DB_RETRY_SECONDS``. A batch whose writes still fail ends ``failed`` with the error as its reason; when
   even that cannot be written, the error is logged and the batch is left as it is in the database, unfinished, so
@@ -43,6 +45,7 @@ import dask
 import sqlalchemy.exc
 from distributed import Client, Event, Future, LocalCluster
 from distributed import wait as wait_for_futures
+from distributed.core import Status
 from distributed.scheduler import KilledWorker
 
 from batchscore_server import _db
@@ -151,6 +154,7 @@ class BatchEngine:
         self._cluster_lock = threading.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._lease_keeper: asyncio.Task[None] | None = None
+        self._leased: set[str] = set()  # batches driven here whose lease this replica took
         # This process's name in the batches' leases: unique per start, so a restarted replica never mistakes the
         # leases of its previous life (whose rows may still run) for its own.
         self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -275,15 +279,15 @@ class BatchEngine:
         if batch_id not in self._tasks and await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id):
             # No live replica drives it: this one ends it.
             await self._in_db_thread(self._finish_stopped, batch_id)
-            self._live.pop(batch_id, None)
             with contextlib.suppress(Exception):
                 await Event(cancel_event_name(batch_id), client=self.client).clear()
 
     async def _stop_here(self, batch_id: str, fail_reason: str | None) -> None:
-        """Stop starting the batch's rows here: its flags, and the workers' (through the Dask event)."""
-        live = self._live[batch_id]
-        live.cancel_requested = True
-        live.fail_reason = live.fail_reason or fail_reason
+        """Stop starting the batch's rows here: its flags (when driven here), and the workers' (the Dask event)."""
+        if batch_id in self._tasks:
+            live = self._live[batch_id]
+            live.cancel_requested = True
+            live.fail_reason = live.fail_reason or fail_reason
         await Event(cancel_event_name(batch_id), client=self.client).set()
 
     async def wait(self, batch_id: str) -> None:
@@ -352,9 +356,10 @@ class BatchEngine:
                 continue
             now = time.monotonic()
             short_since = now if short_since is None else short_since
-            if self._cluster is not None:
-                # Starts a nanny for each configured worker the cluster dropped; none for one still restarting.
-                self._cluster.scale(self._settings.workers)
+            # On the cluster's own loop (its thread): the cluster's state is not the server loop's to touch. The
+            # loop is None only once the cluster is closed.
+            if self._cluster is not None and self._cluster.loop is not None:
+                self._cluster.loop.add_callback(self._replace_closed_nannies, self._cluster, self._settings.workers)
             if (
                 now - short_since >= SHORT_OF_WORKERS_WARNING_SECONDS
                 and now - warned >= SHORT_OF_WORKERS_WARNING_SECONDS
@@ -367,6 +372,21 @@ class BatchEngine:
                     wanted,
                     ", ".join(self._tasks) or "none",
                 )
+
+    @staticmethod
+    def _replace_closed_nannies(cluster: LocalCluster, workers: int) -> None:
+        """Drop the cluster's closed nannies, then start a nanny for each configured worker it lacks.
+
+        Run it on the cluster's own loop. A nanny closes itself when the worker it starts in place of a dead one fails
+        to start; LocalCluster keeps it among its workers until ``lost-worker-timeout`` (120 s here) after its worker
+        left, and ``scale`` starts no replacement for a worker it still holds: the cluster stayed a worker short for two
+        minutes. A nanny still restarting its worker is running, not closed: it is kept.
+        """
+        for name, nanny in list(cluster.workers.items()):
+            if nanny.status in (Status.closed, Status.failed):
+                log.warning("the Dask nanny %r is %s: starting another in its place", name, nanny.status.name)
+                del cluster.workers[name]
+        cluster.scale(workers)
 
     def _on_row_event(self, event: tuple[float, dict[str, Any]]) -> None:
         message = event[1]
@@ -410,7 +430,7 @@ class BatchEngine:
                 log.warning("could not renew the batch leases of %s", self.replica_id, exc_info=True)
 
     async def _renew_and_claim(self) -> None:
-        driven = list(self._tasks)
+        driven = list(self._leased)
         if driven:
             kept, stops = await self._in_db_thread(self._store.renew_leases, self.replica_id, driven)
             for batch_id in driven:
@@ -429,9 +449,16 @@ class BatchEngine:
             self.launch(batch_id, claimed=True)
 
     async def _run(self, batch_id: str, claimed: bool) -> None:
+        if not claimed:
+            try:
+                claimed = await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id)
+            except Exception:
+                log.exception("batch %s could not be claimed: a replica takes it over once its lease expires", batch_id)
+            if not claimed:  # another live replica drives it
+                self._tasks.pop(batch_id, None)
+                return
+        self._leased.add(batch_id)
         try:
-            if not claimed and not await self._in_db_thread(self._store.claim_batch, batch_id, self.replica_id):
-                return  # another live replica drives it
             await self._schedule(batch_id)
         except asyncio.CancelledError:
             raise
@@ -443,6 +470,7 @@ class BatchEngine:
                 log.exception("batch %s could not be marked failed: it is resumed at the next start", batch_id)
         finally:
             self._tasks.pop(batch_id, None)
+            self._leased.discard(batch_id)
             self._live.pop(batch_id, None)
             with contextlib.suppress(Exception):
                 await Event(cancel_event_name(batch_id), client=self.client).clear()
@@ -466,11 +494,9 @@ class BatchEngine:
         in_flight: dict[Future[Any], list[Row]] = {}
         init_failure: str | None = None
 
-        async def submit_from_queue() -> None:
-            chunks: list[list[Row]] = []
-            while queue and len(in_flight) + len(chunks) < slots and not live.cancel_requested:
-                chunks.append(queue.popleft())
-            for chunk in chunks:
+        def submit_from_queue() -> None:
+            while queue and len(in_flight) < slots and not live.cancel_requested:
+                chunk = queue.popleft()
                 future = self.client.submit(
                     run_chunk,
                     batch_id,
@@ -489,7 +515,7 @@ class BatchEngine:
                 page = await self._in_db_thread(pages.next)
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
-            await submit_from_queue()
+            submit_from_queue()
             if not in_flight:
                 break
             # The wait ends by a timeout (a tick), or raises the first erred future's error: either way, _collect
@@ -499,7 +525,7 @@ class BatchEngine:
             finished = [(future, in_flight.pop(future)) for future in list(in_flight) if future.done()]
             # Workers get their next chunks before the finished ones are written down: a worker otherwise idled
             # through each chunk's bookkeeping (100k trivial rows: 15.5k rows/s before, 17.7k after).
-            await submit_from_queue()
+            submit_from_queue()
             init_failure = await self._flush(batch_id)
             for future, chunk in finished:
                 init_failure = await self._collect(batch_id, future, chunk, queue) or init_failure

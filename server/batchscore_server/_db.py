@@ -1,4 +1,4 @@
-"""The SQLite schema (SQLAlchemy Core), the engine factory, and the raw read path of polls.
+"""The schema (SQLAlchemy Core), the engine factory with its migrations (Alembic), and the raw read path of polls.
 
 WAL mode lets pollers read while the batch engine writes; the server process is the only writer.
 """
@@ -16,6 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event
 
 metadata = sa.MetaData()
@@ -156,29 +161,162 @@ BUSY_TIMEOUT_SECONDS = 30
 MMAP_BYTES = 256 * 1024 * 1024
 
 
-def create_engine(database_path: Path | str) -> sa.Engine:
-    """Open (and create if needed) the database with WAL, foreign keys and a busy timeout."""
-    if isinstance(database_path, str):  # interim (lead): replaced by the migrations branch
-        url = database_path.replace("postgresql://", "postgresql+psycopg://", 1)
-        shared = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        metadata.create_all(shared)
-        return shared
-    engine = sa.create_engine(
-        f"sqlite:///{database_path}", connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
-    )
+# PostgreSQL connections per replica: the event loop's threads, the batch engine and the read path share them.
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
-        cursor.close()
 
-    metadata.create_all(engine)
-    _upgrade(engine)
+def create_engine(target: Path | str) -> sa.Engine:
+    """Open a database and bring its schema to this code's (see :func:`migrate`).
+
+    Args:
+        target: A SQLite file (a ``Path``; created if needed), or a SQLAlchemy URL (``sqlite:///...`` or
+            ``postgresql://...``; ``postgresql://`` and ``postgres://`` use psycopg 3).
+
+    SQLite runs with WAL, foreign keys and a busy timeout; PostgreSQL with a pool that checks a connection before
+    handing it out (a replica outlives database restarts).
+
+    Raises:
+        SchemaError: The database was written by a newer release, or holds tables not made by these migrations.
+
+    """
+    url = sa.make_url(f"sqlite:///{target}" if isinstance(target, Path) else target)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        engine = sa.create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+    else:
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW)
+    try:
+        migrate(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    cursor.close()
+
+
+# -- schema migrations (Alembic; the scripts are in the package's migrations/) ----------------------------------------
+
+MIGRATIONS = "batchscore_server:migrations"
+# The schema of release 61b07b2, the last before Alembic: a SQLite file without alembic_version is at it once the
+# legacy upgrade (_upgrade) ran.
+BASELINE_REVISION = "0001"
+# pg_advisory_xact_lock's key for migrations (any fixed number; these are the bytes of "bsmigrat").
+MIGRATION_LOCK_KEY = 0x62736D6967726174
+
+
+class SchemaError(RuntimeError):
+    """The database's schema is not one this code can migrate (newer than it, or not made by it)."""
+
+
+def alembic_config(connection: sa.Connection | None = None) -> Config:
+    """An Alembic configuration for the packaged migrations, without an ``alembic.ini``.
+
+    Args:
+        connection: The connection ``env.py`` migrates (Alembic commands run on it, in its transaction).
+
+    """
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.set_main_option("path_separator", "os")
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: sa.Engine) -> None:
+    """Bring the database to the newest schema revision, in one transaction; a no-op when it is there already.
+
+    A database without tables is created at head. A SQLite file of a release from before Alembic (no
+    ``alembic_version``) gets the baseline's tables it lacks and revision ``0001``, the columns of later releases
+    from the legacy upgrade (``_upgrade``), then the revisions after the baseline. On
+    PostgreSQL an advisory lock held to the end of the transaction makes replicas that start together migrate one
+    after the other (the later ones find it done); on SQLite ``BEGIN IMMEDIATE`` does.
+
+    Raises:
+        SchemaError: The database is at a revision this code does not know (a newer release wrote it), or it has
+            batchscore's tables but no revision and is not SQLite.
+
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            with _sqlite_transaction(conn):
+                _migrate(conn)
+        else:
+            with conn.begin():
+                if conn.dialect.name == "postgresql":
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+                _migrate(conn)
+
+
+@contextlib.contextmanager
+def _sqlite_transaction(conn: sa.Connection) -> Iterator[None]:
+    """Run the block in one SQLite write transaction, DDL included.
+
+    pysqlite begins transactions by itself only before INSERT, UPDATE and DELETE: the DDL of a migration would
+    commit statement by statement, and a failure half-way leave a half-migrated file. With pysqlite's own handling
+    off for the block, ``BEGIN IMMEDIATE`` takes the write lock up front and covers everything.
+    """
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    saved = driver.isolation_level
+    driver.isolation_level = None
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        driver.isolation_level = saved
+
+
+def _migrate(conn: sa.Connection) -> None:
+    config = alembic_config(conn)
+    script = ScriptDirectory.from_config(config)
+    heads = set(script.get_heads())
+    current = set(MigrationContext.configure(conn).get_current_heads())
+    unknown = sorted(revision for revision in current if not _known(script, revision))
+    if unknown:
+        raise SchemaError(
+            f"the database is at schema revision {', '.join(unknown)}, which this batchscore does not know (its"
+            f" newest is {', '.join(sorted(heads))}): a newer release wrote it; run that release, or restore the"
+            " backup made before upgrading"
+        )
+    ours = "batches" in sa.inspect(conn).get_table_names()
+    if ours and not current:  # a file of a release from before Alembic
+        if conn.dialect.name != "sqlite":
+            raise SchemaError(
+                "the database has batchscore's tables but no alembic_version: it was not made by batchscore's"
+                " migrations; use an empty database"
+            )
+        # The baseline adds only the tables the file lacks, and records the revision; _upgrade below the columns.
+        command.upgrade(config, BASELINE_REVISION)
+        current = {BASELINE_REVISION}
+    if conn.dialect.name == "sqlite" and ours:
+        # Every start, not only on a file from before Alembic: it is idempotent and cheap, and it also repairs a
+        # file at a revision that lost columns of the legacy shape (tests/server/test_auth_hardening.py drops some).
+        _upgrade(conn)
+    if current != heads:
+        command.upgrade(config, "heads")
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except CommandError:  # "Can't locate revision identified by ..."
+        return False
 
 
 # -- the raw read path of polls --------------------------------------------------------------------------------------
@@ -432,23 +570,26 @@ def result_chunk(
 COUNTED_STATES = {"complete": "complete_count", "failed": "failed_count", "canceled": "canceled_count"}
 
 
-def _upgrade(engine: sa.Engine) -> None:
-    """Bring a database written by an earlier version up to this schema (create_all only adds tables)."""
-    with engine.begin() as conn:
-        columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(batches)")}
-        missing = [column for column in COUNTED_STATES.values() if column not in columns]
-        for column in missing:
-            conn.exec_driver_sql(f"ALTER TABLE batches ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
-        if missing:
-            for state, column in COUNTED_STATES.items():
-                conn.exec_driver_sql(
-                    f"UPDATE batches SET {column} = "  # column names from COUNTED_STATES only
-                    "(SELECT count(*) FROM batch_rows WHERE batch_rows.batch_id = batches.id AND state = ?)",
-                    (state,),
-                )
-        _add_missing_columns(conn)
-        # Served the per-poll counts the columns above replaced; it only slowed every insert and result.
-        conn.exec_driver_sql("DROP INDEX IF EXISTS ix_batch_rows_state")
+def _upgrade(conn: sa.Connection) -> None:
+    """Bring a SQLite file written by a release before Alembic up to the baseline (revision 0001); idempotent.
+
+    Frozen: it knows the releases up to 61b07b2 only. Should a revision ever drop or rename a column it adds, run
+    it only on files without ``alembic_version``.
+    """
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(batches)")}
+    missing = [column for column in COUNTED_STATES.values() if column not in columns]
+    for column in missing:
+        conn.exec_driver_sql(f"ALTER TABLE batches ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+    if missing:
+        for state, column in COUNTED_STATES.items():
+            conn.exec_driver_sql(
+                f"UPDATE batches SET {column} = "  # column names from COUNTED_STATES only
+                "(SELECT count(*) FROM batch_rows WHERE batch_rows.batch_id = batches.id AND state = ?)",
+                (state,),
+            )
+    _add_missing_columns(conn)
+    # Served the per-poll counts the columns above replaced; it only slowed every insert and result.
+    conn.exec_driver_sql("DROP INDEX IF EXISTS ix_batch_rows_state")
 
 
 def _add_missing_columns(conn: sa.Connection) -> None:

@@ -24,7 +24,7 @@ from batchscore_server import _auth, _http, _startup
 from batchscore_server._app import create_app
 from batchscore_server._auth import Role, has_users
 from batchscore_server._datadir_lock import DataDirLockedError
-from batchscore_server._db import create_engine
+from batchscore_server._db import SchemaError, create_engine
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
 from batchscore_server._state import Server
@@ -50,6 +50,22 @@ class SetupError(Exception):
     """The server cannot start as configured (the message says what to set)."""
 
 
+def open_database(settings: Settings) -> sa.Engine:
+    """The server's database, its schema brought up to date.
+
+    Raises:
+        SetupError: It cannot be reached, or its schema is newer than this release's (or not batchscore's).
+
+    """
+    try:
+        return create_engine(settings.database)
+    except SchemaError as error:
+        raise SetupError(f"the database cannot be used: {error}") from error
+    except sa.exc.OperationalError as error:  # a database URL whose server does not answer, or refuses the login
+        where = settings.database_url and sa.make_url(settings.database_url).render_as_string(hide_password=True)
+        raise SetupError(f"cannot open the database {where or settings.database_path}: {error.orig}") from error
+
+
 def ensure_admin(settings: Settings, admin_password: str | None) -> None:
     """Create user ``admin`` (Owner) on a new data directory; refuse to start without a password for it.
 
@@ -61,7 +77,7 @@ def ensure_admin(settings: Settings, admin_password: str | None) -> None:
 
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.database)
+    engine = open_database(settings)
     try:
         if has_users(engine):
             if admin_password and _auth.password_matches(engine, "admin", admin_password) is False:

@@ -629,13 +629,14 @@ class Store:
         """
         batches = _db.batches.c
         now = time.time()
+        unowned = sa.and_(
+            batches.state.in_(UNFINISHED_STATES),
+            sa.or_(batches.lease_owner.is_(None), batches.lease_expires < now),
+            sa.or_(batches.lease_owner.is_(None), batches.lease_owner != owner),
+        )
         free = (
             sa.select(batches.id)
-            .where(
-                batches.state.in_(UNFINISHED_STATES),
-                sa.or_(batches.lease_owner.is_(None), batches.lease_expires < now),
-                sa.or_(batches.lease_owner.is_(None), batches.lease_owner != owner),
-            )
+            .where(unowned)
             .order_by(batches.created)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -646,7 +647,7 @@ class Store:
                 # The condition again: SQLite has no row locks, and another thread may have claimed it meanwhile.
                 taken = conn.execute(
                     sa.update(_db.batches)
-                    .where(batches.id == batch_id, free.whereclause)
+                    .where(batches.id == batch_id, unowned)
                     .values(lease_owner=owner, lease_expires=now + self._lease_seconds)
                 ).rowcount
                 if taken:
@@ -752,6 +753,10 @@ class Store:
         if max_bytes:
             conditions.append(stored.scalar_subquery() + size + besides <= max_bytes)
         with self.engine.begin() as conn:
+            if conditions and conn.dialect.name == "postgresql":
+                # SQLite runs one writer at a time; PostgreSQL's concurrent starts of one user (at several replicas)
+                # would each see the others' batches not yet open, and all slip under the quota: they take turns.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(owner))))
             opened = conn.execute(
                 sa.update(_db.batches)
                 .where(batches.id == batch_id, *conditions)

@@ -1,4 +1,8 @@
-"""An external Dask cluster for the tests: a `dask scheduler` process and `dask worker` processes."""
+"""An external Dask cluster for the tests: a `dask scheduler` process and `dask worker` processes.
+
+Started with the options the README's "Scaling out" gives them (scheduler settings in the environment, workers
+with one thread each and ``--preload batchscore_server._worker``).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,9 @@ SCHEDULER_ENV = {
     "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
 }
 START_TIMEOUT_S = 120
+# The `dask` command of this interpreter's environment: the README's scaling-out commands are `dask scheduler` and
+# `dask worker`.
+DASK = str(Path(sys.executable).with_name("dask"))
 
 
 @contextlib.contextmanager
@@ -36,7 +43,7 @@ def dask_cluster(folder: Path, worker_processes: int = 1, workers_each: int = 2)
         with (folder / "dask.log").open("ab") as log:
             processes.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", *command],
+                    [DASK, *command],
                     env=env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -46,7 +53,7 @@ def dask_cluster(folder: Path, worker_processes: int = 1, workers_each: int = 2)
 
     try:
         start(
-            "distributed.cli.dask_scheduler",
+            "scheduler",
             "--host",
             "127.0.0.1",
             "--port",
@@ -61,7 +68,7 @@ def dask_cluster(folder: Path, worker_processes: int = 1, workers_each: int = 2)
             time.sleep(0.1)
         for _ in range(worker_processes):
             start(
-                "distributed.cli.dask_worker",
+                "worker",
                 "--scheduler-file",
                 str(scheduler_file),
                 "--nthreads",

@@ -125,9 +125,15 @@ def publish(api: httpx.Client, name: str, code: str, init_code: str = "", **fiel
 
 def wait_until_finished(api: httpx.Client, name: str, execution_id: str, timeout: float = 240) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
+    body: dict[str, Any] = {}
     while time.monotonic() < deadline:
-        body: dict[str, Any] = api.get(f"/api/{name}/v1/batch/{execution_id}", params={"limit": 1}).json()
+        body = api.get(f"/api/{name}/v1/batch/{execution_id}", params={"limit": 1}).json()
         if body["state"] in FINAL_STATES:
             return body
         time.sleep(0.2)
-    raise AssertionError(f"batch {execution_id} did not finish in {timeout} s")
+    # The batch's counts and the cluster's worker count tell a stuck row from a cluster without workers.
+    try:
+        status: Any = api.get("/status").json()
+    except (httpx.HTTPError, ValueError) as error:
+        status = repr(error)
+    raise AssertionError(f"batch {execution_id} did not finish in {timeout} s; last status: {body}; /status: {status}")

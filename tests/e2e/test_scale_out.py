@@ -16,10 +16,12 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from batchscore_server import running_server
 from tests._postgres import Postgres, create_database, running_postgres, unavailable_reason
 from tests.e2e._dask_cluster import dask_cluster
-from tests.e2e.conftest import NUMERIC_IO
+from tests.e2e.conftest import NUMERIC_IO, login, publish
 from tests.e2e.test_restart import PASSWORD, client, kill_hard, start_server
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None, reason=str(unavailable_reason()))
@@ -80,8 +82,12 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
                 # A cancel through B of another batch A drives: its rows stop, the finished ones stay.
                 other = api_a.post("/api/slow/v1/batch", json=records[:40]).json()["batchExecutionId"]
                 wait_for(api_b, f"/api/slow/v1/batch/{other}", lambda b: b["completedItemCount"] >= 1, "slow row")
+                asked = time.monotonic()
                 canceled = api_b.post(f"/api/slow/v1/batch/{other}/cancel")
+                cancel_seconds = time.monotonic() - asked
                 assert canceled.status_code == 200, canceled.text
+                # B answers once A ended the batch (A reads the request at its next beat, its running rows finish).
+                assert canceled.json()["state"] == "canceled"
                 final_other = wait_for(
                     api_a, f"/api/slow/v1/batch/{other}", lambda b: b["state"] != "inProgress", "cancel via B", 60
                 )
@@ -143,10 +149,43 @@ def test_a_replica_killed_mid_batch_is_taken_over(postgres: Postgres, tmp_path: 
             print(  # the closing note's figures (pytest -s)
                 f"takeover: progress again {takeover_seconds:.1f} s after the kill (lease {LEASE_SECONDS} s); "
                 f"{len(finished_before)} rows done before, {resumed['completedItemCount']} then; "
-                f"attempt 2: {sorted(again)}"
+                f"attempt 2: {sorted(again)}; a cancel through B answered in {cancel_seconds:.1f} s"
             )
             api_b.close()
         finally:
             for replica in (replica_a, replica_b):
                 if replica.poll() is None:
                     kill_hard(replica)
+
+
+def test_a_replica_that_lost_its_lease_stops_driving_the_batch(postgres: Postgres, tmp_path: Path) -> None:
+    url = create_database(postgres, "lost_lease")
+    with running_server(tmp_path / "data", workers=1, database_url=url, lease_seconds=2) as server:
+        token = login(server)["access_token"]
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as api:
+            publish(api, "slow", SLOW)
+            records = [{"hp": float(i), "wt": 0.0} for i in range(60)]
+            execution_id = api.post("/api/slow/v1/batch", json=records).json()["batchExecutionId"]
+            path = f"/api/slow/v1/batch/{execution_id}"
+            wait_for(api, path, lambda b: b["completedItemCount"] >= 2, "two rows done")
+            # Another replica took the batch over (this one stalled past its lease, say): its lease is not ours.
+            engine = sa.create_engine(url)
+            try:
+                with engine.begin() as conn:
+                    conn.execute(
+                        sa.text("UPDATE batches SET lease_owner = 'intruder', lease_expires = :far WHERE id = :id"),
+                        {"far": time.time() + 3600, "id": execution_id},
+                    )
+            finally:
+                engine.dispose()
+            # At its next beat the replica stops: the row running then may still finish, no row starts after.
+            deadline = time.monotonic() + 120
+            counts = []
+            while len(counts) < 2 or counts[-1] != counts[-2]:
+                assert time.monotonic() < deadline, counts
+                time.sleep(3)
+                counts.append(api.get(path).json()["completedItemCount"])
+            time.sleep(3)
+            final = api.get(path).json()
+            assert final["state"] == "inProgress"  # the intruder drives it now
+            assert final["completedItemCount"] == counts[-1] < 60

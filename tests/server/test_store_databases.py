@@ -186,3 +186,36 @@ def test_postgresql_disk_full_is_a_full_disk() -> None:
     wrapped = sa.exc.OperationalError("INSERT", {}, DiskFull("could not extend file"))
     assert disk_full(wrapped)
     assert not disk_full(sa.exc.OperationalError("INSERT", {}, Exception("deadlock")))
+
+
+def test_concurrent_starts_of_one_user_cannot_all_slip_under_the_quota(store: Store) -> None:
+    for number in range(6):
+        batch = {
+            "id": f"q{number}",
+            "name": "s",
+            "version": "v",
+            "owner": "rita",
+            "created": 0.0,
+            "parallel_count": 1,
+            "item_timeout": None,
+            "idempotency_key": None,
+            "request_hash": "",
+            "spec": {},
+            "last_seq": 0,
+        }
+        store.insert_receiving_batch(batch)
+        store.insert_rows(f"q{number}", 0, ['{"x": 1}'] * 10)
+    barrier = threading.Barrier(6)
+    opened: list[str] = []
+
+    def start(number: int) -> None:
+        barrier.wait()
+        if store.open_batch_within(f"q{number}", 10, "h", "rita", max_rows=25, max_bytes=0) is None:
+            opened.append(f"q{number}")
+
+    threads = [threading.Thread(target=start, args=(number,)) for number in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(opened) == 2  # 10 + 10 rows fit under 25; a third batch would not

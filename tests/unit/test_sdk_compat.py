@@ -444,3 +444,9 @@ def test_a_field_the_sdk_does_not_know_reaches_users_through_raw(h: Harness) -> 
 
     assert status.raw is not None
     assert status.raw.additional_properties["queuePosition"] == 7
+
+
+def test_a_batch_result_carries_its_attempt_and_an_old_one_none() -> None:
+    second = {"success": True, "errorMessage": "", "outputParameters": {"answer": 1}, "index": 4}
+    assert ExecutionResult.from_json({**second, "itemState": "complete", "attempt": 2}).attempt == 2
+    assert ExecutionResult.from_json(second).attempt is None  # ML Server, and servers before the extension

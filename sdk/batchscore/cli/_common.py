@@ -300,6 +300,7 @@ def _result_json(result: ExecutionResult) -> dict[str, Any]:
         "index": result.index,
         "success": result.success,
         "item_state": result.item_state,
+        "attempt": result.attempt,
         "outputs": result.outputs,
         "error_message": result.error_message,
         "console_output": result.console_output,

@@ -50,6 +50,8 @@ def _new_batch(server: Server, user: User, name: str, version: str, options: dic
         "request_hash": "",  # known once the body has arrived
         "spec": spec,
         "last_seq": 0,
+        # The receiving replica holds the batch from the start: it launches it once the body is in.
+        "lease_owner": server.batches.replica_id,
     }
 
 
