@@ -124,12 +124,15 @@ class Figure:
     details: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    skipped: str | None = None  # why it was not measured here (e.g. no PostgreSQL on this machine): not an error
 
     @property
     def passed(self) -> bool | None:
-        """Whether every check met its goal (None: nothing to check)."""
+        """Whether every check met its goal (None: nothing to check, or skipped)."""
         if self.error is not None:
             return False
+        if self.skipped is not None:
+            return None
         return all(check.passed for check in self.checks) if self.checks else None
 
     @property
@@ -156,7 +159,17 @@ class Figure:
             "details": self.details,
             "seconds": round(self.seconds, 2),
             "error": self.error,
+            "skipped": self.skipped,
         }
+
+
+@dataclass
+class Versus:
+    """A figure measured on PostgreSQL against the same figure on SQLite in the same run (``versus_sqlite``)."""
+
+    baseline: dict[str, Any]  # the SQLite figure's numbers, in the keys report.py shows for a baseline
+    ratios: dict[str, float]  # PostgreSQL / SQLite, by what they compare
+    line: str  # what the console prints, e.g. "18,000 rows/s, x0.83 of SQLite (21,700 rows/s)"
 
 
 def _finite(value: float | None) -> float | None:
@@ -190,16 +203,25 @@ class ServerInfo:
     echo_url: str
     pid: int
     startup_seconds: float
+    database: str  # the server's database: "sqlite" or "postgresql"
 
 
 @contextlib.contextmanager
-def server_process(log_path: Path, workers: int = WORKERS, timeout: float = 120) -> Iterator[ServerInfo]:
-    """Run ``python -m bench.server_proc`` (cluster + embedded server + echo app) until the block ends."""
+def server_process(
+    log_path: Path, workers: int = WORKERS, timeout: float = 120, database_url: str | None = None
+) -> Iterator[ServerInfo]:
+    """Run ``python -m bench.server_proc`` (cluster + embedded server + echo app) until the block ends.
+
+    The server stores its state in SQLite in its data directory, or in the database of ``database_url``.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "bench.server_proc", "--workers", str(workers)]
+    if database_url is not None:
+        command += ["--database-url", database_url]
     with log_path.open("w", encoding="utf-8") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bench.server_proc", "--workers", str(workers)],
+            command,
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -222,6 +244,42 @@ def server_process(log_path: Path, workers: int = WORKERS, timeout: float = 120)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+# The throwaway PostgreSQL's durability, set back to PostgreSQL's defaults but for the commit: a commit does not
+# wait for its WAL flush, as the server's SQLite (WAL, synchronous=NORMAL) does not sync each commit either. The
+# tests' fsync=off and full_page_writes=off would flatter PostgreSQL.
+POSTGRES_SETTINGS = {"fsync": "on", "full_page_writes": "on", "synchronous_commit": "off"}
+POSTGRES_SETUP = (
+    "a throwaway PostgreSQL started for the run (tests/_postgres.py: initdb + pg_ctl, a Unix socket) with "
+    "fsync and full-page writes on and synchronous_commit off (SQLite's WAL with synchronous=NORMAL does not sync "
+    "each commit either); the server on it through psycopg 3, its own Dask cluster started the same way, while "
+    "the SQLite server of the run idles; PostgreSQL's own processes are not in the server's CPU or memory figures"
+)
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL figures cannot run here (no server binaries, no psycopg), or None when they can."""
+    import importlib.util
+
+    from tests._postgres import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is None and importlib.util.find_spec("psycopg") is None:
+        reason = "psycopg (3) is not installed: pip install 'psycopg[binary]'"
+    return reason
+
+
+@contextlib.contextmanager
+def postgres_server_process(log_path: Path, workers: int = WORKERS) -> Iterator[ServerInfo]:
+    """A throwaway PostgreSQL (see :data:`POSTGRES_SETTINGS`), and :func:`server_process` on a database of it."""
+    # tests/ is importable because the bench runs from the repository's root (as `python -m bench`).
+    from tests._postgres import create_database, running_postgres
+
+    with running_postgres(POSTGRES_SETTINGS) as postgres:
+        url = create_database(postgres, "bench")
+        with server_process(log_path, workers, database_url=url) as server:
+            yield server
 
 
 def _read_line(process: subprocess.Popen[str], timeout: float) -> str:
@@ -480,6 +538,10 @@ class Bench:
             server.url, username="admin", password=server.admin_password, transport=self.counter
         )
         self.throughput: list[dict[str, Any]] = []
+        # The -pg figures' own session: its batches are another line of the plot, its profiles other files.
+        on_postgres = server.database != "sqlite"
+        self.system = "batchscore on PostgreSQL" if on_postgres else "batchscore"
+        self.label_suffix = "-pg" if on_postgres else ""
         self.trivial_runs: dict[int, BatchRun] = {}
         self.big_runs: dict[int, BatchRun] = {}
         self._services: dict[tuple[str, str], batchscore.Service] = {}
@@ -645,7 +707,7 @@ class Bench:
         run = BatchRun(rows, seconds, start_seconds, polled_bytes, polls, final_bytes, rss.to_json())
         if rows not in self.trivial_runs:
             self.trivial_runs[rows] = run
-            self.record_throughput("batchscore", rows, seconds)
+            self.record_throughput(self.system, rows, seconds)
         return run
 
     def big_batch(
@@ -707,7 +769,7 @@ class Bench:
         )
         self.big_runs[rows] = run
         if complete:
-            self.record_throughput("batchscore", rows, seconds)
+            self.record_throughput(self.system, rows, seconds)
         return run
 
     def record_throughput(self, system: str, rows: int, seconds: float) -> None:
@@ -722,6 +784,7 @@ class Bench:
         if not self.profile_enabled or label is None:
             yield
             return
+        label += self.label_suffix
         raw = self.out_dir / f"profile-{label}.txt"
         with profiled(self.server.pid, raw):
             yield

@@ -3,12 +3,13 @@
 Baselines on the same rows, back to back at each batch size: ``dask.bag.from_sequence(records).map(f).compute()``
 on the server's own Dask cluster (a separate ``distributed.Client`` of its scheduler), and
 ``multiprocessing.Pool(2).map`` (the limit: no server, no storage, no network). The figure is the largest size;
-the smaller ones draw the throughput curve.
+the smaller ones draw the throughput curve. ``P1-pg`` is the same figure on a server whose database is PostgreSQL,
+compared with this one by :func:`versus_sqlite`.
 """
 
 from __future__ import annotations
 
-from bench._core import Bench, Check, Figure, Size, Sizes, ratio
+from bench._core import Bench, Check, Figure, Size, Sizes, Versus, ratio
 
 ID = "P1"
 TITLE = "100k rows, trivial function: submit -> every result in the client"
@@ -60,5 +61,26 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
             "(the server's Retry-After: 1 s), parallelCount 10 (capped by the 2 workers); time includes the SDK's "
             "record checks and the upload",
         ],
-        details={"points": points, "start_seconds": batch.start_seconds, "polls": batch.polls},
+        details={
+            "points": points,
+            "seconds": batch.seconds,
+            "rows_per_second": batch.rows_per_second,
+            "start_seconds": batch.start_seconds,
+            "polls": batch.polls,
+        },
+    )
+
+
+def versus_sqlite(figure: Figure, sqlite: Figure) -> Versus:
+    """P1-pg against P1 of the same run: the same batch's throughput on PostgreSQL over that on SQLite."""
+    rate, sqlite_rate = figure.details["rows_per_second"], sqlite.details["rows_per_second"]
+    share = ratio(rate, sqlite_rate)
+    return Versus(
+        baseline={
+            "seconds": sqlite.details["seconds"],
+            "rows_per_second": sqlite_rate,
+            "how": "P1 of this run: the same batch, the server on SQLite",
+        },
+        ratios={"vs SQLite": share},
+        line=f"{rate:,.0f} rows/s, x{share:.2f} of SQLite ({sqlite_rate:,.0f} rows/s)",
     )

@@ -6,6 +6,8 @@ first polls the bare FastAPI route of the echo app (``bench.server_proc``: the s
 thread of the server's process, nothing running), then the server, while 5 batches of a service that sleeps
 2 ms a row run (as ``tests/load`` does): each poll is ``GET /api/{name}/{version}/batch/{id}?since=<cursor>&
 limit=500`` with a bearer token, token-checked and answered with the rows finished since the poller's cursor.
+``P9-pg`` is the same figure on a server whose database is PostgreSQL, compared with this one by
+:func:`versus_sqlite`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 import httpx
 
 import batchscore
-from bench._core import ROOT, WORKERS, Bench, Check, Figure, Size, Sizes, discard, ratio
+from bench._core import ROOT, WORKERS, Bench, Check, Figure, Size, Sizes, Versus, discard, ratio
 
 ID = "P9"
 TITLE = "poll latency p50 / p99: 200 pollers at 2 polls/s during 5 running batches"
@@ -127,6 +129,27 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
             f"(parallelCount {WORKERS}), so results arrive throughout",
         ],
         details={"server": polled, "bare": bare, "batch_states_at_end": states, "load": load.__dict__},
+    )
+
+
+def versus_sqlite(figure: Figure, sqlite: Figure) -> Versus:
+    """P9-pg against P9 of the same run: latencies and server CPU per answered poll, PostgreSQL over SQLite."""
+    polled, sqlite_polled = figure.details["server"], sqlite.details["server"]
+    compared = {"p50": "p50_ms", "p99": "p99_ms", "server CPU per answer": "server_cpu_ms_per_answer"}
+    ratios = {f"{name} vs SQLite": ratio(polled[key], sqlite_polled[key]) for name, key in compared.items()}
+    line = ", ".join(
+        f"{name} {polled[key]:.2f} ms (x{ratios[f'{name} vs SQLite']:.2f} of SQLite's {sqlite_polled[key]:.2f})"
+        for name, key in compared.items()
+    )
+    answered = f"{polled['achieved_per_second']:.0f} (SQLite {sqlite_polled['achieved_per_second']:.0f})"
+    return Versus(
+        baseline={
+            **{key: sqlite_polled[key] for key in (*compared.values(), "errors", "achieved_per_second")},
+            "how": "P9 of this run: the same generator and plan, the server on SQLite",
+        },
+        ratios=ratios,
+        line=f"{line}; {answered} of {polled['offered_per_second']:.0f} polls/s answered, "
+        f"{polled['errors']} errors (SQLite {sqlite_polled['errors']})",
     )
 
 

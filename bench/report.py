@@ -16,6 +16,7 @@ README_START = "<!-- bench-results:start -->"
 README_END = "<!-- bench-results:end -->"
 SYSTEMS = {  # plot order and style: label, marker, line style
     "batchscore": ("batchscore (submit -> all results)", "o", "-"),
+    "batchscore on PostgreSQL": ("batchscore on PostgreSQL (submit -> all results)", "D", "--"),
     "dask.bag": ("dask.bag on the same cluster", "s", "-"),
     "multiprocessing.Pool.map": ("multiprocessing.Pool(2).map (the limit)", "^", ":"),
 }
@@ -101,6 +102,8 @@ def _ratio_text(figure: dict[str, Any]) -> str:
 
 
 def _result_text(figure: dict[str, Any]) -> str:
+    if figure.get("skipped"):
+        return "skipped"
     if figure["error"]:
         return "error"
     if figure["passed"] is None:
@@ -124,6 +127,8 @@ def markdown(data: dict[str, Any]) -> str:
         f = figures[figure_id]
         baselines = "<br>".join(_baseline_text(name, b) for name, b in f["baselines"].items()) or "-"
         summary = f["summary"] if not f["error"] else f"error: {f['error'].splitlines()[0][:200]}"
+        if f.get("skipped"):
+            summary = f"skipped: {f['skipped']}"
         lines.append(
             f"| {f['id']} | {f['title']} | {summary} | {baselines} | {_ratio_text(f) or '-'} | {f['goal']} | "
             f"{_result_text(f)} |"
@@ -137,7 +142,8 @@ def markdown(data: dict[str, Any]) -> str:
             parts.append(f"ran {size['ran']} (table: {size['table']})" + (f": {size['why']}" if size["why"] else ""))
         parts += [f"{name}: {b['how']}" for name, b in f["baselines"].items() if b.get("how")]
         parts += f["notes"]
-        lines.append(f"- **{figure_id}**: " + "; ".join(parts) + ".")
+        if parts:
+            lines.append(f"- **{figure_id}**: " + "; ".join(parts) + ".")
     worst = data.get("worst")
     if worst:
         lines += ["", f"Furthest from its goal: **{worst['id']}** ({_number(worst['margin'], 3)} of the goal)."]

@@ -2,7 +2,8 @@
 
 It starts a Dask ``LocalCluster`` the way the server's embedded one is started (2 one-thread worker processes
 under nannies, the server's scheduler settings), then the embedded server on it with
-``running_server(scheduler=...)``, and a bare FastAPI echo app served by uvicorn in a background thread of this
+``running_server(scheduler=...)`` (on its SQLite file, or on the database of ``--database-url``), and a bare
+FastAPI echo app served by uvicorn in a background thread of this
 same process (the P5 baseline). The server gets a process of its own so that psutil measures its memory alone,
 without the benchmark client's. It prints one JSON line (URLs, password, scheduler address, pid) and serves until
 its standard input closes.
@@ -25,6 +26,7 @@ import dask
 import uvicorn
 from distributed import LocalCluster
 from fastapi import FastAPI, Request
+from sqlalchemy.engine import make_url
 
 from batchscore_server import DASK_CONFIG, running_server
 
@@ -79,10 +81,18 @@ def running_echo() -> Iterator[str]:
         sock.close()
 
 
+def _dialect(database_url: str | None) -> str:
+    """``sqlite`` or ``postgresql`` (a URL's dialect, without its driver)."""
+    return "sqlite" if database_url is None else make_url(database_url).get_backend_name()
+
+
 def main() -> int:
     """Start cluster, server and echo app; announce them; serve until stdin closes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--database-url", help="the server's database (a SQLAlchemy URL); default: SQLite in its data directory"
+    )
     args = parser.parse_args()
     # The scheduler settings the server applies to its own LocalCluster (it applies them only when it creates
     # the cluster, so a cluster started for it must get them first: see README, "An external cluster").
@@ -90,7 +100,9 @@ def main() -> int:
     started = time.monotonic()
     with (
         LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
-        running_server(workers=args.workers, scheduler=cluster.scheduler_address) as server,
+        running_server(
+            workers=args.workers, scheduler=cluster.scheduler_address, database_url=args.database_url
+        ) as server,
         running_echo() as echo_url,
     ):
         announce = {
@@ -99,6 +111,7 @@ def main() -> int:
             "scheduler": cluster.scheduler_address,
             "echo_url": echo_url,
             "pid": os.getpid(),
+            "database": _dialect(args.database_url),
             "startup_seconds": time.monotonic() - started,
         }
         print(json.dumps(announce), flush=True)

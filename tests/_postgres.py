@@ -16,7 +16,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +82,10 @@ def _run(command: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def running_postgres() -> Iterator[Postgres]:
+def running_postgres(settings: Mapping[str, str] | None = None) -> Iterator[Postgres]:
     """Start a PostgreSQL for the duration of the block; it and its files are gone afterwards.
+
+    ``settings`` are server settings given after (so overriding) the defaults above, e.g. ``{"fsync": "on"}``.
 
     Raises:
         RuntimeError: It cannot start here (see :func:`unavailable_reason`) or a command failed (its output says why).
@@ -109,7 +111,7 @@ def running_postgres() -> Iterator[Postgres]:
         options = (
             f"-k {sockets} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             " -c max_connections=200"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in (settings or {}).items())
         _run([
             str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"), "-o", options,
             "-w", "-t", str(START_TIMEOUT_SECONDS), "start",

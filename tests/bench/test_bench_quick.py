@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench._core import postgres_unavailable
+
 ROOT = Path(__file__).resolve().parents[2]
 # P8 is kept for the vectorized-service figure of the performance issue; the poll-load figure is P9.
 FIGURES = [*(f"P{n}" for n in range(1, 8)), "P9"]
+# P1 and P9 again, on a server whose database is a throwaway PostgreSQL (skipped, saying why, where none can run).
+POSTGRES_FIGURES = ["P1-pg", "P9-pg"]
 
 
 def test_quick_benchmarks_record_every_figure(tmp_path: Path) -> None:
@@ -26,7 +30,23 @@ def test_quick_benchmarks_record_every_figure(tmp_path: Path) -> None:
     assert completed.returncode == 0, output
 
     data = json.loads((tmp_path / "latest.json").read_text(encoding="utf-8"))
-    assert sorted(data["figures"]) == FIGURES, output
+    assert sorted(data["figures"]) == sorted(FIGURES + POSTGRES_FIGURES), output
+    no_postgres = postgres_unavailable()
+    for figure_id in POSTGRES_FIGURES:
+        figure = data["figures"].pop(figure_id)
+        if no_postgres is not None:
+            assert no_postgres in (figure["skipped"] or ""), figure
+            assert f"{figure_id} skipped: " in completed.stdout, output
+            continue
+        assert figure["error"] is None, (figure_id, figure["error"])
+        assert figure["skipped"] is None, figure_id
+        sqlite_id = figure_id.removesuffix("-pg")
+        assert f"SQLite ({sqlite_id}, same run)" in figure["baselines"], figure_id
+        assert all(math.isfinite(value) for name, value in figure["ratios"].items() if "SQLite" in name), figure
+        assert f"{sqlite_id} on PostgreSQL: " in completed.stdout, output
+    if no_postgres is None:
+        assert data["server"]["postgresql"]["startup_seconds"] > 0
+        assert {point["system"] for point in data["throughput"]} >= {"batchscore on PostgreSQL"}
     for figure_id, figure in data["figures"].items():
         assert figure["error"] is None, (figure_id, figure["error"])
         value = figure["value"]
@@ -41,5 +61,5 @@ def test_quick_benchmarks_record_every_figure(tmp_path: Path) -> None:
         assert data["machine"][key], key
     assert {point["system"] for point in data["throughput"]} >= {"batchscore", "dask.bag"}
     table = (tmp_path / "latest.md").read_text(encoding="utf-8")
-    assert all(f"| {figure_id} |" in table for figure_id in FIGURES)
+    assert all(f"| {figure_id} |" in table for figure_id in FIGURES + POSTGRES_FIGURES)
     assert (tmp_path / "throughput.png").read_bytes().startswith(b"\x89PNG")
