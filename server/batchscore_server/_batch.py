@@ -42,7 +42,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -260,10 +260,21 @@ class BatchEngine:
                 another live replica holds it.
 
         """
-        if batch_id in self._tasks:
-            return
+        previous = self._tasks.get(batch_id)
+        if previous is None:
+            self._live.pop(batch_id, None)
+            run: Coroutine[Any, Any, None] = self._run(batch_id, claimed)
+        else:
+            # Its last run is still ending (it wrote the batch's final state, and a retry came in before its task
+            # was gone): run again once it has, or the retried rows would wait for a restart.
+            run = self._run_after(previous, batch_id, claimed)
+        self._tasks[batch_id] = asyncio.create_task(run, name=f"batch-{batch_id}")
+
+    async def _run_after(self, previous: asyncio.Task[None], batch_id: str, claimed: bool) -> None:
+        with contextlib.suppress(BaseException):
+            await asyncio.shield(previous)
         self._live.pop(batch_id, None)
-        self._tasks[batch_id] = asyncio.create_task(self._run(batch_id, claimed), name=f"batch-{batch_id}")
+        await self._run(batch_id, claimed)
 
     async def cancel(self, batch_id: str, fail_reason: str | None = None) -> None:
         """Stop a batch: no row starts after this returns; running rows finish and keep their results.
@@ -463,7 +474,8 @@ class BatchEngine:
             except Exception:
                 log.exception("batch %s could not be claimed: a replica takes it over once its lease expires", batch_id)
             if not claimed:  # another live replica drives it
-                self._tasks.pop(batch_id, None)
+                if self._tasks.get(batch_id) is asyncio.current_task():
+                    self._tasks.pop(batch_id, None)
                 return
         self._leased.add(batch_id)
         try:
@@ -477,9 +489,10 @@ class BatchEngine:
             except Exception:
                 log.exception("batch %s could not be marked failed: it is resumed at the next start", batch_id)
         finally:
-            self._tasks.pop(batch_id, None)
-            self._leased.discard(batch_id)
-            self._live.pop(batch_id, None)
+            if self._tasks.get(batch_id) is asyncio.current_task():  # not a run launched after this one
+                self._tasks.pop(batch_id, None)
+                self._leased.discard(batch_id)
+                self._live.pop(batch_id, None)
             with contextlib.suppress(Exception):
                 await Event(cancel_event_name(batch_id), client=self.client).clear()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -124,3 +125,27 @@ def test_a_worker_memory_that_is_not_a_size_stops_serve(text: str, capsys: pytes
     with pytest.raises(typer.Exit):
         cli._memory_bytes(text)
     assert "--worker-memory" in capsys.readouterr().err
+
+
+def test_a_retry_while_the_last_run_is_still_ending_runs(api: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    publish(api, "halffails", "if wt == 0:\n    raise ValueError('no weight')\nanswer = hp + wt\n")
+    original = Store.complete_batch
+    retried = threading.Event()
+
+    def slow_to_end(self: Store, batch_id: str) -> None:
+        original(self, batch_id)
+        retried.wait(120)  # the batch is complete for every reader; its engine task ends once the retry is in
+
+    monkeypatch.setattr(Store, "complete_batch", slow_to_end)
+    started = api.post("/api/halffails/v1/batch", json=[{"hp": 1.0, "wt": float(i)} for i in range(4)])
+    execution_id = started.json()["batchExecutionId"]
+    first = wait_until_finished(api, "halffails", execution_id)
+    assert (first["state"], first["failedItemCount"]) == ("complete", 1)
+    monkeypatch.setattr(Store, "complete_batch", original)
+    try:
+        assert api.post(f"/api/halffails/v1/batch/{execution_id}/retry").status_code == 202
+    finally:
+        retried.set()
+    # Before the fix the retried row waited for a restart: the launch saw the ending run's task and did nothing.
+    final = wait_until_finished(api, "halffails", execution_id, timeout=60)
+    assert (final["state"], final["failedItemCount"]) == ("complete", 1)
