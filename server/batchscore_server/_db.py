@@ -130,8 +130,42 @@ batches = sa.Table(
     sa.Column("lease_expires", sa.Float),
     # Set by a replica asked to stop a batch another replica drives: "" cancel, else the reason to fail it.
     sa.Column("stop_requested", sa.String),
+    # Issue 15 (revision 0003). The labels given at start, as a JSON object (batch_labels holds them for filters).
+    sa.Column("labels", JSON_DOCUMENT),
+    # The failure policy: NULL is no limit.
+    sa.Column("max_failed_items", sa.Integer),
+    sa.Column("max_failure_ratio", sa.Float),
+    sa.Column("min_failure_sample", sa.Integer),
+    sa.Column("item_retries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retry_timeouts", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("retried_count", sa.Integer, nullable=False, server_default="0"),  # rows that ran more than once
+    # When the first row started; when the current run started and how many rows were finished then (the rate).
+    sa.Column("started", sa.Float),
+    sa.Column("run_started", sa.Float),
+    sa.Column("run_base_count", sa.Integer, nullable=False, server_default="0"),
+    # Retention: seconds after finishing that the rows go (NULL: the server's --retention), when that is, and
+    # whether the sweep deleted them.
+    sa.Column("expires_after", sa.Float),
+    sa.Column("expires_at", sa.Float),
+    sa.Column("expired", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Webhooks: where the batch's events go, and whether progress events are wanted.
+    sa.Column("callback_url", sa.String),
+    sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
     sa.Index("ix_batches_state", "state"),
+    sa.Index("ix_batches_expires_at", "expires_at"),
+    sa.Index("ix_batches_owner_created", "owner", "created"),
+    sa.Index("ix_batches_created", "created"),
+)
+
+# A batch's labels, one row each, for GET /batches?label=key=value.
+batch_labels = sa.Table(
+    "batch_labels",
+    metadata,
+    sa.Column("batch_id", sa.String, sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String, primary_key=True),
+    sa.Column("value", sa.String, nullable=False),
+    sa.Index("ix_batch_labels_key_value", "key", "value"),
 )
 
 batch_rows = sa.Table(
@@ -145,7 +179,44 @@ batch_rows = sa.Table(
     sa.Column("result", JSON_DOCUMENT),
     # Times the row was handed to a worker: a row that was running when its replica died runs again as attempt 2.
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
+    # The errors of its earlier attempts that failed and were retried, as a JSON list (NULL: none).
+    sa.Column("attempts", JSON_DOCUMENT),
     sa.Index("ix_batch_rows_seq", "batch_id", "seq"),
+)
+
+# Each user's webhook signing secret (Standard Webhooks), and the one it replaced, still signing until
+# previous_until.
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("user_name", sa.String, primary_key=True),
+    sa.Column("secret", sa.String, nullable=False),
+    sa.Column("previous_secret", sa.String),
+    sa.Column("previous_until", sa.Float),
+)
+
+# The webhook outbox: every event to deliver and how its delivery went. Written in the transaction that ends the
+# batch, so no event is lost to a crash; a replica leases a due delivery while it sends it.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String, primary_key=True),  # webhook-id: msg_...
+    sa.Column("batch_id", sa.String, sa.ForeignKey("batches.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("owner", sa.String, nullable=False),
+    sa.Column("event", sa.String, nullable=False),
+    sa.Column("url", sa.String, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the body as sent (JSON text)
+    sa.Column("state", sa.String, nullable=False),  # pending | delivered | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.String, nullable=False, server_default=""),
+    sa.Column("created", sa.Float, nullable=False),
+    sa.Column("delivered", sa.Float),
+    sa.Column("next_attempt", sa.Float),
+    sa.Column("lease_owner", sa.String),
+    sa.Column("lease_expires", sa.Float),
+    sa.Index("ix_webhook_deliveries_due", "state", "next_attempt"),
+    sa.Index("ix_webhook_deliveries_batch", "batch_id", "created"),
 )
 
 # Secrets every replica shares (the JWT signing key), so a token one replica issued is good at every other.

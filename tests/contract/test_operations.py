@@ -39,6 +39,13 @@ EXPECTED_OPERATIONS = {
     ("get", "/api/{name}/{version}/batch/{executionId}/{index}/files"): "GetBatchExecutionFiles",
     ("get", "/api/{name}/{version}/batch/{executionId}/{index}/files/{fileName}"): "GetBatchExecutionFile",
     ("get", "/status"): "status",
+    # Issue 15: the batch list, the streamed export, webhooks.
+    ("get", "/batches"): "ListBatchExecutions",
+    ("get", "/api/{name}/{version}/batch/{executionId}/results"): "ExportBatchExecutionResults",
+    ("get", "/api/{name}/{version}/batch/{executionId}/webhooks"): "ListBatchWebhookDeliveries",
+    ("post", "/api/{name}/{version}/batch/{executionId}/webhooks/{deliveryId}/redeliver"): "RedeliverBatchWebhook",
+    ("get", "/webhooks/secret"): "GetWebhookSecret",
+    ("post", "/webhooks/secret"): "RotateWebhookSecret",
 }
 
 

@@ -2,8 +2,13 @@
 
 from .access_token_response import AccessTokenResponse
 from .access_token_response_token_type import AccessTokenResponseTokenType
+from .batch_execution_list import BatchExecutionList
 from .batch_execution_result import BatchExecutionResult
 from .batch_execution_summary import BatchExecutionSummary
+from .batch_execution_summary_labels import BatchExecutionSummaryLabels
+from .batch_export_end import BatchExportEnd
+from .batch_export_record import BatchExportRecord
+from .batch_item_attempt import BatchItemAttempt
 from .batch_item_state import BatchItemState
 from .batch_state import BatchState
 from .batch_web_service_result import BatchWebServiceResult
@@ -13,6 +18,7 @@ from .create_snapshot_request import CreateSnapshotRequest
 from .create_snapshot_response import CreateSnapshotResponse
 from .error import Error
 from .error_detail import ErrorDetail
+from .export_batch_execution_results_order import ExportBatchExecutionResultsOrder
 from .get_web_service_swagger_response_200 import GetWebServiceSwaggerResponse200
 from .input_parameters import InputParameters
 from .login_request import LoginRequest
@@ -34,12 +40,23 @@ from .web_service_my_permission_on_service import WebServiceMyPermissionOnServic
 from .web_service_result import WebServiceResult
 from .web_service_result_output_files import WebServiceResultOutputFiles
 from .web_service_runtime_type import WebServiceRuntimeType
+from .webhook_delivery import WebhookDelivery
+from .webhook_delivery_event import WebhookDeliveryEvent
+from .webhook_delivery_state import WebhookDeliveryState
+from .webhook_event import WebhookEvent
+from .webhook_event_type import WebhookEventType
+from .webhook_secret import WebhookSecret
 
 __all__ = (
     "AccessTokenResponse",
     "AccessTokenResponseTokenType",
+    "BatchExecutionList",
     "BatchExecutionResult",
     "BatchExecutionSummary",
+    "BatchExecutionSummaryLabels",
+    "BatchExportEnd",
+    "BatchExportRecord",
+    "BatchItemAttempt",
     "BatchItemState",
     "BatchState",
     "BatchWebServiceResult",
@@ -49,6 +66,7 @@ __all__ = (
     "CreateSnapshotResponse",
     "Error",
     "ErrorDetail",
+    "ExportBatchExecutionResultsOrder",
     "GetWebServiceSwaggerResponse200",
     "InputParameters",
     "LoginRequest",
@@ -70,4 +88,10 @@ __all__ = (
     "WebServiceResult",
     "WebServiceResultOutputFiles",
     "WebServiceRuntimeType",
+    "WebhookDelivery",
+    "WebhookDeliveryEvent",
+    "WebhookDeliveryState",
+    "WebhookEvent",
+    "WebhookEventType",
+    "WebhookSecret",
 )

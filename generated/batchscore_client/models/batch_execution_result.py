@@ -10,6 +10,7 @@ from ..models.batch_item_state import BatchItemState
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.batch_item_attempt import BatchItemAttempt
     from ..models.output_parameters import OutputParameters
     from ..models.web_service_result_output_files import WebServiceResultOutputFiles
 
@@ -19,8 +20,8 @@ T = TypeVar("T", bound="BatchExecutionResult")
 
 @_attrs_define
 class BatchExecutionResult:
-    """The result of one record. **Extension:** `index` (the record's position in the submitted batch), `itemState` and
-    `attempt`.
+    """The result of one record. **Extension:** `index` (the record's position in the submitted batch), `itemState`,
+    `attempt` and `attempts`.
 
         Attributes:
             success (bool): Whether the execution succeeded.
@@ -38,6 +39,8 @@ class BatchExecutionResult:
             attempt (int | Unset): Times the record was handed to a worker. 1 normally; 2 (or more) when the server or
                 replica running it died while it ran and another run of it produced this result, which is recorded once; 0 when
                 it never ran (canceled before it started).
+            attempts (list[BatchItemAttempt] | Unset): The earlier runs of the record that failed and were retried
+                (`itemRetries`), oldest first; absent when there were none.
     """
 
     success: bool
@@ -49,6 +52,7 @@ class BatchExecutionResult:
     index: int | Unset = UNSET
     item_state: BatchItemState | Unset = UNSET
     attempt: int | Unset = UNSET
+    attempts: list[BatchItemAttempt] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,6 +82,13 @@ class BatchExecutionResult:
 
         attempt = self.attempt
 
+        attempts: list[dict[str, Any]] | Unset = UNSET
+        if not isinstance(self.attempts, Unset):
+            attempts = []
+            for attempts_item_data in self.attempts:
+                attempts_item = attempts_item_data.to_dict()
+                attempts.append(attempts_item)
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -101,11 +112,14 @@ class BatchExecutionResult:
             field_dict["itemState"] = item_state
         if attempt is not UNSET:
             field_dict["attempt"] = attempt
+        if attempts is not UNSET:
+            field_dict["attempts"] = attempts
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.batch_item_attempt import BatchItemAttempt
         from ..models.output_parameters import OutputParameters
         from ..models.web_service_result_output_files import WebServiceResultOutputFiles
 
@@ -143,6 +157,15 @@ class BatchExecutionResult:
 
         attempt = d.pop("attempt", UNSET)
 
+        _attempts = d.pop("attempts", UNSET)
+        attempts: list[BatchItemAttempt] | Unset = UNSET
+        if _attempts is not UNSET:
+            attempts = []
+            for attempts_item_data in _attempts:
+                attempts_item = BatchItemAttempt.from_dict(attempts_item_data)
+
+                attempts.append(attempts_item)
+
         batch_execution_result = cls(
             success=success,
             error_message=error_message,
@@ -153,6 +176,7 @@ class BatchExecutionResult:
             index=index,
             item_state=item_state,
             attempt=attempt,
+            attempts=attempts,
         )
 
         batch_execution_result.additional_properties = d

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.batch_state import BatchState
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.batch_execution_summary_labels import BatchExecutionSummaryLabels
+
 
 T = TypeVar("T", bound="BatchExecutionSummary")
 
@@ -38,6 +42,22 @@ class BatchExecutionSummary:
         creation_time (datetime.datetime | Unset): **Extension.** When the batch was started.
         completion_time (datetime.datetime | Unset): **Extension.** When the batch finished.
         error_message (str | Unset): **Extension.** Why the batch failed, when `state` is `failed`.
+        start_time (datetime.datetime | None | Unset): **Extension.** When its first record started; null before.
+        labels (BatchExecutionSummaryLabels | Unset): **Extension.** The labels given at start (`label=key=value`).
+        rows_per_second (float | None | Unset): **Extension.** Records finished per second, observed since the batch
+            last started running (so a resumed or retried batch is measured afresh); null until there is a rate to report.
+        estimated_seconds_left (float | None | Unset): **Extension.** Records left divided by `rowsPerSecond`, while the
+            batch runs; null when unknown or finished.
+        expires_at (datetime.datetime | None | Unset): **Extension.** When the batch's records, results and files are
+            deleted (its retention after it finished); null while it runs, or when the server keeps them for ever.
+        expired (bool | Unset): **Extension.** True once the batch expired: only this summary remains.
+        max_failed_items (int | Unset): **Extension.** The failure policy given at start, when set.
+        max_failure_ratio (float | Unset): **Extension.** The failure policy given at start, when set.
+        min_failure_sample (int | Unset): **Extension.** The sample `maxFailureRatio` waits for, when it is set.
+        item_retries (int | Unset): **Extension.** Retries of a record after a retryable failure.
+        retry_timeouts (bool | Unset): **Extension.** Whether timeouts are retried.
+        retried_item_count (int | Unset): **Extension.** Records that ran more than once.
+        callback_url (str | Unset): **Extension.** Where the batch's webhooks go, when it has one.
     """
 
     state: BatchState
@@ -55,6 +75,19 @@ class BatchExecutionSummary:
     creation_time: datetime.datetime | Unset = UNSET
     completion_time: datetime.datetime | Unset = UNSET
     error_message: str | Unset = UNSET
+    start_time: datetime.datetime | None | Unset = UNSET
+    labels: BatchExecutionSummaryLabels | Unset = UNSET
+    rows_per_second: float | None | Unset = UNSET
+    estimated_seconds_left: float | None | Unset = UNSET
+    expires_at: datetime.datetime | None | Unset = UNSET
+    expired: bool | Unset = UNSET
+    max_failed_items: int | Unset = UNSET
+    max_failure_ratio: float | Unset = UNSET
+    min_failure_sample: int | Unset = UNSET
+    item_retries: int | Unset = UNSET
+    retry_timeouts: bool | Unset = UNSET
+    retried_item_count: int | Unset = UNSET
+    callback_url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +125,54 @@ class BatchExecutionSummary:
 
         error_message = self.error_message
 
+        start_time: None | str | Unset
+        if isinstance(self.start_time, Unset):
+            start_time = UNSET
+        elif isinstance(self.start_time, datetime.datetime):
+            start_time = self.start_time.isoformat()
+        else:
+            start_time = self.start_time
+
+        labels: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.labels, Unset):
+            labels = self.labels.to_dict()
+
+        rows_per_second: float | None | Unset
+        if isinstance(self.rows_per_second, Unset):
+            rows_per_second = UNSET
+        else:
+            rows_per_second = self.rows_per_second
+
+        estimated_seconds_left: float | None | Unset
+        if isinstance(self.estimated_seconds_left, Unset):
+            estimated_seconds_left = UNSET
+        else:
+            estimated_seconds_left = self.estimated_seconds_left
+
+        expires_at: None | str | Unset
+        if isinstance(self.expires_at, Unset):
+            expires_at = UNSET
+        elif isinstance(self.expires_at, datetime.datetime):
+            expires_at = self.expires_at.isoformat()
+        else:
+            expires_at = self.expires_at
+
+        expired = self.expired
+
+        max_failed_items = self.max_failed_items
+
+        max_failure_ratio = self.max_failure_ratio
+
+        min_failure_sample = self.min_failure_sample
+
+        item_retries = self.item_retries
+
+        retry_timeouts = self.retry_timeouts
+
+        retried_item_count = self.retried_item_count
+
+        callback_url = self.callback_url
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -125,11 +206,39 @@ class BatchExecutionSummary:
             field_dict["completionTime"] = completion_time
         if error_message is not UNSET:
             field_dict["errorMessage"] = error_message
+        if start_time is not UNSET:
+            field_dict["startTime"] = start_time
+        if labels is not UNSET:
+            field_dict["labels"] = labels
+        if rows_per_second is not UNSET:
+            field_dict["rowsPerSecond"] = rows_per_second
+        if estimated_seconds_left is not UNSET:
+            field_dict["estimatedSecondsLeft"] = estimated_seconds_left
+        if expires_at is not UNSET:
+            field_dict["expiresAt"] = expires_at
+        if expired is not UNSET:
+            field_dict["expired"] = expired
+        if max_failed_items is not UNSET:
+            field_dict["maxFailedItems"] = max_failed_items
+        if max_failure_ratio is not UNSET:
+            field_dict["maxFailureRatio"] = max_failure_ratio
+        if min_failure_sample is not UNSET:
+            field_dict["minFailureSample"] = min_failure_sample
+        if item_retries is not UNSET:
+            field_dict["itemRetries"] = item_retries
+        if retry_timeouts is not UNSET:
+            field_dict["retryTimeouts"] = retry_timeouts
+        if retried_item_count is not UNSET:
+            field_dict["retriedItemCount"] = retried_item_count
+        if callback_url is not UNSET:
+            field_dict["callbackUrl"] = callback_url
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.batch_execution_summary_labels import BatchExecutionSummaryLabels
+
         d = dict(src_dict)
         state = BatchState(d.pop("state"))
 
@@ -171,6 +280,83 @@ class BatchExecutionSummary:
 
         error_message = d.pop("errorMessage", UNSET)
 
+        def _parse_start_time(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                start_time_type_0 = datetime.datetime.fromisoformat(data)
+
+                return start_time_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        start_time = _parse_start_time(d.pop("startTime", UNSET))
+
+        _labels = d.pop("labels", UNSET)
+        labels: BatchExecutionSummaryLabels | Unset
+        if isinstance(_labels, Unset):
+            labels = UNSET
+        else:
+            labels = BatchExecutionSummaryLabels.from_dict(_labels)
+
+        def _parse_rows_per_second(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        rows_per_second = _parse_rows_per_second(d.pop("rowsPerSecond", UNSET))
+
+        def _parse_estimated_seconds_left(data: object) -> float | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(float | None | Unset, data)
+
+        estimated_seconds_left = _parse_estimated_seconds_left(
+            d.pop("estimatedSecondsLeft", UNSET)
+        )
+
+        def _parse_expires_at(data: object) -> datetime.datetime | None | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            try:
+                if not isinstance(data, str):
+                    raise TypeError()
+                expires_at_type_0 = datetime.datetime.fromisoformat(data)
+
+                return expires_at_type_0
+            except (TypeError, ValueError, AttributeError, KeyError):
+                pass
+            return cast(datetime.datetime | None | Unset, data)
+
+        expires_at = _parse_expires_at(d.pop("expiresAt", UNSET))
+
+        expired = d.pop("expired", UNSET)
+
+        max_failed_items = d.pop("maxFailedItems", UNSET)
+
+        max_failure_ratio = d.pop("maxFailureRatio", UNSET)
+
+        min_failure_sample = d.pop("minFailureSample", UNSET)
+
+        item_retries = d.pop("itemRetries", UNSET)
+
+        retry_timeouts = d.pop("retryTimeouts", UNSET)
+
+        retried_item_count = d.pop("retriedItemCount", UNSET)
+
+        callback_url = d.pop("callbackUrl", UNSET)
+
         batch_execution_summary = cls(
             state=state,
             completed_item_count=completed_item_count,
@@ -187,6 +373,19 @@ class BatchExecutionSummary:
             creation_time=creation_time,
             completion_time=completion_time,
             error_message=error_message,
+            start_time=start_time,
+            labels=labels,
+            rows_per_second=rows_per_second,
+            estimated_seconds_left=estimated_seconds_left,
+            expires_at=expires_at,
+            expired=expired,
+            max_failed_items=max_failed_items,
+            max_failure_ratio=max_failure_ratio,
+            min_failure_sample=min_failure_sample,
+            item_retries=item_retries,
+            retry_timeouts=retry_timeouts,
+            retried_item_count=retried_item_count,
+            callback_url=callback_url,
         )
 
         batch_execution_summary.additional_properties = d

@@ -18,6 +18,15 @@ def _get_kwargs(
     body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
+    max_failed_items: int | Unset = UNSET,
+    max_failure_ratio: float | Unset = UNSET,
+    min_failure_sample: int | Unset = UNSET,
+    item_retries: int | Unset = UNSET,
+    retry_timeouts: bool | Unset = UNSET,
+    label: list[str] | Unset = UNSET,
+    expires_after: int | Unset = UNSET,
+    callback_url: str | Unset = UNSET,
+    callback_progress: bool | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
@@ -29,6 +38,28 @@ def _get_kwargs(
     params["parallelCount"] = parallel_count
 
     params["itemTimeout"] = item_timeout
+
+    params["maxFailedItems"] = max_failed_items
+
+    params["maxFailureRatio"] = max_failure_ratio
+
+    params["minFailureSample"] = min_failure_sample
+
+    params["itemRetries"] = item_retries
+
+    params["retryTimeouts"] = retry_timeouts
+
+    json_label: list[str] | Unset = UNSET
+    if not isinstance(label, Unset):
+        json_label = label
+
+    params["label"] = json_label
+
+    params["expiresAfter"] = expires_after
+
+    params["callbackUrl"] = callback_url
+
+    params["callbackProgress"] = callback_progress
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -126,6 +157,15 @@ def sync_detailed(
     body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
+    max_failed_items: int | Unset = UNSET,
+    max_failure_ratio: float | Unset = UNSET,
+    min_failure_sample: int | Unset = UNSET,
+    item_retries: int | Unset = UNSET,
+    retry_timeouts: bool | Unset = UNSET,
+    label: list[str] | Unset = UNSET,
+    expires_after: int | Unset = UNSET,
+    callback_url: str | Unset = UNSET,
+    callback_progress: bool | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Error | StartBatchExecutionResponse]:
     """Start a batch execution
@@ -140,7 +180,14 @@ def sync_detailed(
     **Extensions:** `itemTimeout`; the `Idempotency-Key` header; bodies as `application/x-ndjson` (one
     JSON
     object per line) and `text/csv` (a header row naming the inputs, then one record per line) besides
-    ML Server's JSON array.
+    ML Server's JSON array; a failure policy (`maxFailedItems`, `maxFailureRatio`, `minFailureSample`)
+    and
+    retries (`itemRetries`, `retryTimeouts`); `label`s; retention (`expiresAfter`); signed webhooks
+    (`callbackUrl`, `callbackProgress`).
+
+    When several users' batches wait for workers, rows are dispatched round-robin across users, then
+    across each
+    user's batches: a small batch is not queued behind another user's large one.
 
     Args:
         name (str): A service name or version - letters, digits, `_`, `.`, `-`; starts with a
@@ -149,6 +196,15 @@ def sync_detailed(
             digit.
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
+        max_failed_items (int | Unset):
+        max_failure_ratio (float | Unset):
+        min_failure_sample (int | Unset):
+        item_retries (int | Unset):
+        retry_timeouts (bool | Unset):
+        label (list[str] | Unset):
+        expires_after (int | Unset):
+        callback_url (str | Unset):
+        callback_progress (bool | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -166,6 +222,15 @@ def sync_detailed(
         body=body,
         parallel_count=parallel_count,
         item_timeout=item_timeout,
+        max_failed_items=max_failed_items,
+        max_failure_ratio=max_failure_ratio,
+        min_failure_sample=min_failure_sample,
+        item_retries=item_retries,
+        retry_timeouts=retry_timeouts,
+        label=label,
+        expires_after=expires_after,
+        callback_url=callback_url,
+        callback_progress=callback_progress,
         idempotency_key=idempotency_key,
     )
 
@@ -184,6 +249,15 @@ def sync(
     body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
+    max_failed_items: int | Unset = UNSET,
+    max_failure_ratio: float | Unset = UNSET,
+    min_failure_sample: int | Unset = UNSET,
+    item_retries: int | Unset = UNSET,
+    retry_timeouts: bool | Unset = UNSET,
+    label: list[str] | Unset = UNSET,
+    expires_after: int | Unset = UNSET,
+    callback_url: str | Unset = UNSET,
+    callback_progress: bool | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Error | StartBatchExecutionResponse | None:
     """Start a batch execution
@@ -198,7 +272,14 @@ def sync(
     **Extensions:** `itemTimeout`; the `Idempotency-Key` header; bodies as `application/x-ndjson` (one
     JSON
     object per line) and `text/csv` (a header row naming the inputs, then one record per line) besides
-    ML Server's JSON array.
+    ML Server's JSON array; a failure policy (`maxFailedItems`, `maxFailureRatio`, `minFailureSample`)
+    and
+    retries (`itemRetries`, `retryTimeouts`); `label`s; retention (`expiresAfter`); signed webhooks
+    (`callbackUrl`, `callbackProgress`).
+
+    When several users' batches wait for workers, rows are dispatched round-robin across users, then
+    across each
+    user's batches: a small batch is not queued behind another user's large one.
 
     Args:
         name (str): A service name or version - letters, digits, `_`, `.`, `-`; starts with a
@@ -207,6 +288,15 @@ def sync(
             digit.
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
+        max_failed_items (int | Unset):
+        max_failure_ratio (float | Unset):
+        min_failure_sample (int | Unset):
+        item_retries (int | Unset):
+        retry_timeouts (bool | Unset):
+        label (list[str] | Unset):
+        expires_after (int | Unset):
+        callback_url (str | Unset):
+        callback_progress (bool | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -225,6 +315,15 @@ def sync(
         body=body,
         parallel_count=parallel_count,
         item_timeout=item_timeout,
+        max_failed_items=max_failed_items,
+        max_failure_ratio=max_failure_ratio,
+        min_failure_sample=min_failure_sample,
+        item_retries=item_retries,
+        retry_timeouts=retry_timeouts,
+        label=label,
+        expires_after=expires_after,
+        callback_url=callback_url,
+        callback_progress=callback_progress,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -237,6 +336,15 @@ async def asyncio_detailed(
     body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
+    max_failed_items: int | Unset = UNSET,
+    max_failure_ratio: float | Unset = UNSET,
+    min_failure_sample: int | Unset = UNSET,
+    item_retries: int | Unset = UNSET,
+    retry_timeouts: bool | Unset = UNSET,
+    label: list[str] | Unset = UNSET,
+    expires_after: int | Unset = UNSET,
+    callback_url: str | Unset = UNSET,
+    callback_progress: bool | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Error | StartBatchExecutionResponse]:
     """Start a batch execution
@@ -251,7 +359,14 @@ async def asyncio_detailed(
     **Extensions:** `itemTimeout`; the `Idempotency-Key` header; bodies as `application/x-ndjson` (one
     JSON
     object per line) and `text/csv` (a header row naming the inputs, then one record per line) besides
-    ML Server's JSON array.
+    ML Server's JSON array; a failure policy (`maxFailedItems`, `maxFailureRatio`, `minFailureSample`)
+    and
+    retries (`itemRetries`, `retryTimeouts`); `label`s; retention (`expiresAfter`); signed webhooks
+    (`callbackUrl`, `callbackProgress`).
+
+    When several users' batches wait for workers, rows are dispatched round-robin across users, then
+    across each
+    user's batches: a small batch is not queued behind another user's large one.
 
     Args:
         name (str): A service name or version - letters, digits, `_`, `.`, `-`; starts with a
@@ -260,6 +375,15 @@ async def asyncio_detailed(
             digit.
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
+        max_failed_items (int | Unset):
+        max_failure_ratio (float | Unset):
+        min_failure_sample (int | Unset):
+        item_retries (int | Unset):
+        retry_timeouts (bool | Unset):
+        label (list[str] | Unset):
+        expires_after (int | Unset):
+        callback_url (str | Unset):
+        callback_progress (bool | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -277,6 +401,15 @@ async def asyncio_detailed(
         body=body,
         parallel_count=parallel_count,
         item_timeout=item_timeout,
+        max_failed_items=max_failed_items,
+        max_failure_ratio=max_failure_ratio,
+        min_failure_sample=min_failure_sample,
+        item_retries=item_retries,
+        retry_timeouts=retry_timeouts,
+        label=label,
+        expires_after=expires_after,
+        callback_url=callback_url,
+        callback_progress=callback_progress,
         idempotency_key=idempotency_key,
     )
 
@@ -293,6 +426,15 @@ async def asyncio(
     body: File,
     parallel_count: int | Unset = 10,
     item_timeout: float | Unset = UNSET,
+    max_failed_items: int | Unset = UNSET,
+    max_failure_ratio: float | Unset = UNSET,
+    min_failure_sample: int | Unset = UNSET,
+    item_retries: int | Unset = UNSET,
+    retry_timeouts: bool | Unset = UNSET,
+    label: list[str] | Unset = UNSET,
+    expires_after: int | Unset = UNSET,
+    callback_url: str | Unset = UNSET,
+    callback_progress: bool | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Error | StartBatchExecutionResponse | None:
     """Start a batch execution
@@ -307,7 +449,14 @@ async def asyncio(
     **Extensions:** `itemTimeout`; the `Idempotency-Key` header; bodies as `application/x-ndjson` (one
     JSON
     object per line) and `text/csv` (a header row naming the inputs, then one record per line) besides
-    ML Server's JSON array.
+    ML Server's JSON array; a failure policy (`maxFailedItems`, `maxFailureRatio`, `minFailureSample`)
+    and
+    retries (`itemRetries`, `retryTimeouts`); `label`s; retention (`expiresAfter`); signed webhooks
+    (`callbackUrl`, `callbackProgress`).
+
+    When several users' batches wait for workers, rows are dispatched round-robin across users, then
+    across each
+    user's batches: a small batch is not queued behind another user's large one.
 
     Args:
         name (str): A service name or version - letters, digits, `_`, `.`, `-`; starts with a
@@ -316,6 +465,15 @@ async def asyncio(
             digit.
         parallel_count (int | Unset):  Default: 10.
         item_timeout (float | Unset):
+        max_failed_items (int | Unset):
+        max_failure_ratio (float | Unset):
+        min_failure_sample (int | Unset):
+        item_retries (int | Unset):
+        retry_timeouts (bool | Unset):
+        label (list[str] | Unset):
+        expires_after (int | Unset):
+        callback_url (str | Unset):
+        callback_progress (bool | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -335,6 +493,15 @@ async def asyncio(
             body=body,
             parallel_count=parallel_count,
             item_timeout=item_timeout,
+            max_failed_items=max_failed_items,
+            max_failure_ratio=max_failure_ratio,
+            min_failure_sample=min_failure_sample,
+            item_retries=item_retries,
+            retry_timeouts=retry_timeouts,
+            label=label,
+            expires_after=expires_after,
+            callback_url=callback_url,
+            callback_progress=callback_progress,
             idempotency_key=idempotency_key,
         )
     ).parsed
