@@ -13,6 +13,7 @@ Example:
 
 """
 
+from batchscore import webhooks
 from batchscore._client import AsyncClient, Client
 from batchscore._exceptions import (
     APIConnectionError,
@@ -37,6 +38,7 @@ from batchscore._exceptions import (
     RateLimitError,
     UnprocessableEntityError,
     WaitTimeoutError,
+    WebhookVerificationError,
 )
 from batchscore._http import Tokens
 from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
@@ -81,5 +83,7 @@ __all__ = [
     "Tokens",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "WebhookVerificationError",
     "__version__",
+    "webhooks",
 ]

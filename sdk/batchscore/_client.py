@@ -17,6 +17,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from batchscore import _flows as flows
+from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import status_error
 from batchscore._http import (
     DEFAULT_TIMEOUT,
@@ -340,6 +341,17 @@ class Client(_BaseClient):
         """
         self._run(flows.delete_service(name, version))
 
+    def webhook_secret(self) -> str:
+        """The secret that signs your batches' webhooks (``whsec_...``; created on first use).
+
+        Check an event with ``batchscore.webhooks.verify(body, headers, secret)``.
+        """
+        return self._run(webhook_flows.webhook_secret())
+
+    def rotate_webhook_secret(self) -> str:
+        """Replace your webhook secret; events carry signatures by both the new and the old one for 24 hours."""
+        return self._run(webhook_flows.webhook_secret(rotate=True))
+
 
 class AsyncClient(_BaseClient):
     """The asynchronous twin of :class:`Client`: the same methods, awaited.
@@ -510,6 +522,14 @@ class AsyncClient(_BaseClient):
     async def delete_service(self, name: str, version: str) -> None:
         """Delete a service version."""
         await self._run(flows.delete_service(name, version))
+
+    async def webhook_secret(self) -> str:
+        """The secret that signs your batches' webhooks (see :meth:`Client.webhook_secret`)."""
+        return await self._run(webhook_flows.webhook_secret())
+
+    async def rotate_webhook_secret(self) -> str:
+        """Replace your webhook secret (see :meth:`Client.rotate_webhook_secret`)."""
+        return await self._run(webhook_flows.webhook_secret(rotate=True))
 
 
 def _for_async(value: Any) -> Any:

@@ -198,6 +198,10 @@ class WaitTimeoutError(BatchError):
     """``wait(timeout=...)`` ran out before the batch finished; the batch goes on running."""
 
 
+class WebhookVerificationError(BatchscoreError):
+    """``batchscore.webhooks.verify`` refused an event: missing header, stale timestamp or no matching signature."""
+
+
 class InvalidRecordError(BatchscoreError, ValueError):
     """A record does not match the service's inputs.
 

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from batchscore import _flows as flows
+from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import BatchscoreError
 from batchscore._models import BatchState, BatchStatus, ExecutionResult, ServiceInfo
 from batchscore._records import RecordSource, RecordStream, check_record, check_records, record_factory
 from batchscore._shared import ProgressCallback, WaitTracker
+from batchscore.webhooks import WebhookDelivery
 
 if TYPE_CHECKING:
     from batchscore._client import AsyncClient, Client
@@ -362,6 +364,19 @@ class Batch(_BatchBase):
         """Run the failed and canceled records again (the others keep their results)."""
         return self._client._run(flows.retry_failed(*self._ids()))
 
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """The events sent (or to be sent) to the batch's ``callback_url``, oldest first, with their attempts."""
+        return self._client._run(webhook_flows.webhook_deliveries(*self._ids()))
+
+    def redeliver_webhook(self, delivery_id: str) -> WebhookDelivery:
+        """Send an event again (same ``webhook-id``, attempts from 0).
+
+        Raises:
+            NotFoundError: The batch has no such delivery.
+
+        """
+        return self._client._run(webhook_flows.redeliver_webhook(*self._ids(), delivery_id))
+
     def delete(self) -> None:
         """Cancel the batch if it runs, then delete it with its results and artifacts."""
         self._client._run(flows.delete_batch(*self._ids()))
@@ -447,6 +462,14 @@ class AsyncBatch(_BatchBase):
     async def retry_failed(self) -> BatchStatus:
         """Run the failed and canceled records again."""
         return await self._client._run(flows.retry_failed(*self._ids()))
+
+    async def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """The events sent (or to be sent) to the batch's ``callback_url`` (see :meth:`Batch.webhook_deliveries`)."""
+        return await self._client._run(webhook_flows.webhook_deliveries(*self._ids()))
+
+    async def redeliver_webhook(self, delivery_id: str) -> WebhookDelivery:
+        """Send an event again (see :meth:`Batch.redeliver_webhook`)."""
+        return await self._client._run(webhook_flows.redeliver_webhook(*self._ids(), delivery_id))
 
     async def delete(self) -> None:
         """Cancel the batch if it runs, then delete it."""

@@ -21,7 +21,7 @@ from starlette.routing import Match
 
 from batchscore_server import _startup
 from batchscore_server._errors import ApiError
-from batchscore_server._routes import api_routes, include_routes
+from batchscore_server._routes import api_routes, include_routes, webhooks
 from batchscore_server._routes.deps import SafeJSONResponse
 from batchscore_server._settings import Settings
 from batchscore_server._startup import StartupProgress
@@ -34,6 +34,7 @@ __all__ = ["Server", "create_app"]
 def create_app(settings: Settings) -> FastAPI:
     """Build the application for ``settings`` (the Dask cluster and the pool start with the app's lifespan)."""
     server = Server(settings)
+    server.store.webhook_payload = webhooks.event_payload(server)
     startup = StartupProgress()
 
     @asynccontextmanager
@@ -49,9 +50,11 @@ def create_app(settings: Settings) -> FastAPI:
                 await server.batches.start()
             with startup.stage(_startup.CONSUME_POOL):
                 await server.warm_pool()
+            await server.webhooks.start()
             startup.current = _startup.HTTP
             yield
         finally:
+            await server.webhooks.close()
             await server.batches.close()
             await _off_loop(server.close_pool)
             await _off_loop(server.engine.dispose)

@@ -52,6 +52,8 @@ class Settings:
             None: inside the data directory. Replicas share one, at the same path on every replica and Dask worker.
         lease_seconds: How long a replica's lease on the batches it drives lasts unless renewed; another replica
             takes a batch over this long after its replica died. Renewed every ``lease_seconds / 5``.
+        webhook_allow: Host patterns a batch's ``callbackUrl`` may name (``hooks.example.com``, ``*.example.com``,
+            ``127.0.0.1:8080``); none: no callback is allowed. A wildcard never reaches a private address.
 
     """
 
@@ -79,6 +81,7 @@ class Settings:
     database_url: str | None = None
     artifact_dir: Path | None = None
     lease_seconds: float = 10.0
+    webhook_allow: tuple[str, ...] = ()
 
     @property
     def database_path(self) -> Path:

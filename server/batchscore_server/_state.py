@@ -19,6 +19,7 @@ from batchscore_server._batch import BatchEngine
 from batchscore_server._datadir_lock import lock_data_dir
 from batchscore_server._settings import Settings
 from batchscore_server._store import Store
+from batchscore_server._webhooks import AllowList, Dispatcher
 
 
 class Server:
@@ -45,6 +46,8 @@ class Server:
             settings.refresh_token_seconds,
         )
         self.batches = BatchEngine(settings, self.store)
+        self.webhook_allow = AllowList(settings.webhook_allow)
+        self.webhooks = Dispatcher(self.store, self.webhook_allow, self.batches.replica_id, settings.shared_database)
         # Read once here: importlib.metadata reads files, which /status must not do on the event loop.
         self.version = version("batchscore")
         self._pool: ProcessPool | None = None

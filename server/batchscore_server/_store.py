@@ -15,14 +15,14 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from batchscore_server import _db
+from batchscore_server import _db, _webhook_rules
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._execution import StoredResult, stored_result
 from batchscore_server._settings import Settings
@@ -112,6 +112,9 @@ class Store:
             "maxConsoleBytes": settings.max_console_bytes,
             "maxOutputFileBytes": settings.max_output_file_bytes,
         }
+        # Webhooks (see _webhooks): the body of an event of a batch (its row, the event type); None: no events.
+        self.webhook_payload: Callable[[Record, str], str] | None = None
+        self._progress_checked: dict[str, float] = {}  # batch -> when a progress event was last considered
 
     # -- health ----------------------------------------------------------------------------------------------
 
@@ -545,37 +548,45 @@ class Store:
     def complete_batch(self, batch_id: str) -> None:
         """End a batch that ran all its rows ``complete`` (unless it was ended otherwise meanwhile)."""
         with self.engine.begin() as conn:
-            conn.execute(
+            ended = conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
                 .values(state="complete", completed=time.time(), **_NO_LEASE)
-            )
+            ).rowcount
+            if ended:
+                self._enqueue_webhook(conn, batch_id, "batch.completed")
 
     def cancel_batch(self, batch_id: str, result: dict[str, Any]) -> None:
         """End an unfinished batch ``canceled``; rows without a result get ``result``."""
         with self.engine.begin() as conn:
             close_leftovers(conn, batch_id, result, "canceled")
-            conn.execute(
+            ended = conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
                 .values(state="canceled", completed=time.time(), **_NO_LEASE)
-            )
+            ).rowcount
+            if ended:
+                self._enqueue_webhook(conn, batch_id, "batch.canceled")
 
     def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
         """End a batch ``failed`` with ``reason``; rows without a result get ``result``."""
         reason = reason.replace("\x00", "\\x00")  # a service's own error text may hold one: PostgreSQL's cannot
         with self.engine.begin() as conn:
             close_leftovers(conn, batch_id, result, "failed")
-            conn.execute(
+            ended = conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
                 .values(state="failed", completed=time.time(), error_message=reason, **_NO_LEASE)
-            )
+            ).rowcount
+            if ended:
+                self._enqueue_webhook(conn, batch_id, "batch.failed")
 
     def record_results(self, batch_id: str, results: Mapping[int, StoredResult], started: Collection[int] = ()) -> None:
         """Store results, once each, and count the attempts of rows that started (see :func:`record_results`)."""
         with self.engine.begin() as conn:
             record_results(conn, batch_id, results, started)
+            if results:
+                self._progress_webhook(conn, batch_id)
 
     def without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
         """Those of ``rows`` that have no result yet."""
@@ -696,6 +707,213 @@ class Store:
         query = sa.select(batches.state, batches.lease_owner, batches.lease_expires).where(batches.id == batch_id)
         with self.engine.connect() as conn:
             return conn.execute(query).mappings().first()
+
+    # -- webhooks (see _webhooks) ----------------------------------------------------------------------------
+
+    def _enqueue_webhook(self, conn: sa.Connection, batch_id: str, event: str) -> None:
+        """Add a batch's event to the outbox, in the caller's transaction, when the batch has a callback URL."""
+        self._progress_checked.pop(batch_id, None)
+        if self.webhook_payload is None:
+            return
+        batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().first()
+        if batch is None or not batch["callback_url"]:
+            return
+        now = time.time()
+        conn.execute(
+            sa.insert(_db.webhook_deliveries).values(
+                id=_webhook_rules.new_message_id(),
+                batch_id=batch_id,
+                owner=batch["owner"],
+                event=event,
+                url=batch["callback_url"],
+                payload=self.webhook_payload(batch, event),
+                state="pending",
+                attempts=0,
+                last_error="",
+                created=now,
+                next_attempt=now,
+            )
+        )
+
+    def _progress_webhook(self, conn: sa.Connection, batch_id: str) -> None:
+        """Add a ``batch.progress`` event when the batch wants them and none was added in the last 10 s.
+
+        The batch is read at most every 10 s per batch (results are written every tick); the outbox is asked too,
+        so a replica that took the batch over does not send one sooner.
+        """
+        now = time.time()
+        if now - self._progress_checked.get(batch_id, 0.0) < _webhook_rules.PROGRESS_SECONDS:
+            return
+        self._progress_checked[batch_id] = now
+        batches, deliveries = _db.batches.c, _db.webhook_deliveries.c
+        wanted = conn.execute(
+            sa.select(batches.callback_progress).where(
+                batches.id == batch_id, batches.callback_url.is_not(None), batches.state == "inProgress"
+            )
+        ).scalar()
+        if not wanted:
+            return
+        last = conn.execute(
+            sa.select(sa.func.max(deliveries.created)).where(
+                deliveries.batch_id == batch_id, deliveries.event == "batch.progress"
+            )
+        ).scalar()
+        if last is None or now - last >= _webhook_rules.PROGRESS_SECONDS:
+            self._enqueue_webhook(conn, batch_id, "batch.progress")
+            self._progress_checked[batch_id] = now
+
+    def webhook_secret(self, user: str, rotate: bool = False) -> str:
+        """``user``'s signing secret, created on first use; with ``rotate`` a new one (the old signs 24 h more)."""
+        secrets_c = _db.webhook_secrets.c
+        for _ in range(2):  # a concurrent first use may insert it first: read it then
+            try:
+                with self.engine.begin() as conn:
+                    mine = sa.select(_db.webhook_secrets).where(secrets_c.user_name == user).with_for_update()
+                    row = conn.execute(mine).mappings().first()
+                    if row is None:
+                        secret = _webhook_rules.new_secret()
+                        conn.execute(sa.insert(_db.webhook_secrets).values(user_name=user, secret=secret))
+                        return secret
+                    if not rotate:
+                        return str(row["secret"])
+                    secret = _webhook_rules.new_secret()
+                    conn.execute(
+                        sa.update(_db.webhook_secrets)
+                        .where(secrets_c.user_name == user)
+                        .values(
+                            secret=secret,
+                            previous_secret=row["secret"],
+                            previous_until=time.time() + _webhook_rules.ROTATION_OVERLAP_SECONDS,
+                        )
+                    )
+                    return secret
+            except sa.exc.IntegrityError:
+                continue
+        raise RuntimeError("could not create the webhook secret")
+
+    def webhook_signing_secrets(self, user: str) -> list[str]:
+        """The secrets that sign ``user``'s events now: the current one, and the one it replaced for 24 h."""
+        current = self.webhook_secret(user)
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(sa.select(_db.webhook_secrets).where(_db.webhook_secrets.c.user_name == user))
+                .mappings()
+                .one()
+            )
+        keep_previous = row["previous_secret"] and (row["previous_until"] or 0) > time.time()
+        return [current, row["previous_secret"]] if keep_previous else [current]
+
+    def webhook_deliveries(self, batch_id: str) -> list[Record]:
+        """A batch's deliveries, oldest first."""
+        deliveries = _db.webhook_deliveries.c
+        query = (
+            sa.select(_db.webhook_deliveries)
+            .where(deliveries.batch_id == batch_id)
+            .order_by(deliveries.created, deliveries.id)
+        )
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).mappings().all())
+
+    def redeliver_webhook(self, batch_id: str, delivery_id: str) -> Record | None:
+        """Queue a batch's delivery again now, attempts from 0 (None: the batch has no such delivery).
+
+        Its lease goes too: an attempt under way when it is redelivered is not recorded, and it is sent again.
+        """
+        deliveries = _db.webhook_deliveries.c
+        mine = (deliveries.id == delivery_id, deliveries.batch_id == batch_id)
+        with self.engine.begin() as conn:
+            queued = conn.execute(
+                sa.update(_db.webhook_deliveries)
+                .where(*mine)
+                .values(
+                    state="pending",
+                    attempts=0,
+                    last_status=None,
+                    last_error="",
+                    delivered=None,
+                    next_attempt=time.time(),
+                    lease_owner=None,
+                    lease_expires=None,
+                )
+            ).rowcount
+            if not queued:
+                return None
+            return conn.execute(sa.select(_db.webhook_deliveries).where(*mine)).mappings().one()
+
+    def claim_webhook_deliveries(self, owner: str, limit: int, lease_seconds: float) -> list[dict[str, Any]]:
+        """Lease up to ``limit`` due deliveries for replica ``owner``; each with its owner's signing ``secrets``.
+
+        ``FOR UPDATE SKIP LOCKED`` as in :meth:`claim_free_batches`: replicas claiming at once skip each other's.
+        """
+        deliveries = _db.webhook_deliveries.c
+        now = time.time()
+        due = sa.and_(
+            deliveries.state == "pending",
+            deliveries.next_attempt <= now,
+            sa.or_(deliveries.lease_owner.is_(None), deliveries.lease_expires < now),
+        )
+        query = (
+            sa.select(deliveries.id)
+            .where(due)
+            .order_by(deliveries.next_attempt)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        claimed: list[dict[str, Any]] = []
+        with self.engine.begin() as conn:
+            for delivery_id in conn.execute(query).scalars().all():
+                taken = conn.execute(
+                    sa.update(_db.webhook_deliveries)
+                    .where(deliveries.id == delivery_id, due)
+                    .values(lease_owner=owner, lease_expires=now + lease_seconds)
+                ).rowcount
+                if taken:
+                    row = (
+                        conn.execute(sa.select(_db.webhook_deliveries).where(deliveries.id == delivery_id))
+                        .mappings()
+                        .one()
+                    )
+                    claimed.append(dict(row))
+        for delivery in claimed:
+            delivery["secrets"] = self.webhook_signing_secrets(delivery["owner"])
+        return claimed
+
+    def record_webhook_attempt(self, delivery_id: str, owner: str, status: int | None, error: str | None) -> None:
+        """Record an attempt of a delivery ``owner`` leased (a lease lost meanwhile: not recorded).
+
+        Delivered when ``error`` is None; else due again after the backoff, or ``failed`` after three days.
+        """
+        deliveries = _db.webhook_deliveries.c
+        mine = (deliveries.id == delivery_id, deliveries.lease_owner == owner)
+        now = time.time()
+        with self.engine.begin() as conn:
+            attempts = conn.execute(sa.select(deliveries.attempts).where(*mine)).scalar()
+            if attempts is None:
+                return
+            attempts += 1
+            values: dict[str, Any] = {
+                "attempts": attempts,
+                "last_status": status,
+                "last_error": (error or "")[:1000],
+                "lease_owner": None,
+                "lease_expires": None,
+            }
+            if error is None:
+                values.update(state="delivered", delivered=now, next_attempt=None)
+            elif _webhook_rules.gives_up(attempts):
+                values.update(state="failed", next_attempt=None)
+            else:
+                values.update(next_attempt=now + _webhook_rules.retry_delay(attempts))
+            conn.execute(sa.update(_db.webhook_deliveries).where(*mine).values(**values))
+
+    def release_webhook_leases(self) -> None:
+        """Free every delivery's lease (the only server of a SQLite database, starting: their holder is gone)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                sa.update(_db.webhook_deliveries)
+                .where(_db.webhook_deliveries.c.lease_owner.is_not(None))
+                .values(lease_owner=None, lease_expires=None)
+            )
 
     # -- quotas ----------------------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 SERVER_MISSING = "the server is not installed: pip install 'batchscore[server]'"
 USER_PASSWORD_ENV = "BATCHSCORE_USER_PASSWORD"
 DATABASE_URL_ENV = "BATCHSCORE_DATABASE_URL"
+WEBHOOK_ALLOW_ENV = "BATCHSCORE_WEBHOOK_ALLOW"
 # The users commands change the database the server uses: its data directory's SQLite, or --database-url.
 _USERS_DATABASE_URL = typer.Option(
     None, envvar=DATABASE_URL_ENV, help="The server's --database-url, when it has one (else its SQLite)."
@@ -85,6 +86,12 @@ def serve(
     lease_seconds: float = typer.Option(
         10.0, min=1, help="A batch of a replica that died is taken over by another after this many seconds."
     ),
+    webhook_allow: list[str] = typer.Option(
+        [],
+        "--webhook-allow",
+        help="A host a batch's callbackUrl may name: hooks.example.com, *.example.com (public addresses only) or "
+        f"127.0.0.1:8080; repeat it for more (also ${WEBHOOK_ALLOW_ENV}, comma-separated). None: no callbacks.",
+    ),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -115,12 +122,32 @@ def serve(
         database_url=database_url or None,
         artifact_dir=artifact_dir,
         lease_seconds=lease_seconds,
+        webhook_allow=_webhook_patterns(webhook_allow),
     )
     try:
         run_server(settings, host, port)
     except SetupError as error:
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
+
+
+def _webhook_patterns(flags: list[str]) -> tuple[str, ...]:
+    """The --webhook-allow patterns and those of the environment variable, checked.
+
+    Raises:
+        typer.BadParameter: A pattern is not a host pattern.
+
+    """
+    from batchscore_server._webhooks import HostPattern
+
+    patterns = [*flags, *os.environ.get(WEBHOOK_ALLOW_ENV, "").split(",")]
+    patterns = [p.strip() for p in patterns if p.strip()]
+    for pattern in patterns:
+        try:
+            HostPattern.parse(pattern)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--webhook-allow") from None
+    return tuple(patterns)
 
 
 def _memory_bytes(text: str | None) -> int | None:

@@ -44,7 +44,9 @@ PUBLIC_API = [
     "Tokens",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "WebhookVerificationError",
     "__version__",
+    "webhooks",
 ]
 
 

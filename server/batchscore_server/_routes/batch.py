@@ -29,6 +29,7 @@ from batchscore_server._routes.views import (
     summary,
     visible,
 )
+from batchscore_server._routes.webhooks import AllowedCallback
 from batchscore_server._state import Server
 from batchscore_server._store import FINAL_STATES, RECEIVING, PolledRow, Store
 
@@ -93,6 +94,7 @@ async def start_batch_execution(
     parallel_count: Annotated[str | None, Query(alias="parallelCount")] = None,
     item_timeout: Annotated[str | None, Query(alias="itemTimeout")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    allowed_callback: AllowedCallback = None,  # the --webhook-allow check (the URL is stored with the options)
 ) -> Response:
     """Start a batch: store its records while the body arrives, then run them."""
     options = {
