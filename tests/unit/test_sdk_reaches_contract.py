@@ -114,6 +114,10 @@ def _cases(tmp_path: Path) -> dict[str, Callable[[Harness, ExampleServer], Any] 
         "GetBatchExecutionFiles": lambda h, s: h.run(_batch(h, s).list_artifacts(0)),
         "GetBatchExecutionFile": lambda h, s: h.run(_batch(h, s).download(0, "Histogram.png", dest=tmp_path)),
         "status": "server health is for operators and load balancers (GET /status), not for applications",
+        "GetWebhookSecret": lambda h, s: h.run(h.client(s).webhook_secret()),
+        "RotateWebhookSecret": lambda h, s: h.run(h.client(s).rotate_webhook_secret()),
+        "ListBatchWebhookDeliveries": lambda h, s: h.run(_batch(h, s).webhook_deliveries()),
+        "RedeliverBatchWebhook": lambda h, s: h.run(_batch(h, s).redeliver_webhook("msg_2b7kQw1mX9")),
     }
 
 

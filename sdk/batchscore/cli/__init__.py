@@ -7,7 +7,8 @@ only. Everything goes through the SDK (:class:`batchscore.Client`); the CLI neve
 
 Commands: ``login``, ``logout`` (:mod:`.login`); ``services list|get|delete|swagger`` (:mod:`.services`);
 ``publish FILE.py:FUNCTION`` (:mod:`.publish`); ``consume NAME VERSION KEY=VALUE...`` (:mod:`.consume`); ``batch
-start|status|wait|cancel|retry|delete|results|download`` (:mod:`.batch`). Packages add commands through the
+start|status|wait|cancel|retry|delete|results|download`` (:mod:`.batch`); ``webhooks secret``, ``batch
+webhooks|redeliver`` (:mod:`.webhooks`). Packages add commands through the
 ``batchscore.cli`` entry point group: the server adds ``serve`` and ``users add`` (run on the server host), so
 the SDK never imports the server.
 
@@ -42,7 +43,7 @@ from importlib.metadata import entry_points
 import typer
 
 from batchscore import __version__
-from batchscore.cli import batch, consume, login, publish, services
+from batchscore.cli import batch, consume, login, publish, services, webhooks
 
 PLUGIN_GROUP = "batchscore.cli"
 EXIT_CODES_HELP = """Exit codes:
@@ -101,6 +102,7 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
         app.command()(command)
     app.add_typer(services.app, name="services")
     app.add_typer(batch.app, name="batch")
+    app.add_typer(webhooks.app, name="webhooks")  # (importing it added `batch webhooks` and `batch redeliver`)
     _reflow_help(app)
     return app
 

@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 import pickle
+import secrets
 import tempfile
 import threading
 import traceback
@@ -514,6 +515,10 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._expired: set[str] = set()
         self._clients: list[Client] = []
         self._seq = 0
+        # Webhooks: each user's secret, each batch's callbackUrl and its deliveries (recorded, never sent).
+        self._webhook_secrets: dict[str, str] = {}
+        self._callbacks: dict[str, str | None] = {}
+        self._deliveries: dict[str, list[dict[str, Any]]] = {}
         for (name, version), service in (services or {}).items():
             self.add_service(name, version, service)
         self._handlers: dict[str, Callable[[_Call], httpx.Response]] = {
@@ -856,6 +861,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             item_timeout=float(timeout) if timeout is not None else None,
         )
         self._batches[batch.id] = batch
+        self._callbacks[batch.id] = params.get("callbackUrl")
         if key is not None:
             self._idempotency[key] = (digest, batch.id)
         return self._started(batch)
@@ -935,6 +941,52 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             row.state, row.result, row.seq, row.files = "pending", None, None, {}
         batch.state, batch.completed, batch.error_message = "pending", None, ""
         return httpx.Response(202, json=batch.summary())
+
+    # -- webhooks: the fake records a batch's end event as delivered when it is asked for it; it sends nothing.
+
+    def _secret(self, user: str, rotate: bool = False) -> httpx.Response:
+        if rotate or user not in self._webhook_secrets:
+            self._webhook_secrets[user] = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        return httpx.Response(200, json={"secret": self._webhook_secrets[user]})
+
+    def _op_GetWebhookSecret(self, call: _Call) -> httpx.Response:
+        return self._secret(call.user)
+
+    def _op_RotateWebhookSecret(self, call: _Call) -> httpx.Response:
+        return self._secret(call.user, rotate=True)
+
+    def _webhook_log(self, batch: _Batch) -> list[dict[str, Any]]:
+        log = self._deliveries.setdefault(batch.id, [])
+        url = self._callbacks.get(batch.id)
+        events = {"complete": "batch.completed", "failed": "batch.failed", "canceled": "batch.canceled"}
+        if url and batch.state in events and not any(d["event"] == events[batch.state] for d in log):
+            now = _now()
+            log.append(
+                {
+                    "id": f"msg_{uuid.uuid4().hex}",
+                    "event": events[batch.state],
+                    "url": url,
+                    "state": "delivered",
+                    "attempts": 1,
+                    "lastStatusCode": 200,
+                    "lastError": "",
+                    "createdTime": now,
+                    "deliveredTime": now,
+                    "nextAttemptTime": None,
+                }
+            )
+        return log
+
+    def _op_ListBatchWebhookDeliveries(self, call: _Call) -> httpx.Response:
+        return httpx.Response(200, json=self._webhook_log(self._batch(call.path)))
+
+    def _op_RedeliverBatchWebhook(self, call: _Call) -> httpx.Response:
+        log = self._webhook_log(self._batch(call.path))
+        delivery = next((d for d in log if d["id"] == call.path["deliveryId"]), None)
+        if delivery is None:
+            raise _not_found(f"webhook delivery {call.path['deliveryId']}", "deliveryId")
+        delivery.update(state="delivered", attempts=1, deliveredTime=_now())
+        return httpx.Response(202, json=delivery)
 
     def _row(self, path: dict[str, str]) -> _Row:
         batch = self._batch(path)
