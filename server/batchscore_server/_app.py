@@ -46,11 +46,12 @@ def create_app(settings: Settings) -> FastAPI:
                 # Other replicas' receipts may be arriving: only those whose replica died go then.
                 every = not settings.shared_database
                 await asyncio.to_thread(server.store.remove_unfinished_receipts, every)
+                # Webhooks need only the database: pending ones go out while the cluster starts.
+                await server.webhooks.start()
             with startup.stage(_startup.DASK_CLUSTER):
                 await server.batches.start()
             with startup.stage(_startup.CONSUME_POOL):
                 await server.warm_pool()
-            await server.webhooks.start()
             startup.current = _startup.HTTP
             yield
         finally:

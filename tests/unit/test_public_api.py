@@ -98,7 +98,7 @@ def test_the_server_commands_plug_in_through_an_entry_point() -> None:
     assert [entry.value for entry in entry_points(group=PLUGIN_GROUP)] == ["batchscore_server.cli:register"]
     app = build_app()
     assert [command.callback.__name__ for command in app.registered_commands if command.callback][:1] == ["serve"]
-    assert [group.name for group in app.registered_groups] == ["users", "services", "batch"]
+    assert [group.name for group in app.registered_groups] == ["users", "services", "batch", "webhooks"]
 
 
 def test_console_script_prints_the_version() -> None:
