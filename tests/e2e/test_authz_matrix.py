@@ -32,9 +32,10 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 
-from batchscore_server import Role, RunningServer, add_user
+from batchscore_server import Role, RunningServer, _db, add_user
 from batchscore_server._auth import load_or_create_secret
 from batchscore_server._db import create_engine
 from tests._contract import contract, operations
@@ -65,6 +66,8 @@ CREATOR_ONLY = frozenset(
         "RetryBatchExecution",
         "GetBatchExecutionFiles",
         "GetBatchExecutionFile",
+        "ListBatchWebhookDeliveries",
+        "RedeliverBatchWebhook",
         "closeSession",
         "listWorkspaceObjects",
         "setWorkspaceObject",
@@ -530,6 +533,68 @@ def build_file(world: World, identity: str) -> Call:
     return Call("GET", f"/api/{SERVICE}/v1/batch/{execution_id}/0/files/out.txt", check=check)
 
 
+def build_webhook_secret(world: World, identity: str) -> Call:
+    def check(response: httpx.Response) -> None:
+        secret = response.json()["secret"]
+        assert secret.startswith("whsec_")
+        if identity == "contributor_other":  # one secret per user
+            assert secret != world.clients["az_alice"].get("/webhooks/secret").json()["secret"]
+
+    return Call("GET", "/webhooks/secret", check=check)
+
+
+def build_rotate_webhook_secret(world: World, identity: str) -> Call:
+    alice_before = world.clients["az_alice"].get("/webhooks/secret").json()["secret"]
+
+    def check(response: httpx.Response) -> None:
+        alice_now = world.clients["az_alice"].get("/webhooks/secret").json()["secret"]
+        rotated_alice = identity == "contributor_own"
+        assert (alice_now != alice_before) == rotated_alice, "only the caller's own secret is rotated"
+        assert (response.json()["secret"] == alice_now) == rotated_alice
+
+    return Call("POST", "/webhooks/secret", check=check)
+
+
+def seeded_delivery(world: World, execution_id: str) -> str:
+    """A failed delivery of the batch, written straight to the outbox (the shared server allows no callback)."""
+    delivery_id = f"msg_{secrets.token_hex(8)}"
+    engine = create_engine(world.server.settings.database)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(_db.webhook_deliveries).values(
+                    id=delivery_id,
+                    batch_id=execution_id,
+                    owner="az_alice",
+                    event="batch.completed",
+                    url="https://hooks.example.com/authz",
+                    payload="{}",
+                    state="failed",
+                    attempts=3,
+                    last_error="refused",
+                    created=time.time(),
+                )
+            )
+    finally:
+        engine.dispose()
+    return delivery_id
+
+
+def build_webhook_deliveries(world: World, identity: str) -> Call:
+    return Call("GET", f"/api/{SERVICE}/v1/batch/{world.creator_for(identity).done_batch}/webhooks")
+
+
+def build_redeliver_webhook(world: World, identity: str) -> Call:
+    creator = world.creator_for(identity)
+    path = f"/api/{SERVICE}/v1/batch/{creator.done_batch}/webhooks"
+    delivery_id = seeded_delivery(world, creator.done_batch)
+
+    def unchanged() -> bool:
+        return any(d["id"] == delivery_id and d["state"] == "failed" for d in creator.client.get(path).json())
+
+    return Call("POST", f"{path}/{delivery_id}/redeliver", unchanged=unchanged)
+
+
 BUILDERS: dict[str, Callable[[World, str], Call]] = {
     "login": build_login,
     "renewToken": build_renew,
@@ -559,6 +624,10 @@ BUILDERS: dict[str, Callable[[World, str], Call]] = {
     "RetryBatchExecution": build_retry_batch,
     "GetBatchExecutionFiles": build_files,
     "GetBatchExecutionFile": build_file,
+    "GetWebhookSecret": build_webhook_secret,
+    "RotateWebhookSecret": build_rotate_webhook_secret,
+    "ListBatchWebhookDeliveries": build_webhook_deliveries,
+    "RedeliverBatchWebhook": build_redeliver_webhook,
 }
 CELLS = [(operation_id, identity) for operation_id in OPERATIONS for identity in IDENTITIES]
 
