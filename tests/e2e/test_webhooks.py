@@ -50,6 +50,8 @@ class Receiver:
                     owner.arrived.append(time.monotonic())
                     status = owner.statuses.pop(0) if owner.statuses else 200
                 self.send_response(status)
+                if 300 <= status < 400:  # a redirect elsewhere on this receiver, which must not be followed
+                    self.send_header("location", owner.url + "/redirected")
                 self.send_header("content-length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

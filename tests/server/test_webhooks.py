@@ -19,7 +19,15 @@ from batchscore import webhooks as sdk_webhooks
 from batchscore_server import _db, _webhook_rules
 from batchscore_server._errors import ApiError
 from batchscore_server._store import Store
-from batchscore_server._webhooks import AllowList, DeliveryRefused, HostPattern, checked_address, forbidden_address
+from batchscore_server._webhooks import (
+    AllowList,
+    DeliveryRefused,
+    Dispatcher,
+    HostPattern,
+    checked_address,
+    forbidden_address,
+)
+from tests.e2e.test_webhooks import Receiver
 from tests.server.test_store_databases import add_batch, ok, postgres, store  # noqa: F401  (fixtures)
 from tests.unit.test_webhooks_verify import EVENT
 
@@ -142,13 +150,15 @@ def test_a_wildcard_never_reaches_a_private_address_but_an_explicit_host_may() -
 # -- the outbox in the store ----------------------------------------------------------------------------------------
 
 
-def _with_callback(target: Store, batch_id: str, rows: int = 2, progress: bool = False) -> None:
+def _with_callback(
+    target: Store, batch_id: str, rows: int = 2, progress: bool = False, url: str = "http://127.0.0.1:9/hook"
+) -> None:
     add_batch(target, batch_id, rows)
     with target.engine.begin() as conn:
         conn.execute(
             sa.update(_db.batches)
             .where(_db.batches.c.id == batch_id)
-            .values(callback_url="http://127.0.0.1:9/hook", callback_progress=progress)
+            .values(callback_url=url, callback_progress=progress)
         )
     target.start_batch(batch_id)
 
@@ -282,3 +292,60 @@ def test_progress_events_come_at_most_every_ten_seconds(store: Store) -> None:  
     _with_callback(store, "plain", rows=1)  # no callbackProgress: no progress events
     store.record_results("plain", {0: ok(0)})
     assert store.webhook_deliveries("plain") == []
+
+
+def _dispatch_once(target: Store, allow: list[str], batch_id: str) -> Any:
+    """Run a dispatcher until the batch's delivery has had an attempt; that delivery."""
+
+    async def run() -> Any:
+        dispatcher = Dispatcher(target, AllowList(allow), "r1", shared_database=False)
+        await dispatcher.start()
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                (row,) = await asyncio.to_thread(target.webhook_deliveries, batch_id)
+                if row["attempts"]:
+                    return row
+                await asyncio.sleep(0.05)
+            raise AssertionError("no attempt was made")
+        finally:
+            await dispatcher.close()
+
+    return asyncio.run(run())
+
+
+def test_the_dispatcher_never_reaches_loopback_through_a_wildcard_nor_follows_a_redirect(
+    store: Store,  # noqa: F811
+) -> None:
+    receiver = Receiver()
+    try:
+        store.webhook_payload = _payload
+        _with_callback(store, "wild", url=receiver.url)
+        store.complete_batch("wild")
+        refused = _dispatch_once(store, ["*"], "wild")
+        assert refused["state"] == "pending"
+        assert "loopback" in refused["last_error"]
+        assert receiver.events() == []  # nothing was sent
+
+        receiver.statuses = [302]
+        _with_callback(store, "moved", url=receiver.url)
+        store.complete_batch("moved")
+        moved = _dispatch_once(store, ["127.0.0.1"], "moved")
+        assert (moved["last_status"], moved["state"]) == (302, "pending")
+        assert "answered 302" in moved["last_error"]
+        (headers, _body) = receiver.events()[0]
+        assert len(receiver.events()) == 1  # the redirect was not followed
+        assert headers["host"] == receiver.url.split("/")[2]
+        assert headers["webhook-id"] == moved["id"]
+    finally:
+        receiver.close()
+
+
+def test_a_deleted_batch_takes_its_deliveries_with_it(store: Store) -> None:  # noqa: F811
+    store.webhook_payload = _payload
+    _with_callback(store, "gone")
+    store.complete_batch("gone")
+    assert len(store.webhook_deliveries("gone")) == 1
+    store.delete_batch("gone")
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(_db.webhook_deliveries)).scalar_one() == 0
