@@ -92,6 +92,19 @@ class Usage:
     stored_bytes: int
 
 
+@dataclass(frozen=True)
+class BatchQuery:
+    """The filters and the page of ``GET /batches`` (checked by the route): None is no filter."""
+
+    owner: str | None = None
+    state: str | None = None
+    service: str | None = None
+    version: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    after: tuple[float, str] | None = None  # the (created, id) the previous page ended with
+    limit: int = 100
+
+
 class Store:
     """The database and the files of one data directory.
 
@@ -332,6 +345,39 @@ class Store:
         with self.engine.connect() as conn:
             query = sa.select(_db.batches).where(batches.owner == owner, batches.idempotency_key == key)
             return conn.execute(query).mappings().first()
+
+    def list_batches(self, query: BatchQuery) -> list[Record]:
+        """A page of batches newest first (``created``, then ``id``, descending), one more than ``query.limit``.
+
+        The extra row tells the caller there is a next page. Batches still being received are never listed. Every
+        column but the stored spec and request hash (the summary needs none of them).
+        """
+        batches = _db.batches.c
+        columns = [column for column in _db.batches.c if column.name not in ("spec", "request_hash")]
+        statement = sa.select(*columns).where(batches.state != RECEIVING)
+        if query.owner is not None:
+            statement = statement.where(batches.owner == query.owner)
+        if query.state is not None:
+            statement = statement.where(batches.state == query.state)
+        if query.service is not None:
+            statement = statement.where(batches.name == query.service)
+        if query.version is not None:
+            statement = statement.where(batches.version == query.version)
+        labels = _db.batch_labels.c
+        for key, value in query.labels:
+            statement = statement.where(
+                sa.exists().where(labels.batch_id == batches.id, labels.key == key, labels.value == value)
+            )
+        if query.after is not None:
+            # Keyset pagination: strictly after the last (created, id) of the previous page, so a batch started
+            # meanwhile neither shifts the pages nor appears twice. Written out (not a row value) for the planner.
+            created, batch_id = query.after
+            statement = statement.where(
+                sa.or_(batches.created < created, sa.and_(batches.created == created, batches.id < batch_id))
+            )
+        statement = statement.order_by(batches.created.desc(), batches.id.desc()).limit(query.limit + 1)
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement).mappings())
 
     def poll_page(
         self, batch_id: str, name: str, version: str, partial: bool | None, after: int | None, page: int | None
