@@ -331,6 +331,16 @@ class BatchStatus:
         """Whether the batch has stopped."""
         return self.state.is_final
 
+    @property
+    def service_name(self) -> str:
+        """The batch's service, as the server named it (empty from servers that do not)."""
+        return str(_set(getattr(self.raw, "name", None), ""))
+
+    @property
+    def service_version(self) -> str:
+        """The batch's service version, as the server named it (empty from servers that do not)."""
+        return str(_set(getattr(self.raw, "version", None), ""))
+
     def execution(self, index: int) -> ExecutionResult:
         """The result of record ``index`` (ML Server's ``execution(i)``).
 

@@ -327,6 +327,10 @@ class ContractValidator:
                     operation.operation_id, f"query parameter {name!r} is not declared (declared: {listed})"
                 )
             values = query.get_list(name)
+            if self._is_array(operation, name):
+                # An array in the form style, exploded (the default): the parameter once per item.
+                self._check_parameter(operation, "query", name, values)
+                continue
             if len(values) > 1:
                 raise ContractViolation(
                     operation.operation_id, f"query parameter {name!r} is given {len(values)} times"
@@ -343,9 +347,17 @@ class ContractValidator:
         self._check_request_body(operation, request, request.content if body is None else body)
         return operation
 
-    def _check_parameter(self, operation: Operation, where: str, name: str, raw: str) -> None:
+    def _is_array(self, operation: Operation, name: str) -> bool:
+        _, schema_pointer = operation.parameters[("query", name)]
+        return self._schema_at(schema_pointer).get("type") == "array"
+
+    def _check_parameter(self, operation: Operation, where: str, name: str, raw: str | list[str]) -> None:
         _, schema_pointer = operation.parameters[(where, name)]
-        value = _coerce(self._schema_at(schema_pointer), raw)
+        schema = self._schema_at(schema_pointer)
+        if isinstance(raw, list):
+            value: Any = [_coerce(schema.get("items", {}), item) for item in raw]
+        else:
+            value = _coerce(schema, raw)
         errors = self.schema_errors(value, schema_pointer)
         if errors:
             raise ContractViolation(

@@ -876,6 +876,36 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         service = self._service(call.path)
         return httpx.Response(200, json=[b.id for b in self._batches.values() if b.service is service])
 
+    def _op_ListBatchExecutions(self, call: _Call) -> httpx.Response:
+        # Newest first: the batches in reverse order of their start. The cursor is the last listed batch's id,
+        # urlsafe base64 (opaque to the client, as the server's); the caller's own batches unless an Owner's.
+        params = call.params
+        if "version" in params and "service" not in params:
+            raise _ApiError(400, "version filters a service's batches: give service too", "version")
+        wanted_labels = dict(label.split("=", 1) for label in params.get_list("label"))
+        state = params.get("state")
+        listed = [
+            batch
+            for batch in reversed(self._batches.values())
+            if (call.user == self._owner or batch.owner == call.user)
+            and params.get("owner", batch.owner) == batch.owner
+            and (state is None or batch.state.lower() == state.lower())
+            and params.get("service", batch.service.name) == batch.service.name
+            and params.get("version", batch.service.version) == batch.service.version
+            and wanted_labels.items() <= dict(getattr(batch, "labels", None) or {}).items()
+        ]
+        if "cursor" in params:
+            try:
+                after = base64.urlsafe_b64decode(params["cursor"] + "=" * (-len(params["cursor"]) % 4)).decode()
+                position = next(i for i, batch in enumerate(listed) if batch.id == after)
+            except (ValueError, StopIteration):
+                raise _ApiError(400, "cursor must be a nextCursor from an earlier page", "cursor") from None
+            listed = listed[position + 1 :]
+        limit = int(params.get("limit", "100"))
+        page, more = listed[:limit], len(listed) > limit
+        next_cursor = base64.urlsafe_b64encode(page[-1].id.encode()).decode().rstrip("=") if more else None
+        return httpx.Response(200, json={"batches": [batch.summary() for batch in page], "nextCursor": next_cursor})
+
     def _op_GetBatchExecutionStatus(self, call: _Call) -> httpx.Response:
         batch = self._batch(call.path)
         if self.auto_advance:
