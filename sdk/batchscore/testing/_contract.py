@@ -327,9 +327,10 @@ class ContractValidator:
                     operation.operation_id, f"query parameter {name!r} is not declared (declared: {listed})"
                 )
             values = query.get_list(name)
-            if self._is_array(operation, name):
-                # An array in the form style, exploded (the default): the parameter once per item.
-                self._check_parameter(operation, "query", name, values)
+            _, schema_pointer = operation.parameters[("query", name)]
+            if self._schema_at(schema_pointer).get("type") == "array":
+                # form style, exploded (the contract's only array style): one repeat per item
+                self._check_array_parameter(operation, name, values)
                 continue
             if len(values) > 1:
                 raise ContractViolation(
@@ -347,17 +348,19 @@ class ContractValidator:
         self._check_request_body(operation, request, request.content if body is None else body)
         return operation
 
-    def _is_array(self, operation: Operation, name: str) -> bool:
+    def _check_array_parameter(self, operation: Operation, name: str, raw: list[str]) -> None:
         _, schema_pointer = operation.parameters[("query", name)]
-        return self._schema_at(schema_pointer).get("type") == "array"
+        items = self._schema_at(schema_pointer).get("items", {})
+        value = [_coerce(items, item) for item in raw]
+        errors = self.schema_errors(value, schema_pointer)
+        if errors:
+            raise ContractViolation(
+                operation.operation_id, f"query parameter {name!r} = {raw!r} does not match its schema: {errors[0]}"
+            )
 
-    def _check_parameter(self, operation: Operation, where: str, name: str, raw: str | list[str]) -> None:
+    def _check_parameter(self, operation: Operation, where: str, name: str, raw: str) -> None:
         _, schema_pointer = operation.parameters[(where, name)]
-        schema = self._schema_at(schema_pointer)
-        if isinstance(raw, list):
-            value: Any = [_coerce(schema.get("items", {}), item) for item in raw]
-        else:
-            value = _coerce(schema, raw)
+        value = _coerce(self._schema_at(schema_pointer), raw)
         errors = self.schema_errors(value, schema_pointer)
         if errors:
             raise ContractViolation(
