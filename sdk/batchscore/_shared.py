@@ -80,13 +80,7 @@ def _progress_bar(total: int, description: str) -> Any:
 
 def server_rate(status: BatchStatus) -> tuple[float | None, float | None]:
     """The server's ``rowsPerSecond`` and ``estimatedSecondsLeft`` for a status (None: not reported)."""
-    raw = status.raw
-    rate = getattr(raw, "rows_per_second", None)
-    left = getattr(raw, "estimated_seconds_left", None)
-    return (
-        float(rate) if isinstance(rate, int | float) else None,
-        float(left) if isinstance(left, int | float) else None,
-    )
+    return status.rows_per_second, status.estimated_seconds_left
 
 
 def server_rate_format(status: BatchStatus) -> str | None:

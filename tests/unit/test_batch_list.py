@@ -202,7 +202,7 @@ def test_the_fake_lists_each_users_own_and_everything_to_its_owner() -> None:
     )
     alice, bob, admin = (fake.client(username=user, password="pw") for user in ("alice", "bob", "admin"))
     mine = [alice.get_service("a", "v1").batch([{"hp": 1.0}]).start().id for _ in range(3)]
-    mine.append(alice.get_service("b", "v1").batch([{"hp": 1.0}]).start().id)
+    mine.append(alice.get_service("b", "v1").batch([{"hp": 1.0}], labels={"team": "risk", "run": "x=y"}).start().id)
     theirs = bob.get_service("a", "v1").batch([{"hp": 1.0}]).start().id
     fake.finish(mine[0])
 
@@ -212,6 +212,9 @@ def test_the_fake_lists_each_users_own_and_everything_to_its_owner() -> None:
     assert [s.execution_id for s in admin.list_batches(owner="bob")] == [theirs]
     assert [s.execution_id for s in alice.list_batches(service="b")] == [mine[3]]
     assert [s.execution_id for s in alice.list_batches(state="complete")] == [mine[0]]
+    assert [s.execution_id for s in alice.list_batches(labels={"team": "risk"})] == [mine[3]]
+    assert [s.execution_id for s in alice.list_batches(labels={"team": "risk", "run": "x"})] == []
+    assert next(iter(alice.list_batches(labels={"run": "x=y"}))).labels == {"team": "risk", "run": "x=y"}
     assert [s.execution_id for s in alice.list_batches(page_size=1)] == mine[::-1]
     assert [s.execution_id for s in alice.list_batches(service="b", version="v1")] == [mine[3]]
     with pytest.raises(BadRequestError) as refused:
@@ -286,3 +289,19 @@ def test_the_bar_falls_back_to_its_own_estimate_without_the_servers(monkeypatch:
     assert "600/1000" in last
     assert "2.50row/s" not in last
     assert "it/s" in last or "s/it" in last  # tqdm's own rate
+
+
+def test_the_clis_bar_shows_the_servers_rate_and_eta_when_given() -> None:
+    from rich.progress import Progress
+
+    from batchscore.cli.batch import _EtaColumn, _RateColumn
+
+    progress = Progress()
+    given = progress.add_task("b", total=1000, completed=500, failed=0, server_rate=2.5, server_eta=200.0)
+    absent = progress.add_task("b", total=1000, completed=500, failed=0, server_rate=None, server_eta=None)
+    task, other = progress.tasks[given], progress.tasks[absent]
+
+    assert str(_EtaColumn().render(task)) == "0:03:20"
+    assert str(_RateColumn().render(task)) == "2.5 rows/s"
+    assert str(_EtaColumn().render(other)) == "-:--:--"  # rich's own: no speed measured yet
+    assert str(_RateColumn().render(other)) == "- rows/s"

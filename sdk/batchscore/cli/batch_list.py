@@ -8,7 +8,6 @@ import typer
 from rich.table import Table
 
 from batchscore import BatchStatus
-from batchscore._shared import server_rate
 from batchscore.cli._common import (
     EXIT_USAGE,
     CliError,
@@ -27,22 +26,15 @@ from batchscore.cli._common import (
 DEFAULT_LIMIT = 100
 
 
-def summary_labels(status: BatchStatus) -> dict[str, str]:
-    """The labels a batch was started with, as the server reported them (empty when it did not)."""
-    labels = getattr(status.raw, "labels", None)
-    return {str(k): str(v) for k, v in getattr(labels, "additional_properties", {}).items()}
-
-
 def summary_json(status: BatchStatus) -> dict[str, Any]:
     """One batch of the list as ``--json`` prints it: the status's fields, its service, labels, rate and ETA."""
-    rate, left = server_rate(status)
     return {
         **_status_json(status),
         "name": status.service_name,
         "version": status.service_version,
-        "labels": summary_labels(status),
-        "rows_per_second": rate,
-        "estimated_seconds_left": left,
+        "labels": dict(status.labels),
+        "rows_per_second": status.rows_per_second,
+        "estimated_seconds_left": status.estimated_seconds_left,
     }
 
 
@@ -59,7 +51,7 @@ def _table(found: list[BatchStatus]) -> Table:
     for column in ("id", "service", "state", "done", "failed", "rate", "ETA", "created", "labels"):
         table.add_column(column, justify="right" if column in ("done", "failed", "rate", "ETA") else "left")
     for status in found:
-        rate, left = server_rate(status)
+        rate, left = status.rows_per_second, status.estimated_seconds_left
         table.add_row(
             status.execution_id,
             f"{status.service_name} {status.service_version}",
@@ -69,7 +61,7 @@ def _table(found: list[BatchStatus]) -> Table:
             "-" if rate is None else f"{rate:.1f}/s",
             _duration(left),
             status.creation_time,
-            ", ".join(f"{k}={v}" for k, v in summary_labels(status).items()),
+            ", ".join(f"{k}={v}" for k, v in status.labels.items()),
         )
     return table
 

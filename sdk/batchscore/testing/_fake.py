@@ -371,6 +371,7 @@ class _Batch:
     error_message: str = ""
     created: str = field(default_factory=_now)
     completed: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # given at start, for the batch list's filters
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -397,6 +398,7 @@ class _Batch:
             body["completionTime"] = self.completed
         if self.error_message:
             body["errorMessage"] = self.error_message
+        body["labels"] = dict(self.labels)
         return body
 
     def finish_row(self, row: _Row, state: str, result: dict[str, Any]) -> None:
@@ -854,6 +856,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             parallel=min(int(params.get("parallelCount", "10")), MAX_PARALLEL_COUNT),
             owner=call.user,
             item_timeout=float(timeout) if timeout is not None else None,
+            labels=dict(label.split("=", 1) for label in params.get_list("label")),
         )
         self._batches[batch.id] = batch
         if key is not None:
@@ -892,7 +895,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             and (state is None or batch.state.lower() == state.lower())
             and params.get("service", batch.service.name) == batch.service.name
             and params.get("version", batch.service.version) == batch.service.version
-            and wanted_labels.items() <= dict(getattr(batch, "labels", None) or {}).items()
+            and wanted_labels.items() <= batch.labels.items()
         ]
         if "cursor" in params:
             try:
