@@ -684,11 +684,17 @@ def delete_batch(engine: sa.Engine, batch_id: str) -> None:
     Rows go ``DELETE_SLICE_ROWS`` to a transaction: one statement over a million rows would hold SQLite's write
     lock, and so every other writer, for seconds.
     """
+    delete_batch_rows(engine, batch_id)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
+
+
+def delete_batch_rows(engine: sa.Engine, batch_id: str) -> None:
+    """Delete a batch's rows, ``DELETE_SLICE_ROWS`` to a transaction (see :func:`delete_batch`); blocking."""
     rows = batch_rows.c
     while True:
         with engine.begin() as conn:
             some = sa.select(rows.idx).where(rows.batch_id == batch_id).limit(DELETE_SLICE_ROWS)
             deleted = conn.execute(sa.delete(batch_rows).where(rows.batch_id == batch_id, rows.idx.in_(some)))
             if not deleted.rowcount:
-                conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
                 return
