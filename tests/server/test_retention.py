@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
 from batchscore_server import _db
 from batchscore_server._errors import ApiError
 from batchscore_server._retention import expired_error, is_expired
-from batchscore_server._settings import Settings
+from batchscore_server._settings import Settings, parse_retention
 from batchscore_server._store import Store, service_key
+from batchscore_server.cli import RETENTION_ENV
 from tests.server import test_store_databases as databases
 from tests.server.test_store_databases import add_batch, ok, polled
 
@@ -201,3 +203,47 @@ def test_a_retry_of_an_expired_batch_is_gone(store: Store) -> None:
     assert refused.value.message == "batch b expired at 1970-01-01T00:00:01Z; its results were deleted"
     assert _batch(store, "b")["state"] == "failed"
     assert expired_error(_batch(store, "b")).body()["code"] == 410
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30d", 30 * DAY), ("12h", 43200.0), ("90m", 5400.0), ("120s", 120.0), ("3600", 3600.0), (" 2D ", 2 * DAY)],
+)
+def test_a_retention_is_seconds_or_a_number_with_a_unit(text: str, seconds: float) -> None:
+    assert parse_retention(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["never", "NEVER", "0", "0d"])
+def test_a_retention_of_never_or_zero_keeps_batches_for_ever(text: str) -> None:
+    assert parse_retention(text) is None
+
+
+@pytest.mark.parametrize("text", ["", "abc", "-5d", "1.5h", "30 days", "10w", "59", "59s", "36700d", "9" * 20])
+def test_a_retention_that_is_not_a_duration_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="retention"):
+        parse_retention(text)
+
+
+def _serve_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str, env: str | None = None) -> Any:
+    """The settings ``batchscore serve`` would run with (the server itself is not started), or the failed result."""
+    import batchscore_server
+    from batchscore.cli import build_app
+
+    seen: list[Settings] = []
+    monkeypatch.setattr(batchscore_server, "serve", lambda settings, _host, _port: seen.append(settings))
+    environment = {} if env is None else {RETENTION_ENV: env}
+    monkeypatch.delenv(RETENTION_ENV, raising=False)
+    result = CliRunner().invoke(build_app(), ["serve", "--data-dir", str(tmp_path), *args], env=environment)
+    return seen[0] if seen else result
+
+
+def test_serve_takes_its_retention_from_the_option_or_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _serve_settings(monkeypatch, tmp_path).retention_seconds == 30 * DAY
+    assert _serve_settings(monkeypatch, tmp_path, "--retention", "12h").retention_seconds == 43200.0
+    assert _serve_settings(monkeypatch, tmp_path, "--retention", "never").retention_seconds is None
+    assert _serve_settings(monkeypatch, tmp_path, env="90m").retention_seconds == 5400.0
+    refused = _serve_settings(monkeypatch, tmp_path, "--retention", "soon")
+    assert refused.exit_code == 2
+    assert "--retention" in refused.output
