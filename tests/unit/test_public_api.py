@@ -29,6 +29,7 @@ PUBLIC_API = [
     "ConflictError",
     "DownloadError",
     "ExecutionResult",
+    "ExpiredError",
     "InsufficientStorageError",
     "InternalServerError",
     "InvalidRecordError",
