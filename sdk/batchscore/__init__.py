@@ -40,7 +40,7 @@ from batchscore._exceptions import (
     WaitTimeoutError,
 )
 from batchscore._http import Tokens
-from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
+from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._version import __version__
@@ -60,6 +60,7 @@ __all__ = [
     "BatchCanceledError",
     "BatchError",
     "BatchFailedError",
+    "BatchOptions",
     "BatchState",
     "BatchStatus",
     "BatchscoreError",
