@@ -153,7 +153,7 @@ batches = sa.Table(
     sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
     sa.Index("ix_batches_state", "state"),
-    sa.Index("ix_batches_expires_at", "expires_at"),
+    sa.Index("ix_batches_expires_at", "expired", "expires_at"),  # the retention sweep: unexpired and due
     sa.Index("ix_batches_owner_created", "owner", "created"),
     sa.Index("ix_batches_created", "created"),
 )
