@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from batchscore_server import _db
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._retention import CLAIM_SECONDS, check_not_expired
 from batchscore_server._settings import Settings
 
 UNFINISHED_STATES = ("pending", "ready", "inProgress")
@@ -119,6 +120,7 @@ class Store:
         self._lease_seconds = settings.lease_seconds
         self._objects = settings.objects_dir
         self._artifacts = settings.artifacts_dir
+        self._retention = settings.retention_seconds
         # What a service's records may produce, sent to the workers with each service spec (see spec_of).
         self.execution_limits = {
             "maxResultBytes": settings.max_result_bytes,
@@ -449,6 +451,7 @@ class Store:
                 return None
             if batch["state"] not in FINAL_STATES:
                 raise ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
+            check_not_expired(batch)  # its rows are gone, or the sweep may be deleting them
             _check_same_service(conn, batch)
             retried = conn.execute(
                 sa.update(_db.batch_rows)
@@ -463,6 +466,7 @@ class Store:
                 .values(
                     state="pending",
                     completed=None,
+                    expires_at=None,  # unfinished again: it expires after its next finish
                     error_message=None,
                     failed_count=0,
                     canceled_count=0,
@@ -491,6 +495,61 @@ class Store:
                 .values(state=RECEIVING, lease_owner=None, lease_expires=None)
             )
         _db.delete_batch(self.engine, batch_id)
+
+    def expire_due(self, sweeper: str, now: float, limit: int) -> list[str]:
+        """Expire up to ``limit`` batches due by ``now`` (:meth:`due_batches`, :meth:`expire_batch`); their ids."""
+        return [batch_id for batch_id in self.due_batches(now, limit) if self.expire_batch(batch_id, sweeper, now)]
+
+    def due_batches(self, now: float, limit: int) -> list[str]:
+        """Up to ``limit`` finished, unexpired batches whose ``expires_at`` is ``now`` or before and nobody sweeps."""
+        query = sa.select(_db.batches.c.id).where(*self._due(now)).order_by(_db.batches.c.expires_at).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def expire_batch(self, batch_id: str, sweeper: str, now: float) -> bool:
+        """Delete a batch's records and files if it is due by ``now``; whether this call expired it.
+
+        The batch is claimed first with a conditional update (its lease columns, free once a batch has finished):
+        replicas sweeping at once never work on one batch together. Its files go, then its rows (a slice per
+        transaction), then it is marked ``expired`` and its records no longer count against its owner's
+        stored-bytes quota. A sweep that stopped midway left its claim, which runs out after ``CLAIM_SECONDS``: a
+        later sweep does it again (every step may be repeated). The summary stays.
+
+        Args:
+            batch_id: The batch.
+            sweeper: The sweeping replica's name (its claim).
+            now: The time the batch must be due by (a test passes a later one); the claim uses the clock.
+
+        """
+        batches = _db.batches.c
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, *self._due(now))
+                .values(lease_owner=sweeper, lease_expires=time.time() + CLAIM_SECONDS)
+            ).rowcount
+        if not claimed:  # another replica's, or retried or deleted meanwhile
+            return False
+        shutil.rmtree(self._artifacts / batch_id, ignore_errors=True)
+        _db.delete_batch_rows(self.engine, batch_id)
+        with self.engine.begin() as conn:
+            marked = conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, batches.lease_owner == sweeper, batches.state.in_(FINAL_STATES))
+                .values(expired=True, input_bytes=0, **_NO_LEASE)
+            ).rowcount
+        return bool(marked)
+
+    @staticmethod
+    def _due(now: float) -> tuple[sa.ColumnElement[bool], ...]:
+        """Conditions of a batch to expire: finished, due by ``now``, not expired, and not claimed by a live sweep."""
+        batches = _db.batches.c
+        return (
+            batches.state.in_(FINAL_STATES),
+            batches.expired.is_(sa.false()),
+            batches.expires_at <= now,
+            sa.or_(batches.lease_owner.is_(None), batches.lease_expires < time.time()),
+        )
 
     def row_files(self, batch_id: str, index: int) -> list[str]:
         """The names of the files a batch row made, sorted (links and directories are not files)."""
@@ -606,13 +665,25 @@ class Store:
             )
         return batch
 
+    def _finished(self) -> dict[str, Any]:
+        """``UPDATE batches`` values of a batch that finishes now: its finish time, and when it expires.
+
+        ``expires_at`` is its ``expiresAfter`` from now, else the server's retention; NULL (kept for ever) when
+        neither is set.
+        """
+        now = time.time()
+        expires_after: sa.ColumnElement[Any] = _db.batches.c.expires_after
+        if self._retention is not None:
+            expires_after = sa.func.coalesce(expires_after, self._retention)
+        return {"completed": now, "expires_at": expires_after + now}
+
     def complete_batch(self, batch_id: str) -> None:
         """End a batch that ran all its rows ``complete`` (unless it was ended otherwise meanwhile)."""
         with self.engine.begin() as conn:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
-                .values(state="complete", completed=time.time(), **_NO_LEASE)
+                .values(state="complete", **self._finished(), **_NO_LEASE)
             )
 
     def cancel_batch(self, batch_id: str, result: dict[str, Any]) -> None:
@@ -622,7 +693,7 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
-                .values(state="canceled", completed=time.time(), **_NO_LEASE)
+                .values(state="canceled", **self._finished(), **_NO_LEASE)
             )
 
     def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
@@ -633,7 +704,7 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
-                .values(state="failed", completed=time.time(), error_message=reason, **_NO_LEASE)
+                .values(state="failed", error_message=reason, **self._finished(), **_NO_LEASE)
             )
 
     def record_results(self, batch_id: str, results: Mapping[int, StoredResult], started: Collection[int] = ()) -> None:

@@ -30,6 +30,7 @@ PUBLIC_API = [
     "ConflictError",
     "DownloadError",
     "ExecutionResult",
+    "ExpiredError",
     "InsufficientStorageError",
     "InternalServerError",
     "InvalidRecordError",

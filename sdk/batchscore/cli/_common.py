@@ -322,6 +322,9 @@ def _status_json(status: BatchStatus, *, results: bool = False) -> dict[str, Any
         "created_by": status.created_by,
         "creation_time": status.creation_time,
         "completion_time": status.completion_time,
+        # Retention: when the results and files go, and whether they went (only the summary is left).
+        "expires_at": status.expires_at,
+        "expired": status.expired,
     }
     if results:
         data["results"] = [_result_json(r) for r in status.results]

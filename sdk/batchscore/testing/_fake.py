@@ -372,6 +372,7 @@ class _Batch:
     created: str = field(default_factory=_now)
     completed: str | None = None
     labels: dict[str, str] = field(default_factory=dict)  # given at start, for the batch list's filters
+    expired_at: str | None = None  # set by FakeServer.expire_batch: its results and files are gone
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -399,7 +400,16 @@ class _Batch:
         if self.error_message:
             body["errorMessage"] = self.error_message
         body["labels"] = dict(self.labels)
+        if self.expired_at is not None:
+            body.update(expiresAt=self.expired_at, expired=True)
         return body
+
+    def check_not_expired(self) -> None:
+        """Refuse what needs the records or files of an expired batch: the contract's ``Gone``."""
+        if self.expired_at is not None:
+            raise _ApiError(
+                410, f"batch {self.id} expired at {self.expired_at}; its results were deleted", "executionId"
+            )
 
     def finish_row(self, row: _Row, state: str, result: dict[str, Any]) -> None:
         self.last_seq += 1
@@ -561,6 +571,20 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """End a batch in state ``failed`` with ``reason``, as a server does when a batch cannot run at all."""
         with self._lock:
             self._batch_by_id(execution_id).end("failed", reason)
+
+    def expire_batch(self, execution_id: str) -> None:
+        """Expire a finished batch now, as the server's retention sweep does: its results and files are deleted.
+
+        Its status keeps the summary, with ``expired`` true and no results; its files and a retry answer 410
+        (``batchscore.ExpiredError``).
+        """
+        with self._lock:
+            batch = self._batch_by_id(execution_id)
+            if batch.state not in FINAL_STATES:
+                raise ValueError(f"batch {execution_id} has not finished: only a finished batch expires")
+            batch.expired_at = _now()
+            for row in batch.rows:
+                row.result, row.seq, row.files = None, None, {}
 
     def batch_state(self, execution_id: str) -> str:
         """A batch's state as the contract spells it (``pending``, ``inProgress``, ``complete`` ...)."""
@@ -959,6 +983,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _op_RetryBatchExecution(self, call: _Call) -> httpx.Response:
         batch = self._batch(call.path)
+        batch.check_not_expired()
         if batch.state not in FINAL_STATES:
             raise _ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
         retried = [row for row in batch.rows if row.state in ("failed", "canceled")]
@@ -971,6 +996,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _row(self, path: dict[str, str]) -> _Row:
         batch = self._batch(path)
+        batch.check_not_expired()
         index = int(path["index"])
         if index >= len(batch.rows):
             raise _not_found(f"record {index} of batch execution {batch.id}", "index")
