@@ -535,7 +535,10 @@ class BatchEngine:
                 if live.cancel_requested:  # granted before the cancel: the threads go back
                     self._fair.release(batch_id, grants)
                     continue
-                for _ in range(grants):
+                for unused in range(grants, 0, -1):
+                    if not queue:  # cannot happen (grants never exceed the chunks asked for): hand them back
+                        self._fair.release(batch_id, unused)
+                        break
                     submit(take_chunk())
 
         def take_chunk() -> list[Row]:

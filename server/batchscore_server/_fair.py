@@ -92,8 +92,12 @@ class FairShare:
         self._dispatch()
 
     def want(self, batch_id: str, chunks: int) -> None:
-        """The batch has ``chunks`` ready to submit (beyond those granted); grants follow when threads are free."""
-        self._batches[batch_id].waiting = max(0, chunks)
+        """The batch has ``chunks`` ready to submit; grants follow when threads are free.
+
+        Grants it has not claimed yet are among those chunks: never more grants than chunks.
+        """
+        batch = self._batches[batch_id]
+        batch.waiting = max(0, chunks - batch.granted)
         self._dispatch()
 
     def claim(self, batch_id: str) -> int:

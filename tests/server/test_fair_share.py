@@ -137,3 +137,12 @@ def test_chunks_are_capped_to_about_half_a_second_of_slow_rows_and_stay_large_fo
     assert slow.cap() == 1
     slow.observe(0, 1.0)  # a chunk stopped before its first row says nothing
     assert slow.cap() == 1
+
+
+def test_grants_not_claimed_yet_count_among_the_chunks_a_batch_has_ready() -> None:
+    fair = busy(threads=4)
+    fair.join("a", "alice", limit=4)
+    fair.want("a", 2)
+    fair.release("x", 4)  # two threads go to "a" (its two chunks) while its loop is busy elsewhere
+    fair.want("a", 2)  # the same two chunks, asked for again before the loop claimed the grants
+    assert fair.claim("a") == 2
