@@ -56,6 +56,7 @@ from distributed.scheduler import KilledWorker
 
 from batchscore_server import _db
 from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._fair import ChunkClock, FairShare
 from batchscore_server._settings import Settings
 from batchscore_server._store import FINAL_STATES, UNFINISHED_STATES, Row, Store
 from batchscore_server._worker import (
@@ -134,6 +135,7 @@ class _Live:
     started: set[int] = field(default_factory=set)
     cancel_requested: bool = False
     fail_reason: str | None = None
+    clock: ChunkClock = field(default_factory=ChunkClock)  # its seconds per row, which cap its chunks' rows
 
 
 class BatchEngine:
@@ -161,6 +163,7 @@ class BatchEngine:
         self._watchdog: asyncio.Task[None] | None = None
         self._lease_keeper: asyncio.Task[None] | None = None
         self._leased: set[str] = set()  # batches driven here whose lease this replica took
+        self._fair = FairShare()  # shares the worker threads out among the batches driven here (see _fair)
         # This process's name in the batches' leases: unique per start, so a restarted replica never mistakes the
         # leases of its previous life (whose rows may still run) for its own.
         self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -363,10 +366,12 @@ class BatchEngine:
         while True:
             await asyncio.sleep(WATCHDOG_SECONDS)
             try:
-                workers = len(await self.client.nthreads())
+                threads: dict[str, int] = await self.client.nthreads()
             except Exception as error:  # the scheduler is unreachable: the next tick asks again
                 log.warning("cannot count the cluster's workers: %r", error)
                 continue
+            workers = len(threads)
+            self._fair.set_threads(sum(threads.values()))
             wanted = self._settings.workers if self._cluster is not None else 1
             if workers >= wanted:
                 short_since = None
@@ -493,6 +498,7 @@ class BatchEngine:
                 self._tasks.pop(batch_id, None)
                 self._leased.discard(batch_id)
                 self._live.pop(batch_id, None)
+                self._fair.leave(batch_id)
             with contextlib.suppress(Exception):
                 await Event(cancel_event_name(batch_id), client=self.client).clear()
 
@@ -502,7 +508,11 @@ class BatchEngine:
         # Every row is pending or counted in one of the final states (a retry resets the counts it re-runs).
         pending_count = batch["total"] - sum(batch[column] for column in _db.COUNTED_STATES.values())
         item_timeout: float | None = batch["item_timeout"]
-        slots = max(1, min(batch["parallel_count"], await self.worker_count() or 1))
+        threads = await self.worker_count()
+        self._fair.set_threads(threads)
+        slots = max(1, min(batch["parallel_count"], threads or 1))
+        # Its chunks go in flight only when the fair-share dispatcher grants them a worker thread (see _fair).
+        granted = self._fair.join(batch_id, batch["owner"], slots)
         # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own start
         # is then the only clock that names the right row.
         chunk_rows = 1 if item_timeout is not None else MAX_CHUNK_ROWS
@@ -516,20 +526,43 @@ class BatchEngine:
         init_failure: str | None = None
 
         def submit_from_queue() -> None:
-            while queue and len(in_flight) < slots and not live.cancel_requested:
-                chunk = queue.popleft()
-                future = self.client.submit(
-                    run_chunk,
-                    batch_id,
-                    batch["spec"],
-                    chunk,
-                    str(self._settings.scratch_dir),
-                    str(self._settings.artifacts_dir / batch_id),
-                    key=f"batch-{batch_id}-{uuid.uuid4().hex}",
-                    pure=False,
-                )
-                in_flight[future] = chunk
-                live.in_flight.update(index for index, _ in chunk)
+            while True:
+                self._fair.want(batch_id, 0 if live.cancel_requested else len(queue))
+                grants = self._fair.claim(batch_id)
+                if not grants:
+                    granted.clear()  # every grant so far is claimed
+                    return
+                if live.cancel_requested:  # granted before the cancel: the threads go back
+                    self._fair.release(batch_id, grants)
+                    continue
+                for unused in range(grants, 0, -1):
+                    if not queue:  # cannot happen (grants never exceed the chunks asked for): hand them back
+                        self._fair.release(batch_id, unused)
+                        break
+                    submit(take_chunk())
+
+        def take_chunk() -> list[Row]:
+            """The queue's next chunk, cut to the rows that run within about CHUNK_SECONDS (see _fair)."""
+            chunk = queue.popleft()
+            cap = live.clock.cap()
+            if len(chunk) > cap:
+                queue.appendleft(chunk[cap:])
+                chunk = chunk[:cap]
+            return chunk
+
+        def submit(chunk: list[Row]) -> None:
+            future = self.client.submit(
+                run_chunk,
+                batch_id,
+                batch["spec"],
+                chunk,
+                str(self._settings.scratch_dir),
+                str(self._settings.artifacts_dir / batch_id),
+                key=f"batch-{batch_id}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+            in_flight[future] = chunk
+            live.in_flight.update(index for index, _ in chunk)
 
         while (queue or in_flight or not pages.exhausted) and init_failure is None:
             if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
@@ -537,13 +570,17 @@ class BatchEngine:
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
             submit_from_queue()
-            if not in_flight:
+            if not in_flight and (live.cancel_requested or not queue):
                 break
-            # The wait ends by a timeout (a tick), or raises the first erred future's error: either way, _collect
-            # reads each finished future on its own.
-            with contextlib.suppress(Exception):
-                await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
+            if in_flight and not self._fair.shared:
+                # The wait ends by a timeout (a tick), or raises the first erred future's error: either way,
+                # _collect reads each finished future on its own.
+                with contextlib.suppress(Exception):
+                    await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
+            else:  # other batches hold threads: one they free may be granted to this batch meanwhile
+                await _chunk_or_grant(list(in_flight), granted)
             finished = [(future, in_flight.pop(future)) for future in list(in_flight) if future.done()]
+            self._fair.release(batch_id, len(finished))
             # Workers get their next chunks before the finished ones are written down: a worker otherwise idled
             # through each chunk's bookkeeping (100k trivial rows: 15.5k rows/s before, 17.7k after).
             submit_from_queue()
@@ -594,6 +631,8 @@ class BatchEngine:
         # outside them): failing the rows lets the batch go on.
         except BaseException as error:
             return await self._fail_rows(batch_id, chunk, f"the row could not be run: {error!r}")
+        if "seconds" in outcome:
+            live.clock.observe(len(outcome["rows"]), outcome["seconds"])
         reason = await self._record(
             batch_id, {int(index): StoredResult(*result) for index, result in outcome["rows"].items()}
         )
@@ -656,6 +695,7 @@ class BatchEngine:
             if future is None:
                 continue
             chunk = in_flight.pop(future)
+            self._fair.release(batch_id)
             # Cancel first so the scheduler cannot re-run the chunk, then kill the process: a thread cannot be
             # interrupted, and the nanny starts a fresh worker.
             await self.client.cancel([future])
@@ -721,6 +761,22 @@ def guided_chunks(rows: list[Row], left: int, slots: int, largest: int) -> list[
         chunks.append(rows[start : start + size])
         start += size
     return chunks
+
+
+async def _chunk_or_grant(futures: list[Future[Any]], granted: asyncio.Event) -> None:
+    """Wait up to a tick for one of ``futures`` to end, or for the fair-share dispatcher to grant a thread."""
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(granted.wait())}
+    if futures:
+        waiters.add(
+            asyncio.ensure_future(wait_for_futures(futures, timeout=TICK_SECONDS, return_when="FIRST_COMPLETED"))
+        )
+    try:
+        await asyncio.wait(waiters, timeout=TICK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        # An erred future's error is read by _collect; here it is only retrieved, so asyncio does not log it.
+        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 def _release(live: _Live, chunk: list[Row]) -> None:
