@@ -41,6 +41,7 @@ from batchscore._exceptions import (
 from batchscore._http import Tokens
 from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
 from batchscore._retry import PollPolicy, RetryPolicy
+from batchscore._retryable import Retryable
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._version import __version__
 
@@ -76,6 +77,7 @@ __all__ = [
     "PollPolicy",
     "RateLimitError",
     "RetryPolicy",
+    "Retryable",
     "Service",
     "ServiceInfo",
     "Tokens",

@@ -1,0 +1,170 @@
+"""Issue 15, item 2: the failure policy (maxFailedItems, maxFailureRatio) and item retries (itemRetries, retryTimeouts)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from batchscore_server._store import Store
+from tests.e2e.conftest import publish, wait_until_finished
+
+# Fails the rows whose hp is negative; the others sleep a little, so a policy stop finds rows still pending.
+FAILS_NEGATIVE = "import time\nif hp < 0:\n    raise ValueError(f'negative hp {hp}')\ntime.sleep(0.05)\nanswer = hp + wt\n"
+
+
+def flaky(marker_dir: Path, error: str) -> str:
+    """Code that raises ``error`` on a row's first run (it leaves a marker file), and succeeds on the next."""
+    return (
+        "import os\nimport time\nimport batchscore\n"
+        f"marker = os.path.join({str(marker_dir)!r}, 'row-%d' % int(hp))\n"
+        "if not os.path.exists(marker):\n"
+        "    open(marker, 'w').close()\n"
+        f"    {error}\n"
+        "answer = hp + wt\n"
+    )
+
+
+# Until the start-option plumbing lands on main: the options of the next start are written into the batch's row
+# when the engine starts it.
+_NEXT_OPTIONS: dict[str, Any] = {}
+_COLUMNS = {
+    "maxFailedItems": "max_failed_items",
+    "maxFailureRatio": "max_failure_ratio",
+    "minFailureSample": "min_failure_sample",
+    "itemRetries": "item_retries",
+    "retryTimeouts": "retry_timeouts",
+}
+
+
+@pytest.fixture(autouse=True)
+def _start_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Store.start_batch
+
+    def start_batch(self: Store, batch_id: str) -> Any:
+        import sqlalchemy as sa
+
+        from batchscore_server import _db
+
+        if _NEXT_OPTIONS:
+            with self.engine.begin() as conn:
+                values = {_COLUMNS[key]: value for key, value in _NEXT_OPTIONS.items() if key in _COLUMNS}
+                conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(**values))
+            _NEXT_OPTIONS.clear()
+        return original(self, batch_id)
+
+    monkeypatch.setattr(Store, "start_batch", start_batch)
+
+
+def start(api: httpx.Client, service: str, records: list[dict[str, float]], **params: Any) -> str:
+    _NEXT_OPTIONS.clear()
+    _NEXT_OPTIONS.update(params)
+    started = api.post(f"/api/{service}/v1/batch", params={"parallelCount": 1, **params}, json=records)
+    assert started.status_code == 202, started.text
+    return str(started.json()["batchExecutionId"])
+
+
+def results(api: httpx.Client, service: str, execution_id: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = api.get(f"/api/{service}/v1/batch/{execution_id}").json()["batchExecutionResults"]
+    return rows
+
+
+def test_max_failed_items_stops_the_batch_cancels_pending_rows_and_keeps_finished_ones(own_api: httpx.Client) -> None:
+    publish(own_api, "policycount", FAILS_NEGATIVE)
+    # Rows 0-2 fail, 3-4 succeed, then 60 more: with maxFailedItems=2 the third failure stops the batch.
+    records = [{"hp": -1.0, "wt": 0.0}] * 3 + [{"hp": float(i), "wt": 1.0} for i in range(62)]
+    execution_id = start(own_api, "policycount", records, maxFailedItems=2)
+    final = wait_until_finished(own_api, "policycount", execution_id)
+    assert final["state"] == "failed", final
+    assert "failure policy" in final["errorMessage"] and "maxFailedItems=2" in final["errorMessage"], final
+    assert "3 of " in final["errorMessage"], final
+    rows = results(own_api, "policycount", execution_id)
+    assert [r["index"] for r in rows] == list(range(len(records)))  # every row has exactly one result
+    assert [r["itemState"] for r in rows[:3]] == ["failed"] * 3
+    assert final["failedItemCount"] == 3
+    canceled = [r for r in rows if r["itemState"] == "canceled"]
+    assert canceled, "no pending row was canceled"
+    assert all("failure policy" in r["errorMessage"] and r["attempt"] == 0 for r in canceled)
+    # Rows that ran before the stop keep their results.
+    assert all(r["success"] for r in rows if r["itemState"] == "complete")
+    assert final["canceledItemCount"] == len(canceled)
+
+
+def test_max_failure_ratio_waits_for_its_sample(own_api: httpx.Client) -> None:
+    publish(own_api, "policyratio", FAILS_NEGATIVE)
+    # Every other row fails (50 %): over 0.4 from the first failure, but judged only once 10 rows finished.
+    records = [{"hp": -1.0 if i % 2 else float(i), "wt": 0.0} for i in range(60)]
+    execution_id = start(own_api, "policyratio", records, maxFailureRatio=0.4, minFailureSample=10)
+    final = wait_until_finished(own_api, "policyratio", execution_id)
+    assert final["state"] == "failed", final
+    assert "maxFailureRatio=0.4" in final["errorMessage"], final
+    finished = final["completedItemCount"] + final["failedItemCount"]
+    assert finished >= 10, final  # not before the sample
+    assert final["canceledItemCount"] > 0, final
+    # Under the ratio: the same rows with a laxer policy run to the end.
+    relaxed = start(own_api, "policyratio", records, maxFailureRatio=0.6, minFailureSample=10)
+    assert wait_until_finished(own_api, "policyratio", relaxed)["state"] == "complete"
+
+
+def test_a_retryable_exception_is_retried_and_succeeds_on_attempt_two(own_api: httpx.Client, tmp_path: Path) -> None:
+    publish(own_api, "flakyretry", flaky(tmp_path, "raise batchscore.Retryable('flaky: try again')"))
+    records = [{"hp": float(i), "wt": 1.0} for i in range(3)]
+    execution_id = start(own_api, "flakyretry", records, itemRetries=2)
+    final = wait_until_finished(own_api, "flakyretry", execution_id)
+    assert final["state"] == "complete", final
+    assert final["failedItemCount"] == 0
+    rows = results(own_api, "flakyretry", execution_id)
+    assert [r["success"] for r in rows] == [True] * 3, rows
+    for row in rows:
+        assert row["attempt"] == 2, row
+        assert [a["attempt"] for a in row["attempts"]] == [1], row
+        assert "flaky: try again" in row["attempts"][0]["errorMessage"]
+
+
+def test_a_retryable_exception_without_item_retries_fails(own_api: httpx.Client, tmp_path: Path) -> None:
+    publish(own_api, "flakyonce", flaky(tmp_path, "raise batchscore.Retryable('flaky')"))
+    execution_id = start(own_api, "flakyonce", [{"hp": 1.0, "wt": 1.0}])
+    assert wait_until_finished(own_api, "flakyonce", execution_id)["state"] == "complete"
+    (row,) = results(own_api, "flakyonce", execution_id)
+    assert (row["success"], row["attempt"], "attempts" in row) == (False, 1, False), row
+
+
+def test_a_plain_exception_is_not_retried(own_api: httpx.Client, tmp_path: Path) -> None:
+    publish(own_api, "flakyplain", flaky(tmp_path, "raise RuntimeError('plain')"))
+    execution_id = start(own_api, "flakyplain", [{"hp": 1.0, "wt": 1.0}], itemRetries=3)
+    assert wait_until_finished(own_api, "flakyplain", execution_id)["state"] == "complete"
+    (row,) = results(own_api, "flakyplain", execution_id)
+    assert (row["success"], row["attempt"], "attempts" in row) == (False, 1, False), row
+    assert "RuntimeError: plain" in row["errorMessage"]
+
+
+def test_retries_run_out_and_keep_every_attempt(own_api: httpx.Client) -> None:
+    publish(own_api, "alwaysflaky", "import batchscore\nraise batchscore.Retryable(f'no luck {hp}')\n")
+    execution_id = start(own_api, "alwaysflaky", [{"hp": 7.0, "wt": 1.0}], itemRetries=2, maxFailedItems=0)
+    final = wait_until_finished(own_api, "alwaysflaky", execution_id)
+    # The policy counts the row once its retries are spent: then it stops the batch (nothing else to cancel).
+    assert final["state"] == "failed", final
+    (row,) = results(own_api, "alwaysflaky", execution_id)
+    assert (row["itemState"], row["attempt"]) == ("failed", 3), row
+    assert [a["attempt"] for a in row["attempts"]] == [1, 2], row
+    assert all("no luck 7" in a["errorMessage"] for a in row["attempts"])
+
+
+@pytest.mark.parametrize("retry_timeouts", [True, False])
+def test_a_timeout_is_retried_only_with_retry_timeouts(
+    own_api: httpx.Client, tmp_path: Path, retry_timeouts: bool
+) -> None:
+    service = f"slowonce{int(retry_timeouts)}"
+    publish(own_api, service, flaky(tmp_path, "time.sleep(600)"))
+    params = {"itemTimeout": 2, "itemRetries": 1, "retryTimeouts": retry_timeouts}
+    execution_id = start(own_api, service, [{"hp": 1.0, "wt": 1.0}], **params)
+    assert wait_until_finished(own_api, service, execution_id)["state"] == "complete"
+    (row,) = results(own_api, service, execution_id)
+    if retry_timeouts:
+        assert (row["success"], row["attempt"]) == (True, 2), row
+        assert "timed out" in row["attempts"][0]["errorMessage"]
+    else:
+        assert (row["success"], "attempts" in row) == (False, False), row
+        assert "timed out" in row["errorMessage"]
