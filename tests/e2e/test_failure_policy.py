@@ -1,4 +1,4 @@
-"""Issue 15, item 2: the failure policy (maxFailedItems, maxFailureRatio) and item retries (itemRetries, retryTimeouts)."""
+"""Issue 15, item 2: the failure policy (maxFailedItems, maxFailureRatio) and retries (itemRetries, retryTimeouts)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from batchscore_server._store import Store
 from tests.e2e.conftest import publish, wait_until_finished
 
 # Fails the rows whose hp is negative; the others sleep a little, so a policy stop finds rows still pending.
-FAILS_NEGATIVE = "import time\nif hp < 0:\n    raise ValueError(f'negative hp {hp}')\ntime.sleep(0.05)\nanswer = hp + wt\n"
+FAILS_NEGATIVE = (
+    "import time\nif hp < 0:\n    raise ValueError(f'negative hp {hp}')\ntime.sleep(0.05)\nanswer = hp + wt\n"
+)
 
 
 def flaky(marker_dir: Path, error: str) -> str:
@@ -78,7 +80,8 @@ def test_max_failed_items_stops_the_batch_cancels_pending_rows_and_keeps_finishe
     execution_id = start(own_api, "policycount", records, maxFailedItems=2)
     final = wait_until_finished(own_api, "policycount", execution_id)
     assert final["state"] == "failed", final
-    assert "failure policy" in final["errorMessage"] and "maxFailedItems=2" in final["errorMessage"], final
+    assert "failure policy" in final["errorMessage"], final
+    assert "maxFailedItems=2" in final["errorMessage"], final
     assert "3 of " in final["errorMessage"], final
     rows = results(own_api, "policycount", execution_id)
     assert [r["index"] for r in rows] == list(range(len(records)))  # every row has exactly one result
