@@ -39,7 +39,7 @@ from batchscore._exceptions import (
     WaitTimeoutError,
 )
 from batchscore._http import Tokens
-from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
+from batchscore._models import BatchState, BatchStatus, ExecutionAttempt, ExecutionResult, Parameter, ServiceInfo
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._retryable import Retryable
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
@@ -66,6 +66,7 @@ __all__ = [
     "Client",
     "ConflictError",
     "DownloadError",
+    "ExecutionAttempt",
     "ExecutionResult",
     "InsufficientStorageError",
     "InternalServerError",

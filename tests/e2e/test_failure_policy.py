@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from batchscore_server import _db, running_server
+from batchscore_server._embedded import RunningServer
+from batchscore_server._settings import Settings
 from batchscore_server._store import Store
-from tests.e2e.conftest import publish, wait_until_finished
+from tests.e2e.conftest import login, publish, wait_until_finished
 
 # Fails the rows whose hp is negative; the others sleep a little, so a policy stop finds rows still pending.
 FAILS_NEGATIVE = (
@@ -171,3 +176,56 @@ def test_a_timeout_is_retried_only_with_retry_timeouts(
     else:
         assert (row["success"], "attempts" in row) == (False, False), row
         assert "timed out" in row["errorMessage"]
+
+
+def test_a_worker_death_is_retried_with_item_retries(own_api: httpx.Client, tmp_path: Path) -> None:
+    publish(own_api, "diesonce", flaky(tmp_path, "os._exit(3)"))
+    execution_id = start(own_api, "diesonce", [{"hp": 1.0, "wt": 1.0}, {"hp": 2.0, "wt": 1.0}], itemRetries=1)
+    final = wait_until_finished(own_api, "diesonce", execution_id)
+    assert (final["state"], final["failedItemCount"]) == ("complete", 0), final
+    for row in results(own_api, "diesonce", execution_id):
+        assert (row["success"], row["attempt"]) == (True, 2), row
+        assert "worker process running this row died" in row["attempts"][0]["errorMessage"]
+
+
+def test_a_resumed_batch_over_its_policy_stops_at_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    password = "policy-restart-password"
+    records = [{"hp": -1.0, "wt": 0.0}] * 3 + [{"hp": float(i), "wt": 1.0} for i in range(40)]
+    slow = FAILS_NEGATIVE.replace("0.05", "0.5")
+    with running_server(data_dir, workers=1, admin_password=password) as server:
+        api = authorized(server)
+        publish(api, "resumed", slow)
+        execution_id = start(api, "resumed", records)  # no policy yet
+        deadline = time.monotonic() + 240
+        while api.get(f"/api/resumed/v1/batch/{execution_id}", params={"limit": 1}).json()["failedItemCount"] < 3:
+            assert time.monotonic() < deadline, "the failing rows never finished"
+            time.sleep(0.1)
+        api.close()
+    # While the server is down, the batch gets a policy its finished rows already break (as a batch started with
+    # one and stopped before it was judged: the judgement is the resumed engine's).
+    settings = Settings(data_dir=data_dir)
+    engine = _db.create_engine(settings.database)
+    with engine.begin() as conn:
+        conn.execute(sa.update(_db.batches).where(_db.batches.c.id == execution_id).values(max_failed_items=2))
+        query = sa.select(_db.batches.c.complete_count).where(_db.batches.c.id == execution_id)
+        complete_before = conn.execute(query).scalar_one()
+    engine.dispose()
+    with running_server(data_dir, workers=1, admin_password=password) as server:
+        api = authorized(server)
+        final = wait_until_finished(api, "resumed", execution_id)
+        assert final["state"] == "failed", final
+        assert "maxFailedItems=2" in final["errorMessage"], final
+        rows = results(api, "resumed", execution_id)
+        assert [r["index"] for r in rows] == list(range(len(records)))
+        assert [r["itemState"] for r in rows[:3]] == ["failed"] * 3
+        assert final["canceledItemCount"] > 0, final
+        assert {r["itemState"] for r in rows[3:]} <= {"complete", "canceled"}
+        # Judged before any row ran again: not one more row ran.
+        assert final["completedItemCount"] - final["failedItemCount"] == complete_before, final
+        api.close()
+
+
+def authorized(server: RunningServer) -> httpx.Client:
+    token = login(server)["access_token"]
+    return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)

@@ -28,6 +28,7 @@ PUBLIC_API = [
     "Client",
     "ConflictError",
     "DownloadError",
+    "ExecutionAttempt",
     "ExecutionResult",
     "InsufficientStorageError",
     "InternalServerError",
