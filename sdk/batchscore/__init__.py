@@ -39,7 +39,15 @@ from batchscore._exceptions import (
     WaitTimeoutError,
 )
 from batchscore._http import Tokens
-from batchscore._models import BatchState, BatchStatus, ExecutionAttempt, ExecutionResult, Parameter, ServiceInfo
+from batchscore._models import (
+    BatchOptions,
+    BatchState,
+    BatchStatus,
+    ExecutionAttempt,
+    ExecutionResult,
+    Parameter,
+    ServiceInfo,
+)
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._retryable import Retryable
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
@@ -60,6 +68,7 @@ __all__ = [
     "BatchCanceledError",
     "BatchError",
     "BatchFailedError",
+    "BatchOptions",
     "BatchState",
     "BatchStatus",
     "BatchscoreError",

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import httpx
 
 from batchscore._exceptions import APIResponseValidationError, NotFoundError
-from batchscore._models import BatchStatus, ExecutionResult, ServiceInfo
+from batchscore._models import BatchOptions, BatchStatus, ExecutionResult, ServiceInfo
 from batchscore._records import RecordStream
 from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
 from batchscore._wire import Call, Download, Sleep
@@ -181,6 +181,7 @@ def start(
     parallel_count: int,
     item_timeout: float | None,
     idempotency_key: str,
+    options: BatchOptions | None = None,
 ) -> Flow[str]:
     """Stream the records up as NDJSON (a replayable body, so a retry resends it) and return the execution id."""
     started = yield Call.of(
@@ -192,6 +193,7 @@ def start(
             parallel_count=parallel_count,
             item_timeout=UNSET if item_timeout is None else item_timeout,
             idempotency_key=idempotency_key,
+            **(options or BatchOptions()).request_arguments(),
         )
     )
     # ML Server 9.3 sends batchExecutionId; azureml-model-management-sdk 1.0.1b6 read BatchExecutionId.

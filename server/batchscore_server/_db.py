@@ -414,6 +414,20 @@ POLL_BATCH_COLUMNS = (
     "complete_count",
     "failed_count",
     "canceled_count",
+    # Issue 15's summary fields.
+    "started",
+    "run_started",
+    "run_base_count",
+    "labels",
+    "max_failed_items",
+    "max_failure_ratio",
+    "min_failure_sample",
+    "item_retries",
+    "retry_timeouts",
+    "retried_count",
+    "expires_at",
+    "expired",
+    "callback_url",
 )
 # Not "SELECT *": the spec (the whole service definition, JSON) is not needed to answer a poll.
 _POLL_BATCH_SQL = f"SELECT {', '.join(POLL_BATCH_COLUMNS)} FROM batches WHERE id = ? AND name = ? AND version = ?"

@@ -476,6 +476,7 @@ class Store:
             DuplicateIdempotencyKey: The owner has a batch with this Idempotency-Key.
 
         """
+        labels = batch.get("labels") or {}
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -483,6 +484,11 @@ class Store:
                         **batch, state=RECEIVING, total=0, lease_expires=time.time() + RECEIPT_LEASE_SECONDS
                     )
                 )
+                if labels:
+                    conn.execute(
+                        sa.insert(_db.batch_labels),
+                        [{"batch_id": batch["id"], "key": key, "value": value} for key, value in labels.items()],
+                    )
         except sa.exc.IntegrityError:
             raise DuplicateIdempotencyKey from None
 
@@ -541,7 +547,19 @@ class Store:
         """Mark a batch ``inProgress``; returns its row as it was."""
         with self.engine.begin() as conn:
             batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
-            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
+            batches = _db.batches.c
+            now = time.time()
+            # The rate is measured from this run's start (a resumed or retried batch afresh, see summary()).
+            conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id)
+                .values(
+                    state="inProgress",
+                    started=sa.func.coalesce(batches.started, now),
+                    run_started=now,
+                    run_base_count=batches.complete_count + batches.failed_count,
+                )
+            )
         return batch
 
     def complete_batch(self, batch_id: str) -> None:

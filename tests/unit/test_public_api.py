@@ -22,6 +22,7 @@ PUBLIC_API = [
     "BatchCanceledError",
     "BatchError",
     "BatchFailedError",
+    "BatchOptions",
     "BatchState",
     "BatchStatus",
     "BatchscoreError",

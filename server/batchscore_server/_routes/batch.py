@@ -29,6 +29,7 @@ from batchscore_server._routes.views import (
     summary,
     visible,
 )
+from batchscore_server._start_options import parse_start_options
 from batchscore_server._state import Server
 from batchscore_server._store import FINAL_STATES, RECEIVING, PolledRow, Store
 
@@ -52,6 +53,7 @@ def _new_batch(server: Server, user: User, name: str, version: str, options: dic
         "last_seq": 0,
         # The receiving replica holds the batch from the start: it launches it once the body is in.
         "lease_owner": server.batches.replica_id,
+        **options["extensions"].columns(),
     }
 
 
@@ -93,14 +95,35 @@ async def start_batch_execution(
     parallel_count: Annotated[str | None, Query(alias="parallelCount")] = None,
     item_timeout: Annotated[str | None, Query(alias="itemTimeout")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    max_failed_items: Annotated[str | None, Query(alias="maxFailedItems")] = None,
+    max_failure_ratio: Annotated[str | None, Query(alias="maxFailureRatio")] = None,
+    min_failure_sample: Annotated[str | None, Query(alias="minFailureSample")] = None,
+    item_retries: Annotated[str | None, Query(alias="itemRetries")] = None,
+    retry_timeouts: Annotated[bool | None, Query(alias="retryTimeouts")] = None,
+    label: Annotated[list[str] | None, Query(alias="label")] = None,
+    expires_after: Annotated[str | None, Query(alias="expiresAfter")] = None,
+    callback_url: Annotated[str | None, Query(alias="callbackUrl")] = None,
+    callback_progress: Annotated[bool | None, Query(alias="callbackProgress")] = None,
 ) -> Response:
     """Start a batch: store its records while the body arrives, then run them."""
+    extensions = parse_start_options(
+        max_failed_items=max_failed_items,
+        max_failure_ratio=max_failure_ratio,
+        min_failure_sample=min_failure_sample,
+        item_retries=item_retries,
+        retry_timeouts=retry_timeouts,
+        labels=label,
+        expires_after=expires_after,
+        callback_url=callback_url,
+        callback_progress=callback_progress,
+    )
     options = {
         "parallel": _validation.positive_number(parallel_count, "parallelCount", integer=True, maximum=2**31 - 1),
         "timeout": _validation.positive_number(
             item_timeout, "itemTimeout", integer=False, maximum=86400, minimum=MIN_ITEM_TIMEOUT_SECONDS
         ),
         "idempotency_key": idempotency_key,
+        "extensions": extensions,
     }
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise ApiError(400, "Idempotency-Key must have 1 to 255 characters", "Idempotency-Key")
@@ -109,7 +132,7 @@ async def start_batch_execution(
     # accepted: it is answered as the first time, below).
     await asyncio.to_thread(_room_for_start, server, user, idempotency_key)
     media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
-    request_parts = [name, version, parallel_count, item_timeout, media_type]
+    request_parts = [name, version, parallel_count, item_timeout, media_type, *extensions.request_parts()]
     store, limit = server.store, server.settings.max_body_bytes
     try:
         received = await _ingest.receive_batch(request, limit, store, batch, media_type, batch["spec"]["inputs"])
