@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,11 +13,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+import batchscore
 from batchscore_server import _db, running_server
 from batchscore_server._embedded import RunningServer
 from batchscore_server._settings import Settings
-from batchscore_server._store import Store
 from tests.e2e.conftest import login, publish, wait_until_finished
+from tests.e2e.test_cli import clean_env, run, run_json
 
 # Fails the rows whose hp is negative; the others sleep a little, so a policy stop finds rows still pending.
 FAILS_NEGATIVE = (
@@ -34,40 +38,7 @@ def flaky(marker_dir: Path, error: str) -> str:
     )
 
 
-# Until the start-option plumbing lands on main: the options of the next start are written into the batch's row
-# when the engine starts it.
-_NEXT_OPTIONS: dict[str, Any] = {}
-_COLUMNS = {
-    "maxFailedItems": "max_failed_items",
-    "maxFailureRatio": "max_failure_ratio",
-    "minFailureSample": "min_failure_sample",
-    "itemRetries": "item_retries",
-    "retryTimeouts": "retry_timeouts",
-}
-
-
-@pytest.fixture(autouse=True)
-def _start_options(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Store.start_batch
-
-    def start_batch(self: Store, batch_id: str) -> Any:
-        import sqlalchemy as sa
-
-        from batchscore_server import _db
-
-        if _NEXT_OPTIONS:
-            with self.engine.begin() as conn:
-                values = {_COLUMNS[key]: value for key, value in _NEXT_OPTIONS.items() if key in _COLUMNS}
-                conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(**values))
-            _NEXT_OPTIONS.clear()
-        return original(self, batch_id)
-
-    monkeypatch.setattr(Store, "start_batch", start_batch)
-
-
 def start(api: httpx.Client, service: str, records: list[dict[str, float]], **params: Any) -> str:
-    _NEXT_OPTIONS.clear()
-    _NEXT_OPTIONS.update(params)
     started = api.post(f"/api/{service}/v1/batch", params={"parallelCount": 1, **params}, json=records)
     assert started.status_code == 202, started.text
     return str(started.json()["batchExecutionId"])
@@ -123,6 +94,7 @@ def test_a_retryable_exception_is_retried_and_succeeds_on_attempt_two(own_api: h
     final = wait_until_finished(own_api, "flakyretry", execution_id)
     assert final["state"] == "complete", final
     assert final["failedItemCount"] == 0
+    assert final["retriedItemCount"] == 3
     rows = results(own_api, "flakyretry", execution_id)
     assert [r["success"] for r in rows] == [True] * 3, rows
     for row in rows:
@@ -229,3 +201,107 @@ def test_a_resumed_batch_over_its_policy_stops_at_once(tmp_path: Path) -> None:
 def authorized(server: RunningServer) -> httpx.Client:
     token = login(server)["access_token"]
     return httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def sdk_client(own_server: RunningServer) -> Iterator[batchscore.Client]:
+    with batchscore.Client(own_server.url, username="admin", password=own_server.admin_password) as made:
+        yield made
+
+
+def test_sdk_item_retries_and_every_attempt(
+    own_api: httpx.Client, sdk_client: batchscore.Client, tmp_path: Path
+) -> None:
+    publish(own_api, "sdkflaky", flaky(tmp_path, "raise batchscore.Retryable('sdk: once more')"))
+    service = sdk_client.get_service("sdkflaky", "v1")
+    status = service.batch([{"hp": 1.0, "wt": 1.0}], item_retries=1).start().wait(progress=False)
+    assert status.state == batchscore.BatchState.COMPLETE
+    row = status.execution(0)
+    assert (row.success, row.attempt) == (True, 2)
+    assert [attempt.attempt for attempt in row.attempts] == [1]
+    assert "sdk: once more" in row.attempts[0].error_message
+    assert isinstance(row.attempts[0], batchscore.ExecutionAttempt)
+
+
+def test_sdk_failure_policy_raises_batch_failed(own_api: httpx.Client, sdk_client: batchscore.Client) -> None:
+    publish(own_api, "sdkpolicy", FAILS_NEGATIVE)
+    records = [{"hp": -1.0, "wt": 0.0}] + [{"hp": float(i), "wt": 0.0} for i in range(40)]
+    batch = sdk_client.get_service("sdkpolicy", "v1").batch(records, parallel_count=1, max_failed_items=0).start()
+    with pytest.raises(batchscore.BatchFailedError) as raised:
+        batch.wait(progress=False)
+    status = raised.value.batch
+    assert "maxFailedItems=0" in str(status.error_message)
+    assert status.canceled_item_count > 0
+
+
+def test_async_sdk_item_retries_and_failure_policy(
+    own_server: RunningServer, own_api: httpx.Client, tmp_path: Path
+) -> None:
+    publish(own_api, "asyncflaky", flaky(tmp_path, "raise batchscore.Retryable('async: once more')"))
+    publish(own_api, "asyncpolicy", FAILS_NEGATIVE)
+
+    async def scenario() -> tuple[batchscore.BatchStatus, batchscore.BatchStatus]:
+        async with batchscore.AsyncClient(
+            own_server.url, username="admin", password=own_server.admin_password
+        ) as client:
+            flaky_service = await client.get_service("asyncflaky", "v1")
+            retried = await (await flaky_service.batch([{"hp": 3.0, "wt": 1.0}], item_retries=2).start()).wait(
+                progress=False
+            )
+            policy_service = await client.get_service("asyncpolicy", "v1")
+            records = [{"hp": -1.0, "wt": 0.0}] * 3 + [{"hp": 1.0, "wt": 0.0}] * 30
+            batch = await policy_service.batch(
+                records, parallel_count=1, max_failure_ratio=0.5, min_failure_sample=2
+            ).start()
+            with pytest.raises(batchscore.BatchFailedError) as raised:
+                await batch.wait(progress=False)
+            return retried, raised.value.batch
+
+    retried, stopped = asyncio.run(scenario())
+    row = retried.execution(0)
+    assert (row.success, row.attempt, len(row.attempts)) == (True, 2, 1)
+    assert "async: once more" in row.attempts[0].error_message
+    assert "maxFailureRatio=0.5" in str(stopped.error_message)
+
+
+@pytest.fixture(scope="module")
+def cli_env(own_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    config = tmp_path_factory.mktemp("policy-cli-config")
+    base = clean_env(config)
+    run(base, "login", "--url", own_server.url, "--username", "admin", "--password", own_server.admin_password)
+    return clean_env(config, BATCHSCORE_URL=own_server.url)
+
+
+def test_cli_retries_and_failure_policy(own_api: httpx.Client, cli_env: dict[str, str], tmp_path: Path) -> None:
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    publish(own_api, "cliflaky", flaky(markers, "raise batchscore.Retryable('cli: once more')"))
+    records = tmp_path / "records.ndjson"
+    records.write_text("".join(json.dumps({"hp": hp, "wt": 1.0}) + "\n" for hp in (1.0, 2.0)))
+    started = run(cli_env, "batch", "start", "cliflaky", "v1", "--input", str(records), "--retries", "2", "--wait")
+    execution_id = started.stdout.splitlines()[0].strip()
+    results_json = run_json(cli_env, "batch", "results", execution_id)
+    for row in results_json["results"]:
+        assert (row["success"], row["attempt"]) == (True, 2), row
+        assert [a["attempt"] for a in row["attempts"]] == [1], row
+        assert "cli: once more" in row["attempts"][0]["error_message"]
+
+    publish(own_api, "clipolicy", FAILS_NEGATIVE)
+    failing = tmp_path / "failing.ndjson"
+    failing.write_text("".join(json.dumps({"hp": hp, "wt": 1.0}) + "\n" for hp in [-1.0, -2.0] + [1.0] * 40))
+    stopped = run(
+        cli_env,
+        "batch",
+        "start",
+        "clipolicy",
+        "v1",
+        "--input",
+        str(failing),
+        "--parallel",
+        "1",
+        "--max-failed",
+        "1",
+        "--wait",
+        expect=3,
+    )
+    assert "maxFailedItems=1" in stopped.stderr
