@@ -26,3 +26,7 @@ class Retryable(Exception):
         ...         raise batchscore.Retryable(f"{url} did not answer") from error
 
     """
+
+
+# Tracebacks (and the records' error messages) name it as users write it: batchscore.Retryable.
+Retryable.__module__ = "batchscore"
