@@ -710,14 +710,19 @@ class BatchEngine:
         # of it) leaves that row at attempt 1 when it runs again.
         started, live.started = live.started, set()
         held, counts = await self._in_db_thread(
-            self._store.record_attempts, batch_id, results, started, live.item_retries, live.policy is not None
+            self._store.record_attempts,
+            batch_id,
+            results,
+            started,
+            live.item_retries,
+            live.policy is not None and bool(results),
         )
         live.held.update(held)
         # After the write, not before: a late start event that arrived meanwhile is undone here.
         live.recorded.update(index for index in results if index in live.in_flight and index not in held)
         for index in results:
             live.running.pop(index, None)
-        if counts is not None and results:
+        if counts is not None:
             await self._apply_policy(batch_id, counts)
         return None
 
