@@ -40,8 +40,17 @@ from batchscore._exceptions import (
     WaitTimeoutError,
 )
 from batchscore._http import Tokens
-from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
+from batchscore._models import (
+    BatchOptions,
+    BatchState,
+    BatchStatus,
+    ExecutionAttempt,
+    ExecutionResult,
+    Parameter,
+    ServiceInfo,
+)
 from batchscore._retry import PollPolicy, RetryPolicy
+from batchscore._retryable import Retryable
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._version import __version__
 
@@ -67,6 +76,7 @@ __all__ = [
     "Client",
     "ConflictError",
     "DownloadError",
+    "ExecutionAttempt",
     "ExecutionResult",
     "ExpiredError",
     "InsufficientStorageError",
@@ -79,6 +89,7 @@ __all__ = [
     "PollPolicy",
     "RateLimitError",
     "RetryPolicy",
+    "Retryable",
     "Service",
     "ServiceInfo",
     "Tokens",

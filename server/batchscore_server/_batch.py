@@ -57,6 +57,7 @@ from distributed.scheduler import KilledWorker
 from batchscore_server import _db
 from batchscore_server._execution import StoredResult, stored_result
 from batchscore_server._fair import ChunkClock, FairShare
+from batchscore_server._policy import FailurePolicy, policy_canceled_result, retry_delay
 from batchscore_server._settings import Settings
 from batchscore_server._store import FINAL_STATES, UNFINISHED_STATES, Row, Store
 from batchscore_server._worker import (
@@ -136,6 +137,15 @@ class _Live:
     cancel_requested: bool = False
     fail_reason: str | None = None
     clock: ChunkClock = field(default_factory=ChunkClock)  # its seconds per row, which cap its chunks' rows
+    # Issue 15: the batch's itemRetries and failure policy (set when it starts running).
+    item_retries: int = 0
+    retry_timeouts: bool = False
+    policy: FailurePolicy | None = None
+    policy_stopped: bool = False  # the policy stopped it: rows that never ran are canceled, the batch fails
+    # Rows whose failed run is retried (not recorded): index -> retries before it. Their chunk still runs (its
+    # return repeats the failure, which is ignored); once it is released they wait in ``delayed`` for their backoff.
+    held: dict[int, int] = field(default_factory=dict)
+    delayed: dict[int, tuple[float, Row]] = field(default_factory=dict)  # index -> (monotonic due time, row)
 
 
 class BatchEngine:
@@ -505,6 +515,10 @@ class BatchEngine:
     async def _schedule(self, batch_id: str) -> None:
         live = self._live[batch_id]
         batch = await self._in_db_thread(self._store.start_batch, batch_id)
+        live.item_retries = int(batch["item_retries"] or 0)
+        live.retry_timeouts = bool(batch["retry_timeouts"])
+        live.policy = FailurePolicy.of(batch)
+        await self._apply_policy(batch_id, batch)  # a resumed batch that broke its policy already stops here
         # Every row is pending or counted in one of the final states (a retry resets the counts it re-runs).
         pending_count = batch["total"] - sum(batch[column] for column in _db.COUNTED_STATES.values())
         item_timeout: float | None = batch["item_timeout"]
@@ -564,13 +578,17 @@ class BatchEngine:
             in_flight[future] = chunk
             live.in_flight.update(index for index, _ in chunk)
 
-        while (queue or in_flight or not pages.exhausted) and init_failure is None:
+        while (queue or in_flight or live.delayed or not pages.exhausted) and init_failure is None:
+            _queue_due_retries(live, queue)
             if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
                 page = await self._in_db_thread(pages.next)
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
             submit_from_queue()
             if not in_flight and (live.cancel_requested or not queue):
+                if live.delayed and not live.cancel_requested:
+                    await asyncio.sleep(TICK_SECONDS)  # nothing runs: wait for the next retry's backoff to pass
+                    continue
                 break
             if in_flight and not self._fair.shared:
                 # The wait ends by a timeout (a tick), or raises the first erred future's error: either way,
@@ -656,6 +674,12 @@ class BatchEngine:
         elif len(lost) > 1:
             # Which row killed the worker is unknown: run the rows one per task to find it.
             queue.extendleft([[row] for row in reversed(lost)])
+        elif lost and self._live[batch_id].item_retries:
+            # With itemRetries a death is a retryable failure like any other: retried (after its backoff) while
+            # retries are left, its error kept as an attempt; then the row fails.
+            await self._record(
+                batch_id, {lost[0][0]: stored_result({**failure_result(WORKER_DIED), "retryable": True})}
+            )
         elif lost:
             index = lost[0][0]
             deaths = self._live[batch_id].deaths
@@ -684,14 +708,8 @@ class BatchEngine:
                 continue
             future = next((f for f, rows in in_flight.items() if any(i == index for i, _ in rows)), None)
             live.running.pop(index, None)
-            await self._record(
-                batch_id,
-                {
-                    index: stored_result(
-                        failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")
-                    )
-                },
-            )
+            timed_out = failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")
+            await self._record(batch_id, {index: stored_result({**timed_out, "retryable": live.retry_timeouts})})
             if future is None:
                 continue
             chunk = in_flight.pop(future)
@@ -711,6 +729,9 @@ class BatchEngine:
                 queue.appendleft(rest)
 
     async def _without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
+        """Those of ``rows`` that have no result and are not waiting for a retry (those run after their backoff)."""
+        live = self._live[batch_id]
+        rows = [row for row in rows if row[0] not in live.held and row[0] not in live.delayed]
         return await self._in_db_thread(self._store.without_result, batch_id, rows)
 
     async def _record(self, batch_id: str, results: dict[int, StoredResult]) -> str | None:
@@ -719,21 +740,51 @@ class BatchEngine:
         if init_failure is not None:
             return init_failure
         live = self._live[batch_id]
+        # A row held for a retry (or waiting for it) has no result: a failure of it here is the chunk's return
+        # repeating the one its events brought.
+        results = {
+            index: result for index, result in results.items() if index not in live.held and index not in live.delayed
+        }
         # Starts are written with the results: a row whose start is written and that has no result when its
         # replica dies runs again as attempt 2. A start that never got written (the replica died within a tick
         # of it) leaves that row at attempt 1 when it runs again.
         started, live.started = live.started, set()
-        await self._in_db_thread(self._store.record_results, batch_id, results, started)
+        held, counts = await self._in_db_thread(
+            self._store.record_attempts,
+            batch_id,
+            results,
+            started,
+            live.item_retries,
+            live.policy is not None and bool(results),
+        )
+        live.held.update(held)
         # After the write, not before: a late start event that arrived meanwhile is undone here.
-        live.recorded.update(index for index in results if index in live.in_flight)
+        live.recorded.update(index for index in results if index in live.in_flight and index not in held)
         for index in results:
             live.running.pop(index, None)
+        if counts is not None:
+            await self._apply_policy(batch_id, counts)
         return None
+
+    async def _apply_policy(self, batch_id: str, counts: Any) -> None:
+        """Stop the batch when its counts break its failure policy: no row starts after, running rows finish."""
+        live = self._live[batch_id]
+        if live.policy is None or live.cancel_requested:
+            return
+        reason = live.policy.breach(int(counts["complete_count"]), int(counts["failed_count"]))
+        if reason is not None:
+            log.info("batch %s: %s", batch_id, reason)
+            live.policy_stopped = True
+            await self._stop_here(batch_id, reason)
 
     def _finish_stopped(self, batch_id: str) -> None:
         """End a stopped batch ``canceled`` (or ``failed`` with its fail reason); blocking, run it in a thread."""
         live = self._live.get(batch_id)
         reason = live.fail_reason if live is not None else None
+        if live is not None and live.policy_stopped and reason is not None:
+            # Rows that never ran (or waited for a retry) did not fail: they are canceled, the finished ones kept.
+            self._store.fail_batch(batch_id, reason, policy_canceled_result(), "canceled")
+            return
         if reason is None:
             requested = self._store.request_stop(batch_id, "")  # the reason another replica was asked with
             reason = (requested["stop_requested"] if requested is not None else None) or None
@@ -780,11 +831,29 @@ async def _chunk_or_grant(futures: list[Future[Any]], granted: asyncio.Event) ->
 
 
 def _release(live: _Live, chunk: list[Row]) -> None:
-    """Forget a chunk that is no longer in flight (its rows' results are recorded, or it is queued again)."""
-    for index, _ in chunk:
+    """Forget a chunk that is no longer in flight (its rows' results are recorded, or it is queued again).
+
+    Its rows held for a retry now wait for their backoff (``_queue_due_retries`` queues them once it has passed).
+    """
+    now = time.monotonic()
+    for row in chunk:
+        index = row[0]
         live.in_flight.discard(index)
         live.recorded.discard(index)
         live.running.pop(index, None)
+        retries = live.held.pop(index, None)
+        if retries is not None:
+            live.delayed[index] = (now + retry_delay(retries), row)
+
+
+def _queue_due_retries(live: _Live, queue: deque[list[Row]]) -> None:
+    """Put the rows whose retry backoff has passed at the front of the queue, each alone in its chunk."""
+    if not live.delayed or live.cancel_requested:
+        return
+    now = time.monotonic()
+    due = sorted((index for index, (at, _) in live.delayed.items() if at <= now), reverse=True)
+    for index in due:
+        queue.appendleft([live.delayed.pop(index)[1]])
 
 
 class _PendingRows:

@@ -11,6 +11,7 @@ Every method blocks (SQLite, the file system): the routes and the batch engine c
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 import sqlite3
 import time
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from batchscore_server import _db
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._policy import MAX_ATTEMPT_ERROR_CHARS
 from batchscore_server._retention import CLAIM_SECONDS, check_not_expired
 from batchscore_server._settings import Settings
 
@@ -696,11 +698,14 @@ class Store:
                 .values(state="canceled", **self._finished(), **_NO_LEASE)
             )
 
-    def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
-        """End a batch ``failed`` with ``reason``; rows without a result get ``result``."""
+    def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any], leftover_state: str = "failed") -> None:
+        """End a batch ``failed`` with ``reason``; rows without a result get ``result``, in ``leftover_state``.
+
+        A batch its failure policy stopped gives them ``canceled``: they never ran, and did not fail.
+        """
         reason = reason.replace("\x00", "\\x00")  # a service's own error text may hold one: PostgreSQL's cannot
         with self.engine.begin() as conn:
-            close_leftovers(conn, batch_id, result, "failed")
+            close_leftovers(conn, batch_id, result, leftover_state)
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
@@ -711,6 +716,43 @@ class Store:
         """Store results, once each, and count the attempts of rows that started (see :func:`record_results`)."""
         with self.engine.begin() as conn:
             record_results(conn, batch_id, results, started)
+
+    def record_attempts(
+        self,
+        batch_id: str,
+        results: Mapping[int, StoredResult],
+        started: Collection[int],
+        item_retries: int,
+        counts: bool,
+    ) -> tuple[dict[int, int], Record | None]:
+        """:meth:`record_results`, but retryable failures with retries left are held for a retry instead.
+
+        Args:
+            batch_id: The batch.
+            results: Row index -> result.
+            started: Rows that reported a start since the last write.
+            item_retries: The batch's ``itemRetries``.
+            counts: Also read the batch's counts after the write (for its failure policy).
+
+        Returns:
+            The rows held (index -> retries they had before this one; see :func:`hold_for_retry`), and the batch's
+            ``total``, ``complete_count`` and ``failed_count`` when ``counts``.
+
+        """
+        retryable = {index: result for index, result in results.items() if result.retryable and not result.success}
+        with self.engine.begin() as conn:
+            held = hold_for_retry(conn, batch_id, retryable, started, item_retries) if retryable else {}
+            record_results(
+                conn,
+                batch_id,
+                {index: result for index, result in results.items() if index not in held},
+                [index for index in started if index not in held],
+            )
+            if not counts:
+                return held, None
+            batches = _db.batches.c
+            query = sa.select(batches.total, batches.complete_count, batches.failed_count).where(batches.id == batch_id)
+            return held, conn.execute(query).mappings().one()
 
     def without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
         """Those of ``rows`` that have no result yet."""
@@ -1029,18 +1071,81 @@ def close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], 
     )
 
 
-def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) -> set[int]:
-    """Which of these rows have no result yet."""
+def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) -> dict[int, Any]:
+    """Which of these rows have no result yet, each with its earlier attempts (``batch_rows.attempts``, or None)."""
     rows = _db.batch_rows.c
-    waiting: set[int] = set()
+    waiting: dict[int, Any] = {}
     listed = list(indexes)
     for start in range(0, len(listed), _SQLITE_IN_LIMIT):
         part = listed[start : start + _SQLITE_IN_LIMIT]
         # The primary key finds each row; "seq IS NULL" is checked here, not in SQL, because in SQL it makes
         # SQLite pick the (batch_id, seq) index and scan every pending row of the batch: 100 ms a query at 1M.
-        found = conn.execute(sa.select(rows.idx, rows.seq).where(rows.batch_id == batch_id, rows.idx.in_(part)))
-        waiting.update(index for index, seq in found if seq is None)
+        found = conn.execute(
+            sa.select(rows.idx, rows.seq, rows.attempts).where(rows.batch_id == batch_id, rows.idx.in_(part))
+        )
+        waiting.update((index, attempts) for index, seq, attempts in found if seq is None)
     return waiting
+
+
+def hold_for_retry(
+    conn: sa.Connection, batch_id: str, failures: Mapping[int, StoredResult], started: Collection[int], retries: int
+) -> dict[int, int]:
+    """Keep the error of each failed row that has retries left as an earlier attempt, instead of recording it.
+
+    The row stays without a result (pending), its ``attempt`` is the run that failed, its ``attempts`` gain
+    ``{"attempt": n, "errorMessage": ...}``, and the batch's ``retried_count`` counts it on its first retry.
+
+    Args:
+        conn: A connection inside a transaction.
+        batch_id: The batch.
+        failures: Retryable failed results by row index.
+        started: Rows that reported a start since the last write (their run is counted here).
+        retries: The batch's ``itemRetries``: a row with that many earlier attempts is not held.
+
+    Returns:
+        The rows held: index -> the retries it had before this one (for the backoff).
+
+    """
+    held: dict[int, int] = {}
+    if retries <= 0:
+        return held
+    rows = _db.batch_rows.c
+    listed = sorted(failures)
+    first_retries = 0
+    for start in range(0, len(listed), _SQLITE_IN_LIMIT):
+        part = listed[start : start + _SQLITE_IN_LIMIT]
+        found = conn.execute(
+            sa.select(rows.idx, rows.seq, rows.attempt, rows.attempts).where(
+                rows.batch_id == batch_id, rows.idx.in_(part)
+            )
+        ).all()
+        for index, seq, attempt, attempts in found:
+            earlier = list(attempts or [])
+            if seq is not None or len(earlier) >= retries:
+                continue
+            run = max(attempt + (1 if index in started else 0), len(earlier) + 1)
+            error = str(json.loads(failures[index].text).get("errorMessage", ""))[:MAX_ATTEMPT_ERROR_CHARS]
+            conn.execute(
+                sa.update(_db.batch_rows)
+                .where(rows.batch_id == batch_id, rows.idx == index, rows.seq.is_(None))
+                .values(attempt=run, attempts=[*earlier, {"attempt": run, "errorMessage": error}])
+            )
+            held[index] = len(earlier)
+            first_retries += not earlier
+    if first_retries:
+        conn.execute(
+            sa.update(_db.batches)
+            .where(_db.batches.c.id == batch_id)
+            .values(retried_count=_db.batches.c.retried_count + first_retries)
+        )
+    return held
+
+
+def _with_attempts(text: str, attempts: Any) -> str:
+    """A stored result's JSON text with the row's earlier attempts added (``attempts``, as the contract has it)."""
+    if not attempts:
+        return text
+    return f'{text.rstrip()[:-1]},"attempts":{json.dumps(attempts, separators=(",", ":"))}}}'
 
 
 def record_results(
@@ -1088,7 +1193,8 @@ def record_results(
         added[state] += 1
         last_seq += 1
         attempts = 1 if index in started else 0
-        parameters.append((state, result.text, last_seq, attempts, attempts, batch_id, index))
+        text = _with_attempts(result.text, waiting[index])
+        parameters.append((state, text, last_seq, attempts, attempts, batch_id, index))
     conn.exec_driver_sql(_db.driver_sql(conn, _RECORD_RESULT_SQL), parameters)
     conn.execute(
         sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))

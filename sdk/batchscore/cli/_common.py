@@ -301,6 +301,7 @@ def _result_json(result: ExecutionResult) -> dict[str, Any]:
         "success": result.success,
         "item_state": result.item_state,
         "attempt": result.attempt,
+        "attempts": [{"attempt": a.attempt, "error_message": a.error_message} for a in result.attempts],
         "outputs": result.outputs,
         "error_message": result.error_message,
         "console_output": result.console_output,

@@ -33,6 +33,7 @@ import httpx
 from batchscore._exceptions import InvalidRecordError
 from batchscore._publish import TypeSpec, parameters
 from batchscore._records import _convert_cell as convert_cell
+from batchscore._retryable import Retryable
 from batchscore.testing._contract import ContractValidator, Operation, media_type
 
 if TYPE_CHECKING:
@@ -294,8 +295,10 @@ class _Service:
             with contextlib.chdir(work), contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
                 try:
                     outputs = self.runner(arguments)
-                except Exception:  # the service's own failure is the record's result, as on the real server
+                except Exception as error:  # the service's own failure is the record's result, as on the server
                     result["errorMessage"] = traceback.format_exc()
+                    if isinstance(error, Retryable):
+                        result["retryable"] = True  # for the batch's itemRetries; not part of the result
                 else:
                     result.update(self._encoded(outputs))
             result["consoleOutput"] = console.getvalue()
@@ -351,11 +354,16 @@ class _Row:
     result: dict[str, Any] | None = None
     seq: int | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    runs: int = 0
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier runs that failed and were retried
 
     def result_json(self) -> dict[str, Any]:
-        # In-process rows never die mid-run: each ran once, or never (canceled).
-        attempt = 0 if self.state == "canceled" else 1
-        return {"index": self.index, "itemState": self.state, "attempt": attempt, **(self.result or {})}
+        # In-process rows never die mid-run: each ran once (or again after a retryable failure), or never.
+        attempt = self.runs if self.runs or self.state == "canceled" else 1
+        body = {"index": self.index, "itemState": self.state, "attempt": attempt, **(self.result or {})}
+        if self.attempts:
+            body["attempts"] = list(self.attempts)
+        return body
 
 
 @dataclass
@@ -373,6 +381,10 @@ class _Batch:
     completed: str | None = None
     labels: dict[str, str] = field(default_factory=dict)  # given at start, for the batch list's filters
     expired_at: str | None = None  # set by FakeServer.expire_batch: its results and files are gone
+    item_retries: int = 0
+    max_failed_items: int | None = None
+    max_failure_ratio: float | None = None
+    min_failure_sample: int = 20
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -436,21 +448,51 @@ class _Batch:
         for row in self.rows:
             if row.state == "running":
                 result, files = self.service.execute(row.inputs)
+                row.runs += 1
+                retryable = result.pop("retryable", False)
+                if not result["success"] and retryable and len(row.attempts) < self.item_retries:
+                    # Run again at a later step (the fake does not wait out the server's backoff).
+                    row.attempts.append({"attempt": row.runs, "errorMessage": result["errorMessage"]})
+                    row.state = "pending"
+                    continue
                 row.files = files
                 self.finish_row(row, "complete" if result["success"] else "failed", result)
+        reason = self.policy_breach()
+        if reason is not None:
+            self.end("failed", reason, leftover="canceled")
+            return
         self.schedule()
         if not self.count("running"):
             self.end("complete")
 
-    def end(self, state: str, reason: str = "") -> None:
-        """Close the batch: rows that have not finished get a failed (or canceled) result."""
+    def policy_breach(self) -> str | None:
+        """Why the failure policy stops the batch now (the server's wording), or None."""
+        failed, finished = self.count("failed"), self.count("failed") + self.count("complete")
+        if self.max_failed_items is not None and failed > self.max_failed_items:
+            return (
+                f"stopped by the failure policy: {failed} of {finished} finished rows failed, "
+                f"over maxFailedItems={self.max_failed_items}"
+            )
+        sample = min(self.min_failure_sample, len(self.rows))
+        ratio = self.max_failure_ratio
+        if ratio is not None and finished and finished >= sample and failed / finished > ratio:
+            return (
+                f"stopped by the failure policy: {failed} of {finished} finished rows failed "
+                f"({failed / finished:.1%}), over maxFailureRatio={ratio:g} (judged from minFailureSample={sample} "
+                "finished rows)"
+            )
+        return None
+
+    def end(self, state: str, reason: str = "", leftover: str | None = None) -> None:
+        """Close the batch: rows that have not finished get a failed (or canceled) result (or ``leftover``)."""
         message = reason or "canceled: the batch was canceled before this row ran"
+        if leftover == "canceled" and reason:
+            message = "canceled: the batch was stopped by its failure policy before this row ran"
         for row in self.rows:
             if row.state in ("pending", "running"):
                 closed = {"success": False, "errorMessage": message, "consoleOutput": "", "changedFiles": []}
-                self.finish_row(
-                    row, "canceled" if state == "canceled" else "failed", {**closed, "outputParameters": {}}
-                )
+                row_state = leftover or ("canceled" if state == "canceled" else "failed")
+                self.finish_row(row, row_state, {**closed, "outputParameters": {}})
         self.state, self.error_message, self.completed = state, reason, _now()
 
 
@@ -881,6 +923,10 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             owner=call.user,
             item_timeout=float(timeout) if timeout is not None else None,
             labels=dict(label.split("=", 1) for label in params.get_list("label")),
+            item_retries=int(params.get("itemRetries", "0")),
+            max_failed_items=int(params["maxFailedItems"]) if "maxFailedItems" in params else None,
+            max_failure_ratio=float(params["maxFailureRatio"]) if "maxFailureRatio" in params else None,
+            min_failure_sample=int(params.get("minFailureSample", "20")),
         )
         self._batches[batch.id] = batch
         if key is not None:
