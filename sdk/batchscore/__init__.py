@@ -29,6 +29,7 @@ from batchscore._exceptions import (
     BatchscoreError,
     ConflictError,
     DownloadError,
+    ExpiredError,
     InsufficientStorageError,
     InternalServerError,
     InvalidRecordError,
@@ -41,8 +42,17 @@ from batchscore._exceptions import (
     WebhookVerificationError,
 )
 from batchscore._http import Tokens
-from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
+from batchscore._models import (
+    BatchOptions,
+    BatchState,
+    BatchStatus,
+    ExecutionAttempt,
+    ExecutionResult,
+    Parameter,
+    ServiceInfo,
+)
 from batchscore._retry import PollPolicy, RetryPolicy
+from batchscore._retryable import Retryable
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._version import __version__
 
@@ -68,7 +78,9 @@ __all__ = [
     "Client",
     "ConflictError",
     "DownloadError",
+    "ExecutionAttempt",
     "ExecutionResult",
+    "ExpiredError",
     "InsufficientStorageError",
     "InternalServerError",
     "InvalidRecordError",
@@ -79,6 +91,7 @@ __all__ = [
     "PollPolicy",
     "RateLimitError",
     "RetryPolicy",
+    "Retryable",
     "Service",
     "ServiceInfo",
     "Tokens",

@@ -88,6 +88,20 @@ def _parsed(model: Any, data: object) -> Any:
 
 
 @dataclass(frozen=True)
+class ExecutionAttempt:
+    """An earlier run of a batch record that failed and was run again (the batch's ``item_retries``).
+
+    Attributes:
+        attempt: Which run it was (1 is the first).
+        error_message: Why that run failed.
+
+    """
+
+    attempt: int
+    error_message: str
+
+
+@dataclass(frozen=True)
 class Parameter:
     """One input or output of a service: its name and ML Server type (``numeric``, ``data.frame``, ...)."""
 
@@ -164,6 +178,8 @@ class ExecutionResult:
         attempt: A batch record's run that gave this result: 1 normally, 2 when the server (or replica) running
             it died while it ran, 0 when it never ran (canceled); None for a consume or an older server.
         files: Consume replies: the declared artifacts' bytes (None for one not produced).
+        attempts: A batch record's earlier runs that failed and were retried (``item_retries``), oldest first;
+            empty when it ran once. With :attr:`error_message`, every run's error.
 
     """
 
@@ -176,6 +192,7 @@ class ExecutionResult:
     item_state: str | None = None
     files: dict[str, bytes | None] = field(default_factory=dict)
     attempt: int | None = None
+    attempts: tuple[ExecutionAttempt, ...] = ()
     raw: WebServiceResult | BatchExecutionResult | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -213,6 +230,10 @@ class ExecutionResult:
         index = _set(getattr(model, "index", None), None)
         item_state = _set(getattr(model, "item_state", None), None)
         attempt = _set(getattr(model, "attempt", None), None)
+        attempts = tuple(
+            ExecutionAttempt(int(earlier.attempt), str(earlier.error_message))
+            for earlier in _set(getattr(model, "attempts", None), [])
+        )
         return cls(
             success=bool(model.success),
             error_message=str(_set(model.error_message, "")),
@@ -223,6 +244,7 @@ class ExecutionResult:
             item_state=str(item_state) if item_state is not None else None,
             files=files,
             attempt=int(attempt) if isinstance(attempt, int) else None,
+            attempts=attempts,
             raw=model,
         )
 
@@ -416,6 +438,16 @@ class BatchStatus:
     def is_final(self) -> bool:
         """Whether the batch has stopped."""
         return self.state.is_final
+
+    @property
+    def service_name(self) -> str:
+        """The batch's service, as the server named it (empty from servers that do not)."""
+        return str(_set(getattr(self.raw, "name", None), ""))
+
+    @property
+    def service_version(self) -> str:
+        """The batch's service version, as the server named it (empty from servers that do not)."""
+        return str(_set(getattr(self.raw, "version", None), ""))
 
     def execution(self, index: int) -> ExecutionResult:
         """The result of record ``index`` (ML Server's ``execution(i)``).

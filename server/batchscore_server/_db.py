@@ -153,7 +153,7 @@ batches = sa.Table(
     sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
     sa.Index("ix_batches_state", "state"),
-    sa.Index("ix_batches_expires_at", "expires_at"),
+    sa.Index("ix_batches_expires_at", "expired", "expires_at"),  # the retention sweep: unexpired and due
     sa.Index("ix_batches_owner_created", "owner", "created"),
     sa.Index("ix_batches_created", "created"),
 )
@@ -698,11 +698,17 @@ def delete_batch(engine: sa.Engine, batch_id: str) -> None:
     Rows go ``DELETE_SLICE_ROWS`` to a transaction: one statement over a million rows would hold SQLite's write
     lock, and so every other writer, for seconds.
     """
+    delete_batch_rows(engine, batch_id)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
+
+
+def delete_batch_rows(engine: sa.Engine, batch_id: str) -> None:
+    """Delete a batch's rows, ``DELETE_SLICE_ROWS`` to a transaction (see :func:`delete_batch`); blocking."""
     rows = batch_rows.c
     while True:
         with engine.begin() as conn:
             some = sa.select(rows.idx).where(rows.batch_id == batch_id).limit(DELETE_SLICE_ROWS)
             deleted = conn.execute(sa.delete(batch_rows).where(rows.batch_id == batch_id, rows.idx.in_(some)))
             if not deleted.rowcount:
-                conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
                 return

@@ -126,6 +126,8 @@ DOCUMENTED_REFUSALS = {
     CONSUME: (400, ("body",)),
     # A schema-valid callbackUrl whose host the server's --webhook-allow does not allow (none here), as documented.
     START_BATCH: (400, ("body", "callbackUrl")),
+    # A schema-valid cursor this server did not make (its check digest fails), and a version without its service.
+    "GET /batches": (400, ("cursor", "version")),
 }
 
 

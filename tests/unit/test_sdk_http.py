@@ -27,6 +27,7 @@ from batchscore import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    ExpiredError,
     InsufficientStorageError,
     InternalServerError,
     NotFoundError,
@@ -125,6 +126,7 @@ def raising(kind: type[httpx.TransportError], message: str) -> Callable[[httpx.R
         (403, PermissionDeniedError, 1),
         (404, NotFoundError, 1),
         (409, ConflictError, 1),
+        (410, ExpiredError, 1),  # an expired batch's results are gone: asking again cannot bring them back
         (413, PayloadTooLargeError, 1),
         (422, UnprocessableEntityError, 1),
         (429, RateLimitError, 3),

@@ -43,7 +43,7 @@ from importlib.metadata import entry_points
 import typer
 
 from batchscore import __version__
-from batchscore.cli import batch, consume, login, publish, services, webhooks
+from batchscore.cli import batch, batch_list, consume, login, publish, services, webhooks
 
 PLUGIN_GROUP = "batchscore.cli"
 EXIT_CODES_HELP = """Exit codes:
@@ -101,6 +101,7 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
     for command in (login.login, login.logout, publish.publish, consume.consume):
         app.command()(command)
     app.add_typer(services.app, name="services")
+    batch.app.command("list")(batch_list.batch_list)
     app.add_typer(batch.app, name="batch")
     app.add_typer(webhooks.app, name="webhooks")  # (importing it added `batch webhooks` and `batch redeliver`)
     _reflow_help(app)

@@ -138,11 +138,23 @@ def _open_batch(
 
 
 class _RateColumn(ProgressColumn):
-    """Rows finished per second."""
+    """Rows finished per second: the server's measure when it gives one, else the bar's own."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.fields.get("server_rate") or task.finished_speed or task.speed
         return Text(f"{speed:.1f} rows/s" if speed else "- rows/s", style="progress.data.speed")
+
+
+class _EtaColumn(TimeRemainingColumn):
+    """The time left: the server's estimate when it gives one (right after a resume too), else the bar's own."""
+
+    def render(self, task: Task) -> Text:
+        left = task.fields.get("server_eta")
+        if left is None or task.finished:
+            return super().render(task)
+        minutes, seconds = divmod(round(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
 def _wait(batch: Batch, json_output: bool) -> BatchStatus:
@@ -175,10 +187,10 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
             TextColumn("[red]{task.fields[failed]} failed"),
             _RateColumn(),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _EtaColumn(),
         )
         with Progress(*columns, console=_stderr) as progress:
-            task = progress.add_task(label, total=None, failed=0)
+            task = progress.add_task(label, total=None, failed=0, server_rate=None, server_eta=None)
 
             def advance(status: BatchStatus) -> None:
                 progress.update(
@@ -186,6 +198,8 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
                     total=status.total_item_count or None,
                     completed=status.completed_item_count + status.canceled_item_count,
                     failed=status.failed_item_count,
+                    server_rate=status.rows_per_second,
+                    server_eta=status.estimated_seconds_left,
                 )
 
             return batch.wait(progress=False, on_progress=advance)

@@ -17,6 +17,7 @@ from batchscore_server import _ingest, _quota, _validation
 from batchscore_server._auth import User
 from batchscore_server._batch import MIN_ITEM_TIMEOUT_SECONDS
 from batchscore_server._errors import ApiError, not_found
+from batchscore_server._retention import check_not_expired
 from batchscore_server._routes.deps import CurrentUser, PollUser, RowUser, ServerState, StoreDep, json_response
 from batchscore_server._routes.views import (
     batch_of,
@@ -281,6 +282,7 @@ async def retry_batch_execution(
 
     def retry() -> dict[str, Any]:
         earlier = batch_of(server.store, name, version, executionId, user)
+        check_not_expired(earlier)  # 410 before any quota's answer: its rows are gone
         if earlier["state"] in FINAL_STATES:  # (a running batch is refused with 409 by the store)
             rows = earlier["failed_count"] + earlier["canceled_count"]
             _quota.check_room(server.store, server.settings, user, rows=rows)
@@ -293,10 +295,11 @@ async def retry_batch_execution(
 
 
 def _row_of(store: Store, name: str, version: str, execution_id: str, index: int, user: User) -> None:
-    """Check that a batch row exists and ``user`` may see it; blocking."""
+    """Check that a batch row exists, ``user`` may see it and it has not expired; blocking."""
     if not 0 <= index <= 2**31 - 1:
         raise ApiError(400, "index must be a record position from 0 to 2147483647", "index")
     batch = batch_of(store, name, version, execution_id, user)
+    check_not_expired(batch)
     if index >= batch["total"]:
         raise not_found(f"record {index} of batch execution {execution_id}", "index")
 

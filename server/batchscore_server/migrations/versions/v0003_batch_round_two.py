@@ -40,7 +40,7 @@ _BATCH_COLUMNS: list[sa.Column[object]] = [
     sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
 ]
 _BATCH_INDEXES = {
-    "ix_batches_expires_at": ["expires_at"],
+    "ix_batches_expires_at": ["expired", "expires_at"],
     "ix_batches_owner_created": ["owner", "created"],
     "ix_batches_created": ["created"],
 }
