@@ -759,6 +759,8 @@ class Store:
                 {index: result for index, result in results.items() if index not in held},
                 [index for index in started if index not in held],
             )
+            if results:
+                self._progress_webhook(conn, batch_id)
             if not counts:
                 return held, None
             batches = _db.batches.c
