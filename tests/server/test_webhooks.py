@@ -349,3 +349,15 @@ def test_a_deleted_batch_takes_its_deliveries_with_it(store: Store) -> None:  # 
     store.delete_batch("gone")
     with store.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(_db.webhook_deliveries)).scalar_one() == 0
+
+
+def test_serve_takes_patterns_from_flags_and_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import typer
+
+    from batchscore_server.cli import WEBHOOK_ALLOW_ENV, _webhook_patterns
+
+    monkeypatch.setenv(WEBHOOK_ALLOW_ENV, "a.example.com, *.b.example.com,")
+    assert _webhook_patterns(["127.0.0.1:8080"]) == ("127.0.0.1:8080", "a.example.com", "*.b.example.com")
+    monkeypatch.setenv(WEBHOOK_ALLOW_ENV, "hooks.example.com:port")
+    with pytest.raises(typer.BadParameter, match="bad port"):
+        _webhook_patterns([])
