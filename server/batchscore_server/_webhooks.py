@@ -164,8 +164,8 @@ class DeliveryRefused(Exception):
     """The callback may not be called (its message becomes the attempt's lastError)."""
 
 
-async def checked_address(url: httpx.URL, pattern: HostPattern) -> str:
-    """The address to connect to for ``url``: resolved once, and checked unless ``pattern`` names the host.
+async def checked_addresses(url: httpx.URL, pattern: HostPattern) -> list[str]:
+    """The addresses to connect to for ``url``, in order: resolved once, checked unless ``pattern`` names the host.
 
     Raises:
         DeliveryRefused: The host does not resolve, or resolves to an address a wildcard may not reach.
@@ -177,7 +177,7 @@ async def checked_address(url: httpx.URL, pattern: HostPattern) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as error:
         raise DeliveryRefused(f"cannot resolve {host}: {error}") from None
-    addresses = [str(info[4][0]) for info in infos]
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
     if not addresses:
         raise DeliveryRefused(f"cannot resolve {host}")
     if not pattern.explicit:
@@ -188,7 +188,7 @@ async def checked_address(url: httpx.URL, pattern: HostPattern) -> str:
                 f"refused: {host} resolves to {bad[0]}, a private, loopback, link-local, multicast or reserved address "
                 "(only a --webhook-allow pattern naming the host exactly may reach one)"
             )
-    return addresses[0]
+    return addresses
 
 
 # -- the dispatcher -------------------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ class Dispatcher:
         if pattern is None:
             return Outcome(None, f"refused: host {url.host} is not allowed by this server's --webhook-allow")
         try:
-            address = await checked_address(url, pattern)
+            addresses = await checked_addresses(url, pattern)
         except DeliveryRefused as refused:
             return Outcome(None, str(refused))
         body = delivery["payload"].encode()
@@ -278,14 +278,20 @@ class Dispatcher:
         # still name the host.
         headers["host"] = url.netloc.decode("ascii")
         extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
-        pinned = url.copy_with(host=address)
-        try:
-            async with self._client.stream(
-                "POST", pinned, content=body, headers=headers, extensions=extensions
-            ) as response:
-                head = await _read_some(response)
-        except httpx.HTTPError as error:
-            return Outcome(None, f"{type(error).__name__}: {error}"[:500])
+        failure = "no address"
+        for address in addresses:  # the next one only when this one refuses the connection (localhost: ::1 first)
+            try:
+                async with self._client.stream(
+                    "POST", url.copy_with(host=address), content=body, headers=headers, extensions=extensions
+                ) as response:
+                    head = await _read_some(response)
+                break
+            except httpx.ConnectError as error:
+                failure = f"{type(error).__name__} ({address}): {error}"[:500]
+            except httpx.HTTPError as error:
+                return Outcome(None, f"{type(error).__name__}: {error}"[:500])
+        else:
+            return Outcome(None, failure)
         if 200 <= response.status_code < 300:
             return Outcome(response.status_code, None)
         text = head.decode("utf-8", "replace").strip()[:200]

@@ -24,7 +24,7 @@ from batchscore_server._webhooks import (
     DeliveryRefused,
     Dispatcher,
     HostPattern,
-    checked_address,
+    checked_addresses,
     forbidden_address,
 )
 from tests.e2e.test_webhooks import Receiver
@@ -141,10 +141,10 @@ def test_private_loopback_link_local_multicast_and_reserved_addresses_are_forbid
 def test_a_wildcard_never_reaches_a_private_address_but_an_explicit_host_may() -> None:
     url = httpx.URL("http://localhost:9/hook")
     with pytest.raises(DeliveryRefused, match="loopback"):
-        asyncio.run(checked_address(url, HostPattern.parse("*")))
-    assert asyncio.run(checked_address(url, HostPattern.parse("localhost"))) in ("127.0.0.1", "::1")
+        asyncio.run(checked_addresses(url, HostPattern.parse("*")))
+    assert "127.0.0.1" in asyncio.run(checked_addresses(url, HostPattern.parse("localhost")))
     with pytest.raises(DeliveryRefused, match="cannot resolve"):
-        asyncio.run(checked_address(httpx.URL("http://no-such-host.invalid/"), HostPattern.parse("*.invalid")))
+        asyncio.run(checked_addresses(httpx.URL("http://no-such-host.invalid/"), HostPattern.parse("*.invalid")))
 
 
 # -- the outbox in the store ----------------------------------------------------------------------------------------
@@ -337,6 +337,14 @@ def test_the_dispatcher_never_reaches_loopback_through_a_wildcard_nor_follows_a_
         assert len(receiver.events()) == 1  # the redirect was not followed
         assert headers["host"] == receiver.url.split("/")[2]
         assert headers["webhook-id"] == moved["id"]
+
+        # A name that resolves to several addresses: the one that takes the connection gets it (the receiver
+        # listens on 127.0.0.1 only; localhost may resolve to ::1 first).
+        _with_callback(store, "named", url=receiver.url.replace("127.0.0.1", "localhost"))
+        store.complete_batch("named")
+        named = _dispatch_once(store, ["localhost"], "named")
+        assert (named["state"], named["last_status"]) == ("delivered", 200)
+        assert receiver.events()[-1][0]["host"] == receiver.url.split("/")[2].replace("127.0.0.1", "localhost")
     finally:
         receiver.close()
 
