@@ -29,6 +29,7 @@ PUBLIC_API = [
     "ConflictError",
     "DownloadError",
     "ExecutionResult",
+    "IncompleteExportError",
     "InsufficientStorageError",
     "InternalServerError",
     "InvalidRecordError",
