@@ -376,7 +376,7 @@ class Batch(_BatchBase):
         except NotFoundError:
             if state.records or state.end is not None:
                 raise
-            self.results(show_partial_results=False)  # raises NotFoundError again when the batch itself is missing
+            # A server without the export (ML Server): poll (a missing batch raises NotFoundError there again).
             yield from self._poll_results(poll_interval)
 
     def export(
@@ -539,7 +539,6 @@ class AsyncBatch(_BatchBase):
         except NotFoundError:
             if state.records or state.end is not None:
                 raise
-            await self.results(show_partial_results=False)
             async for result in self._poll_results(poll_interval):
                 yield result
 
