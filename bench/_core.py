@@ -45,6 +45,9 @@ class Sizes:
     latency_calls: int  # P5
     big_rows: int  # P6 (large) and P7
     big_budget_seconds: float  # the large batch shrinks when the measured throughput says it would take longer
+    fair_big_rows: int = 200_000  # P10: user A's large batch, running while user B's small one is timed
+    fair_small_rows: int = 100  # P10: user B's small batch
+    fair_repeats: int = 3  # P10: small batches timed on each side (the median is the figure)
 
 
 FULL = Sizes(
@@ -62,6 +65,8 @@ QUICK = Sizes(
     latency_calls=200,
     big_rows=10_000,
     big_budget_seconds=60,
+    fair_big_rows=20_000,
+    fair_repeats=2,
 )
 
 
@@ -204,6 +209,8 @@ class ServerInfo:
     pid: int
     startup_seconds: float
     database: str  # the server's database: "sqlite" or "postgresql"
+    data_dir: str = ""  # the server's data directory (P10 adds a second user with add_user)
+    database_url: str | None = None  # its --database-url, when it has one
 
 
 @contextlib.contextmanager

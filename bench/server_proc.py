@@ -112,6 +112,8 @@ def main() -> int:
             "echo_url": echo_url,
             "pid": os.getpid(),
             "database": _dialect(args.database_url),
+            "data_dir": str(server.settings.data_dir),
+            "database_url": args.database_url,
             "startup_seconds": time.monotonic() - started,
         }
         print(json.dumps(announce), flush=True)

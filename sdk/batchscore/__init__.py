@@ -28,6 +28,7 @@ from batchscore._exceptions import (
     BatchscoreError,
     ConflictError,
     DownloadError,
+    ExpiredError,
     IncompleteExportError,
     InsufficientStorageError,
     InternalServerError,
@@ -40,8 +41,17 @@ from batchscore._exceptions import (
     WaitTimeoutError,
 )
 from batchscore._http import Tokens
-from batchscore._models import BatchState, BatchStatus, ExecutionResult, Parameter, ServiceInfo
+from batchscore._models import (
+    BatchOptions,
+    BatchState,
+    BatchStatus,
+    ExecutionAttempt,
+    ExecutionResult,
+    Parameter,
+    ServiceInfo,
+)
 from batchscore._retry import PollPolicy, RetryPolicy
+from batchscore._retryable import Retryable
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._version import __version__
 
@@ -60,13 +70,16 @@ __all__ = [
     "BatchCanceledError",
     "BatchError",
     "BatchFailedError",
+    "BatchOptions",
     "BatchState",
     "BatchStatus",
     "BatchscoreError",
     "Client",
     "ConflictError",
     "DownloadError",
+    "ExecutionAttempt",
     "ExecutionResult",
+    "ExpiredError",
     "IncompleteExportError",
     "InsufficientStorageError",
     "InternalServerError",
@@ -78,6 +91,7 @@ __all__ = [
     "PollPolicy",
     "RateLimitError",
     "RetryPolicy",
+    "Retryable",
     "Service",
     "ServiceInfo",
     "Tokens",

@@ -27,10 +27,10 @@ from batchscore._http import (
     Tokens,
     connection_error,
 )
-from batchscore._models import ServiceInfo
+from batchscore._models import BatchState, BatchStatus, ServiceInfo
 from batchscore._publish import TypeSpec, publish_body, serialize_model, update_body
 from batchscore._retry import PollPolicy, RetryPolicy
-from batchscore._service import AsyncService, Service
+from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._wire import (
     Call,
     CloseStream,
@@ -396,6 +396,56 @@ class Client(_BaseClient):
         """
         self._run(flows.delete_service(name, version))
 
+    def list_batches(
+        self,
+        *,
+        state: BatchState | str | None = None,
+        service: str | None = None,
+        version: str | None = None,
+        owner: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[BatchStatus]:
+        """The batches this user may see across services, newest first (every user's for an Owner).
+
+        A lazy iterator: each page is one request, made when the previous page has been used. Each item is a
+        :class:`BatchStatus` without results (counts, times, labels, rate and ETA); :meth:`get_batch` turns one
+        into a :class:`Batch` to wait for, cancel or read.
+
+        Args:
+            state: Only batches in this state.
+            service: Only batches of this service.
+            version: Only batches of this version (with ``service``).
+            owner: Only batches this user started (an Owner's filter; others see only their own anyway).
+            labels: Only batches carrying every one of these labels (given at start).
+            limit: The most batches in all (None: every one).
+            page_size: The most batches one request asks for (None: the server's default, 100).
+
+        Raises:
+            ValueError: An unknown state, ``version`` without ``service``, or a limit below 1 (at once).
+
+        """
+        pages = flows.BatchPages(
+            state=state, service=service, version=version, owner=owner, labels=labels, limit=limit, page_size=page_size
+        )
+        return self._pages(pages)
+
+    def _pages(self, pages: flows.BatchPages) -> Iterator[BatchStatus]:
+        while not pages.done:
+            yield from self._run(pages.page())
+
+    def get_batch(self, summary: BatchStatus) -> Batch:
+        """The :class:`Batch` of a summary :meth:`list_batches` gave (its service is read once to know its inputs).
+
+        Raises:
+            BatchscoreError: The summary does not name its service (an old server's status).
+            NotFoundError: The service version is gone.
+
+        """
+        name, version = flows.service_of(summary)
+        return self.get_service(name, version).get_batch(summary.execution_id)
+
 
 class AsyncClient(_BaseClient):
     """The asynchronous twin of :class:`Client`: the same methods, awaited.
@@ -616,6 +666,33 @@ class AsyncClient(_BaseClient):
     async def delete_service(self, name: str, version: str) -> None:
         """Delete a service version."""
         await self._run(flows.delete_service(name, version))
+
+    def list_batches(
+        self,
+        *,
+        state: BatchState | str | None = None,
+        service: str | None = None,
+        version: str | None = None,
+        owner: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        limit: int | None = None,
+        page_size: int | None = None,
+    ) -> AsyncIterator[BatchStatus]:
+        """The batches this user may see, newest first, as an async iterator (see :meth:`Client.list_batches`)."""
+        pages = flows.BatchPages(
+            state=state, service=service, version=version, owner=owner, labels=labels, limit=limit, page_size=page_size
+        )
+        return self._pages(pages)
+
+    async def _pages(self, pages: flows.BatchPages) -> AsyncIterator[BatchStatus]:
+        while not pages.done:
+            for item in await self._run(pages.page()):
+                yield item
+
+    async def get_batch(self, summary: BatchStatus) -> AsyncBatch:
+        """The :class:`AsyncBatch` of a summary :meth:`list_batches` gave (see :meth:`Client.get_batch`)."""
+        name, version = flows.service_of(summary)
+        return (await self.get_service(name, version)).get_batch(summary.execution_id)
 
 
 @dataclass(frozen=True)

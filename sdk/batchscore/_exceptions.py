@@ -14,6 +14,7 @@
     │       ├── PermissionDeniedError    403
     │       ├── NotFoundError            404
     │       ├── ConflictError            409
+    │       ├── ExpiredError             410: the batch expired; its results and files were deleted
     │       ├── PayloadTooLargeError     413
     │       ├── UnprocessableEntityError 422
     │       ├── RateLimitError           429
@@ -137,6 +138,13 @@ class ConflictError(APIStatusError):
     """409: the request conflicts with the current state (existing version, reused Idempotency-Key, ...)."""
 
 
+class ExpiredError(APIStatusError):
+    """410: the batch expired (its ``expires_at`` passed): its results and files were deleted, its summary stays.
+
+    ``status()`` still answers, with ``expired`` true and no results; files, a retry and the export are gone.
+    """
+
+
 class PayloadTooLargeError(APIStatusError):
     """413: the body is over the server's size limit."""
 
@@ -163,6 +171,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     403: PermissionDeniedError,
     404: NotFoundError,
     409: ConflictError,
+    410: ExpiredError,
     413: PayloadTooLargeError,
     422: UnprocessableEntityError,
     429: RateLimitError,

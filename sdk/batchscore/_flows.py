@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from batchscore._exceptions import APIResponseValidationError, NotFoundError
-from batchscore._models import BatchStatus, ExecutionResult, ServiceInfo
+from batchscore._exceptions import APIResponseValidationError, BatchscoreError, NotFoundError
+from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, ServiceInfo
 from batchscore._records import RecordStream
 from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
 from batchscore._wire import Call, CloseStream, Download, Emit, OpenStream, ReadStream, Sleep
@@ -31,6 +31,7 @@ from batchscore_client.api.batch import (
     get_batch_execution_files,
     get_batch_execution_status,
     get_batch_executions,
+    list_batch_executions,
     retry_batch_execution,
     start_batch_execution,
 )
@@ -46,6 +47,7 @@ from batchscore_client.api.services import (
 )
 from batchscore_client.api.sessions import close_session, create_session, set_workspace_object
 from batchscore_client.api.snapshots import create_snapshot, delete_snapshot
+from batchscore_client.models import BatchState as WireBatchState
 from batchscore_client.models import (
     CreateSessionRequest,
     CreateSnapshotRequest,
@@ -181,6 +183,7 @@ def start(
     parallel_count: int,
     item_timeout: float | None,
     idempotency_key: str,
+    options: BatchOptions | None = None,
 ) -> Flow[str]:
     """Stream the records up as NDJSON (a replayable body, so a retry resends it) and return the execution id."""
     started = yield Call.of(
@@ -192,6 +195,7 @@ def start(
             parallel_count=parallel_count,
             item_timeout=UNSET if item_timeout is None else item_timeout,
             idempotency_key=idempotency_key,
+            **(options or BatchOptions()).request_arguments(),
         )
     )
     # ML Server 9.3 sends batchExecutionId; azureml-model-management-sdk 1.0.1b6 read BatchExecutionId.
@@ -320,3 +324,103 @@ def download(
 def models_payloads(models: Mapping[str, Any], serialize: Callable[[Any, str], bytes]) -> dict[str, bytes]:
     """Pickle each model (before any request, so an unpicklable one fails without leaving a session behind)."""
     return {object_name: serialize(value, object_name) for object_name, value in models.items()}
+
+
+# --- the batch list across services ---------------------------------------------------------------------------------
+
+
+# A page's size when the caller sets no limit: the server's default.
+BATCH_LIST_PAGE = 100
+BATCH_LIST_MAX_PAGE = 1000
+
+
+class BatchPages:
+    """The pages of ``GET /batches`` for one query, newest first: each :meth:`page` is one flow of one request.
+
+    The twins drive it alike (``while not pages.done: ... run(pages.page())``), so the iteration is lazy: a page
+    is asked for only when the caller has used the one before.
+
+    Args:
+        state: Only batches in this state.
+        service: Only batches of this service.
+        version: Only batches of this version of ``service``.
+        owner: Only batches this user started (an Owner's filter).
+        labels: Only batches carrying every one of these labels.
+        limit: The most batches in all (None: every one).
+        page_size: The most batches one request asks for (None: the server's default, or ``limit`` when smaller).
+
+    Raises:
+        ValueError: An unknown state, ``version`` without ``service``, a label key with ``=``, or a limit or page
+            size below 1 (before any request).
+
+    """
+
+    def __init__(
+        self,
+        *,
+        state: BatchState | str | None,
+        service: str | None,
+        version: str | None,
+        owner: str | None,
+        labels: Mapping[str, str] | None,
+        limit: int | None,
+        page_size: int | None,
+    ) -> None:
+        self._state: WireBatchState | None = None
+        if state is not None:
+            parsed = BatchState.parse(state)
+            if parsed is BatchState.UNKNOWN:
+                known = ", ".join(sorted({s.value for s in BatchState} - {BatchState.UNKNOWN.value}))
+                raise ValueError(f"unknown batch state {state!r}: one of {known}")
+            self._state = WireBatchState(parsed.value)
+        if version is not None and service is None:
+            raise ValueError("version filters a service's batches: give service too")
+        for key in labels or {}:
+            if "=" in key or not key:
+                raise ValueError(f"a label key is not empty and holds no '=': {key!r}")
+        if limit is not None and limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        if page_size is not None and not 1 <= page_size <= BATCH_LIST_MAX_PAGE:
+            raise ValueError(f"page_size must be from 1 to {BATCH_LIST_MAX_PAGE}, got {page_size}")
+        self._service, self._version, self._owner = service, version, owner
+        self._labels = [f"{key}={value}" for key, value in (labels or {}).items()]
+        self._left = limit
+        self._page_size = page_size or BATCH_LIST_PAGE
+        self._cursor: str | None = None
+        self.done = False
+
+    def page(self) -> Flow[list[BatchStatus]]:
+        """The next page's summaries (one request); :attr:`done` tells whether another page follows."""
+        size = self._page_size if self._left is None else min(self._page_size, self._left)
+        listed = yield Call.of(
+            partial(
+                list_batch_executions.sync_detailed,
+                state=UNSET if self._state is None else self._state,
+                service=UNSET if self._service is None else self._service,
+                version=UNSET if self._version is None else self._version,
+                owner=UNSET if self._owner is None else self._owner,
+                label=self._labels or UNSET,
+                cursor=UNSET if self._cursor is None else self._cursor,
+                limit=size,
+            )
+        )
+        items = [BatchStatus.from_model(item) for item in listed.batches][:size]
+        if self._left is not None:
+            self._left -= len(items)
+        next_cursor = listed.next_cursor if isinstance(listed.next_cursor, str) else None
+        # A page without items cannot advance the cursor: stop rather than ask for it again.
+        self.done = next_cursor is None or not items or (self._left is not None and self._left <= 0)
+        self._cursor = next_cursor
+        return items
+
+
+def service_of(summary: BatchStatus) -> tuple[str, str]:
+    """The service name and version a batch summary names.
+
+    Raises:
+        BatchscoreError: It names none (a status from a server that does not send them).
+
+    """
+    if not summary.service_name or not summary.service_version:
+        raise BatchscoreError(f"the status of batch {summary.execution_id} does not name its service and version")
+    return summary.service_name, summary.service_version

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 from batchscore._wire import normalize
 from batchscore_client.models import (
@@ -83,6 +85,20 @@ def _parsed(model: Any, data: object) -> Any:
         return model.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError):
         return model.from_dict(normalize(data))
+
+
+@dataclass(frozen=True)
+class ExecutionAttempt:
+    """An earlier run of a batch record that failed and was run again (the batch's ``item_retries``).
+
+    Attributes:
+        attempt: Which run it was (1 is the first).
+        error_message: Why that run failed.
+
+    """
+
+    attempt: int
+    error_message: str
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,8 @@ class ExecutionResult:
         attempt: A batch record's run that gave this result: 1 normally, 2 when the server (or replica) running
             it died while it ran, 0 when it never ran (canceled); None for a consume or an older server.
         files: Consume replies: the declared artifacts' bytes (None for one not produced).
+        attempts: A batch record's earlier runs that failed and were retried (``item_retries``), oldest first;
+            empty when it ran once. With :attr:`error_message`, every run's error.
 
     """
 
@@ -174,6 +192,7 @@ class ExecutionResult:
     item_state: str | None = None
     files: dict[str, bytes | None] = field(default_factory=dict)
     attempt: int | None = None
+    attempts: tuple[ExecutionAttempt, ...] = ()
     raw: WebServiceResult | BatchExecutionResult | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -211,6 +230,10 @@ class ExecutionResult:
         index = _set(getattr(model, "index", None), None)
         item_state = _set(getattr(model, "item_state", None), None)
         attempt = _set(getattr(model, "attempt", None), None)
+        attempts = tuple(
+            ExecutionAttempt(int(earlier.attempt), str(earlier.error_message))
+            for earlier in _set(getattr(model, "attempts", None), [])
+        )
         return cls(
             success=bool(model.success),
             error_message=str(_set(model.error_message, "")),
@@ -221,6 +244,7 @@ class ExecutionResult:
             item_state=str(item_state) if item_state is not None else None,
             files=files,
             attempt=int(attempt) if isinstance(attempt, int) else None,
+            attempts=attempts,
             raw=model,
         )
 
@@ -241,6 +265,71 @@ def _escape_formula(value: Any) -> Any:
     return value
 
 
+class BatchOptionsArguments(TypedDict, total=False):
+    """The keyword arguments of :class:`BatchOptions`, for ``Service.batch(records, **options)``."""
+
+    max_failed_items: int | None
+    max_failure_ratio: float | None
+    min_failure_sample: int | None
+    item_retries: int | None
+    retry_timeouts: bool | None
+    labels: Mapping[str, str] | None
+    expires_after: float | timedelta | None
+    callback_url: str | None
+    callback_progress: bool | None
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """A batch start's extension options (batchscore servers; an ML Server ignores them).
+
+    Attributes:
+        max_failed_items: Stop the batch (``failed``; pending records canceled, finished ones kept) once more than
+            this many records failed after their retries. 0 stops at the first failure.
+        max_failure_ratio: Stop it once more than this share (0 to 1) of the finished records failed...
+        min_failure_sample: ...and at least this many finished (the server's default is 20).
+        item_retries: Run a record again, with backoff, up to this many times after a retryable failure: its worker
+            died, it raised :class:`batchscore.Retryable`, or it timed out with ``retry_timeouts``.
+        retry_timeouts: Whether a record over ``item_timeout`` is retried.
+        labels: ``key: value`` labels to find the batch by (:meth:`Client.list_batches`).
+        expires_after: Seconds (or a ``timedelta``) after the batch finishes when its results and files are
+            deleted; the server's retention when None.
+        callback_url: Where the server POSTs the batch's signed events (``batchscore.webhooks.verify``).
+        callback_progress: Also send throttled ``batch.progress`` events.
+
+    """
+
+    max_failed_items: int | None = None
+    max_failure_ratio: float | None = None
+    min_failure_sample: int | None = None
+    item_retries: int | None = None
+    retry_timeouts: bool | None = None
+    labels: Mapping[str, str] | None = None
+    expires_after: float | timedelta | None = None
+    callback_url: str | None = None
+    callback_progress: bool | None = None
+
+    def request_arguments(self) -> dict[str, Any]:
+        """The generated start operation's keyword arguments for the options that are set (none sent otherwise)."""
+        arguments: dict[str, Any] = {
+            "max_failed_items": self.max_failed_items,
+            "max_failure_ratio": self.max_failure_ratio,
+            "min_failure_sample": self.min_failure_sample,
+            "item_retries": self.item_retries,
+            "retry_timeouts": self.retry_timeouts,
+            "callback_url": self.callback_url,
+            "callback_progress": self.callback_progress,
+        }
+        if self.labels:
+            arguments["label"] = [f"{key}={value}" for key, value in self.labels.items()]
+        if self.expires_after is not None:
+            seconds = self.expires_after
+            if isinstance(seconds, timedelta):
+                seconds = seconds.total_seconds()
+            arguments["expires_after"] = math.ceil(seconds)
+        return {key: value for key, value in arguments.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class BatchStatus:
     """A batch execution's state, counters and (some of) its results.
@@ -257,6 +346,18 @@ class BatchStatus:
         error_message: Why the batch failed, when it did.
         cursor: Where the next incremental poll starts (None from servers without incremental polling).
         has_more: Whether a ``limit`` held results back.
+        parallel_count: The effective parallelism.
+        created_by: The user who started the batch.
+        creation_time: When it was started (ISO 8601).
+        completion_time: When it finished (ISO 8601), else empty.
+        start_time: When its first record started (ISO 8601), else empty.
+        labels: The labels given at start.
+        rows_per_second: Records finished per second in the batch's current run (None when unknown: the server
+            measures it afresh after a resume or retry).
+        estimated_seconds_left: The server's estimate of the seconds left at that rate (None when unknown).
+        expires_at: When the batch's results and files will be deleted (ISO 8601), else empty.
+        expired: Whether they were (only the summary is left).
+        retried_item_count: Records that ran more than once.
 
     """
 
@@ -275,6 +376,13 @@ class BatchStatus:
     created_by: str = ""
     creation_time: str = ""
     completion_time: str = ""
+    start_time: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    rows_per_second: float | None = None
+    estimated_seconds_left: float | None = None
+    expires_at: str = ""
+    expired: bool = False
+    retried_item_count: int = 0
 
     inputs: tuple[dict[str, Any], ...] | None = None  # the submitted records, when this client sent them
     raw: BatchWebServiceResult | BatchExecutionSummary | None = field(default=None, compare=False, repr=False)
@@ -331,6 +439,16 @@ class BatchStatus:
         """Whether the batch has stopped."""
         return self.state.is_final
 
+    @property
+    def service_name(self) -> str:
+        """The batch's service, as the server named it (empty from servers that do not)."""
+        return str(_set(getattr(self.raw, "name", None), ""))
+
+    @property
+    def service_version(self) -> str:
+        """The batch's service version, as the server named it (empty from servers that do not)."""
+        return str(_set(getattr(self.raw, "version", None), ""))
+
     def execution(self, index: int) -> ExecutionResult:
         """The result of record ``index`` (ML Server's ``execution(i)``).
 
@@ -367,6 +485,13 @@ class BatchStatus:
             created_by=str(_set(model.created_by, "")),
             creation_time=created if isinstance(created, str) else _iso(created),
             completion_time=completed if isinstance(completed, str) else _iso(completed),
+            start_time=_moment(model.start_time),
+            labels={str(k): str(v) for k, v in _free_form(_set(model.labels, None)).items()},
+            rows_per_second=_set(model.rows_per_second, None),
+            estimated_seconds_left=_set(model.estimated_seconds_left, None),
+            expires_at=_moment(model.expires_at),
+            expired=bool(_set(model.expired, False)),
+            retried_item_count=int(_set(model.retried_item_count, 0)),
             raw=model,
         )
 
@@ -376,6 +501,12 @@ class BatchStatus:
         with_results = isinstance(data, Mapping) and any(str(k).lower() == "batchexecutionresults" for k in data)
         model = BatchWebServiceResult if with_results else BatchExecutionSummary
         return cls.from_model(_parsed(model, data), execution_id)
+
+
+def _moment(value: Any) -> str:
+    """An optional (possibly null) ``date-time`` field in the wire's spelling, or empty."""
+    moment = _set(value, "")
+    return moment if isinstance(moment, str) else _iso(moment)
 
 
 def _iso(moment: Any) -> str:

@@ -12,12 +12,19 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from batchscore import _export
 from batchscore import _flows as flows
 from batchscore._exceptions import BatchscoreError, NotFoundError
-from batchscore._models import BatchState, BatchStatus, ExecutionResult, ServiceInfo
+from batchscore._models import (
+    BatchOptions,
+    BatchOptionsArguments,
+    BatchState,
+    BatchStatus,
+    ExecutionResult,
+    ServiceInfo,
+)
 from batchscore._records import RecordSource, RecordStream, check_record, check_records, record_factory
 from batchscore._shared import ProgressCallback, WaitTracker
 
@@ -118,6 +125,7 @@ class Service(_ServiceBase):
         parallel_count: int = 10,
         item_timeout: float | None = None,
         idempotency_key: str | None = None,
+        **options: Unpack[BatchOptionsArguments],
     ) -> Batch:
         """A batch of records to run (not started yet: call ``start()``).
 
@@ -126,13 +134,21 @@ class Service(_ServiceBase):
             parallel_count: How many records may run at once (the server may cap it).
             item_timeout: Seconds one record may run before it fails.
             idempotency_key: Starting twice with the same key gives the same execution (one is generated).
+            **options: Extension options, each a field of :class:`batchscore.BatchOptions`: ``max_failed_items``,
+                ``max_failure_ratio``, ``min_failure_sample``, ``item_retries``, ``retry_timeouts``, ``labels``,
+                ``expires_after``, ``callback_url``, ``callback_progress``.
 
         Raises:
             InvalidRecordError: A record does not match the service's inputs (row and column named).
 
         """
         return Batch(
-            self, records, parallel_count=parallel_count, item_timeout=item_timeout, idempotency_key=idempotency_key
+            self,
+            records,
+            parallel_count=parallel_count,
+            item_timeout=item_timeout,
+            idempotency_key=idempotency_key,
+            options=BatchOptions(**options),
         )
 
     def get_batch(self, execution_id: str) -> Batch:
@@ -173,10 +189,16 @@ class AsyncService(_ServiceBase):
         parallel_count: int = 10,
         item_timeout: float | None = None,
         idempotency_key: str | None = None,
+        **options: Unpack[BatchOptionsArguments],
     ) -> AsyncBatch:
         """A batch of records to run (see :meth:`Service.batch`)."""
         return AsyncBatch(
-            self, records, parallel_count=parallel_count, item_timeout=item_timeout, idempotency_key=idempotency_key
+            self,
+            records,
+            parallel_count=parallel_count,
+            item_timeout=item_timeout,
+            idempotency_key=idempotency_key,
+            options=BatchOptions(**options),
         )
 
     def get_batch(self, execution_id: str) -> AsyncBatch:
@@ -204,8 +226,10 @@ class _BatchBase:
         item_timeout: float | None = None,
         idempotency_key: str | None = None,
         execution_id: str | None = None,
+        options: BatchOptions | None = None,
     ) -> None:
         self._service_info = service.info
+        self.options = options or BatchOptions()
         self.parallel_count = parallel_count
         self.item_timeout = item_timeout
         self.idempotency_key = idempotency_key or str(uuid.uuid4())
@@ -242,6 +266,7 @@ class _BatchBase:
             self.parallel_count,
             self.item_timeout,
             self.idempotency_key,
+            self.options,
         )
 
     def _tracker(

@@ -78,6 +78,27 @@ def _progress_bar(total: int, description: str) -> Any:
     return tqdm(total=total, desc=description, unit="row", dynamic_ncols=True)
 
 
+def server_rate(status: BatchStatus) -> tuple[float | None, float | None]:
+    """The server's ``rowsPerSecond`` and ``estimatedSecondsLeft`` for a status (None: not reported)."""
+    return status.rows_per_second, status.estimated_seconds_left
+
+
+def server_rate_format(status: BatchStatus) -> str | None:
+    """A tqdm ``bar_format`` showing the server's rate and ETA, or None (tqdm's own) when it reports no rate."""
+    rate, left = server_rate(status)
+    if rate is None:
+        return None
+    eta = "?" if left is None else _interval(left)
+    return f"{{l_bar}}{{bar}}| {{n_fmt}}/{{total_fmt}} [{{elapsed}}<{eta}, {rate:.2f}row/s{{postfix}}]"
+
+
+def _interval(seconds: float) -> str:
+    """Seconds as tqdm writes a time: ``MM:SS``, or ``H:MM:SS`` from an hour."""
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
 class WaitTracker:
     """The decisions of ``Batch.wait()``: what to ask next, what arrived, how long to sleep, when to stop.
 
@@ -197,6 +218,9 @@ class WaitTracker:
                 self._show_progress = False
                 return
         self._bar.n = status.completed_item_count + status.canceled_item_count
+        # The server's rate and ETA when it reports them: the bar's own estimate counts every row already done
+        # when it attached (a resumed wait, a retried batch) as done in its first second.
+        self._bar.bar_format = server_rate_format(status)
         self._bar.set_postfix(failed=status.failed_item_count, running=status.running_item_count, refresh=False)
         self._bar.refresh()
 

@@ -8,6 +8,7 @@ in ``_routes`` (one router per resource), their SQL in ``_store``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,7 +20,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from batchscore_server import _startup
+from batchscore_server import _retention, _startup
 from batchscore_server._errors import ApiError
 from batchscore_server._routes import api_routes, include_routes
 from batchscore_server._routes.deps import SafeJSONResponse
@@ -40,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Everything is closed however far the start got (a stage failed, or the start was canceled): what was
         # left running (a Dask cluster, pool processes) outlived the server and broke the interpreter's exit.
+        sweep: asyncio.Task[None] | None = None
         try:
             with startup.stage(_startup.DATABASE):
                 # Other replicas' receipts may be arriving: only those whose replica died go then.
@@ -50,8 +52,15 @@ def create_app(settings: Settings) -> FastAPI:
             with startup.stage(_startup.CONSUME_POOL):
                 await server.warm_pool()
             startup.current = _startup.HTTP
+            sweep = asyncio.create_task(
+                _retention.sweep_forever(server.store, server.batches.replica_id), name="retention-sweep"
+            )
             yield
         finally:
+            if sweep is not None:
+                sweep.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweep
             await server.batches.close()
             await _off_loop(server.close_pool)
             await _off_loop(server.engine.dispose)

@@ -56,6 +56,8 @@ from distributed.scheduler import KilledWorker
 
 from batchscore_server import _db
 from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._fair import ChunkClock, FairShare
+from batchscore_server._policy import FailurePolicy, policy_canceled_result, retry_delay
 from batchscore_server._settings import Settings
 from batchscore_server._store import FINAL_STATES, UNFINISHED_STATES, Row, Store
 from batchscore_server._worker import (
@@ -134,6 +136,16 @@ class _Live:
     started: set[int] = field(default_factory=set)
     cancel_requested: bool = False
     fail_reason: str | None = None
+    clock: ChunkClock = field(default_factory=ChunkClock)  # its seconds per row, which cap its chunks' rows
+    # Issue 15: the batch's itemRetries and failure policy (set when it starts running).
+    item_retries: int = 0
+    retry_timeouts: bool = False
+    policy: FailurePolicy | None = None
+    policy_stopped: bool = False  # the policy stopped it: rows that never ran are canceled, the batch fails
+    # Rows whose failed run is retried (not recorded): index -> retries before it. Their chunk still runs (its
+    # return repeats the failure, which is ignored); once it is released they wait in ``delayed`` for their backoff.
+    held: dict[int, int] = field(default_factory=dict)
+    delayed: dict[int, tuple[float, Row]] = field(default_factory=dict)  # index -> (monotonic due time, row)
 
 
 class BatchEngine:
@@ -161,6 +173,7 @@ class BatchEngine:
         self._watchdog: asyncio.Task[None] | None = None
         self._lease_keeper: asyncio.Task[None] | None = None
         self._leased: set[str] = set()  # batches driven here whose lease this replica took
+        self._fair = FairShare()  # shares the worker threads out among the batches driven here (see _fair)
         # This process's name in the batches' leases: unique per start, so a restarted replica never mistakes the
         # leases of its previous life (whose rows may still run) for its own.
         self.replica_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -363,10 +376,12 @@ class BatchEngine:
         while True:
             await asyncio.sleep(WATCHDOG_SECONDS)
             try:
-                workers = len(await self.client.nthreads())
+                threads: dict[str, int] = await self.client.nthreads()
             except Exception as error:  # the scheduler is unreachable: the next tick asks again
                 log.warning("cannot count the cluster's workers: %r", error)
                 continue
+            workers = len(threads)
+            self._fair.set_threads(sum(threads.values()))
             wanted = self._settings.workers if self._cluster is not None else 1
             if workers >= wanted:
                 short_since = None
@@ -493,16 +508,25 @@ class BatchEngine:
                 self._tasks.pop(batch_id, None)
                 self._leased.discard(batch_id)
                 self._live.pop(batch_id, None)
+                self._fair.leave(batch_id)
             with contextlib.suppress(Exception):
                 await Event(cancel_event_name(batch_id), client=self.client).clear()
 
     async def _schedule(self, batch_id: str) -> None:
         live = self._live[batch_id]
         batch = await self._in_db_thread(self._store.start_batch, batch_id)
+        live.item_retries = int(batch["item_retries"] or 0)
+        live.retry_timeouts = bool(batch["retry_timeouts"])
+        live.policy = FailurePolicy.of(batch)
+        await self._apply_policy(batch_id, batch)  # a resumed batch that broke its policy already stops here
         # Every row is pending or counted in one of the final states (a retry resets the counts it re-runs).
         pending_count = batch["total"] - sum(batch[column] for column in _db.COUNTED_STATES.values())
         item_timeout: float | None = batch["item_timeout"]
-        slots = max(1, min(batch["parallel_count"], await self.worker_count() or 1))
+        threads = await self.worker_count()
+        self._fair.set_threads(threads)
+        slots = max(1, min(batch["parallel_count"], threads or 1))
+        # Its chunks go in flight only when the fair-share dispatcher grants them a worker thread (see _fair).
+        granted = self._fair.join(batch_id, batch["owner"], slots)
         # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own start
         # is then the only clock that names the right row.
         chunk_rows = 1 if item_timeout is not None else MAX_CHUNK_ROWS
@@ -516,34 +540,65 @@ class BatchEngine:
         init_failure: str | None = None
 
         def submit_from_queue() -> None:
-            while queue and len(in_flight) < slots and not live.cancel_requested:
-                chunk = queue.popleft()
-                future = self.client.submit(
-                    run_chunk,
-                    batch_id,
-                    batch["spec"],
-                    chunk,
-                    str(self._settings.scratch_dir),
-                    str(self._settings.artifacts_dir / batch_id),
-                    key=f"batch-{batch_id}-{uuid.uuid4().hex}",
-                    pure=False,
-                )
-                in_flight[future] = chunk
-                live.in_flight.update(index for index, _ in chunk)
+            while True:
+                self._fair.want(batch_id, 0 if live.cancel_requested else len(queue))
+                grants = self._fair.claim(batch_id)
+                if not grants:
+                    granted.clear()  # every grant so far is claimed
+                    return
+                if live.cancel_requested:  # granted before the cancel: the threads go back
+                    self._fair.release(batch_id, grants)
+                    continue
+                for unused in range(grants, 0, -1):
+                    if not queue:  # cannot happen (grants never exceed the chunks asked for): hand them back
+                        self._fair.release(batch_id, unused)
+                        break
+                    submit(take_chunk())
 
-        while (queue or in_flight or not pages.exhausted) and init_failure is None:
+        def take_chunk() -> list[Row]:
+            """The queue's next chunk, cut to the rows that run within about CHUNK_SECONDS (see _fair)."""
+            chunk = queue.popleft()
+            cap = live.clock.cap()
+            if len(chunk) > cap:
+                queue.appendleft(chunk[cap:])
+                chunk = chunk[:cap]
+            return chunk
+
+        def submit(chunk: list[Row]) -> None:
+            future = self.client.submit(
+                run_chunk,
+                batch_id,
+                batch["spec"],
+                chunk,
+                str(self._settings.scratch_dir),
+                str(self._settings.artifacts_dir / batch_id),
+                key=f"batch-{batch_id}-{uuid.uuid4().hex}",
+                pure=False,
+            )
+            in_flight[future] = chunk
+            live.in_flight.update(index for index, _ in chunk)
+
+        while (queue or in_flight or live.delayed or not pages.exhausted) and init_failure is None:
+            _queue_due_retries(live, queue)
             if len(queue) < 2 * slots and not pages.exhausted and not live.cancel_requested:
                 page = await self._in_db_thread(pages.next)
                 queue.extend(guided_chunks(page, undispatched, slots, chunk_rows))
                 undispatched -= len(page)
             submit_from_queue()
-            if not in_flight:
+            if not in_flight and (live.cancel_requested or not queue):
+                if live.delayed and not live.cancel_requested:
+                    await asyncio.sleep(TICK_SECONDS)  # nothing runs: wait for the next retry's backoff to pass
+                    continue
                 break
-            # The wait ends by a timeout (a tick), or raises the first erred future's error: either way, _collect
-            # reads each finished future on its own.
-            with contextlib.suppress(Exception):
-                await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
+            if in_flight and not self._fair.shared:
+                # The wait ends by a timeout (a tick), or raises the first erred future's error: either way,
+                # _collect reads each finished future on its own.
+                with contextlib.suppress(Exception):
+                    await wait_for_futures(list(in_flight), timeout=TICK_SECONDS, return_when="FIRST_COMPLETED")
+            else:  # other batches hold threads: one they free may be granted to this batch meanwhile
+                await _chunk_or_grant(list(in_flight), granted)
             finished = [(future, in_flight.pop(future)) for future in list(in_flight) if future.done()]
+            self._fair.release(batch_id, len(finished))
             # Workers get their next chunks before the finished ones are written down: a worker otherwise idled
             # through each chunk's bookkeeping (100k trivial rows: 15.5k rows/s before, 17.7k after).
             submit_from_queue()
@@ -594,6 +649,8 @@ class BatchEngine:
         # outside them): failing the rows lets the batch go on.
         except BaseException as error:
             return await self._fail_rows(batch_id, chunk, f"the row could not be run: {error!r}")
+        if "seconds" in outcome:
+            live.clock.observe(len(outcome["rows"]), outcome["seconds"])
         reason = await self._record(
             batch_id, {int(index): StoredResult(*result) for index, result in outcome["rows"].items()}
         )
@@ -617,6 +674,12 @@ class BatchEngine:
         elif len(lost) > 1:
             # Which row killed the worker is unknown: run the rows one per task to find it.
             queue.extendleft([[row] for row in reversed(lost)])
+        elif lost and self._live[batch_id].item_retries:
+            # With itemRetries a death is a retryable failure like any other: retried (after its backoff) while
+            # retries are left, its error kept as an attempt; then the row fails.
+            await self._record(
+                batch_id, {lost[0][0]: stored_result({**failure_result(WORKER_DIED), "retryable": True})}
+            )
         elif lost:
             index = lost[0][0]
             deaths = self._live[batch_id].deaths
@@ -645,17 +708,12 @@ class BatchEngine:
                 continue
             future = next((f for f, rows in in_flight.items() if any(i == index for i, _ in rows)), None)
             live.running.pop(index, None)
-            await self._record(
-                batch_id,
-                {
-                    index: stored_result(
-                        failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")
-                    )
-                },
-            )
+            timed_out = failure_result(f"timed out: the row ran longer than itemTimeout ({item_timeout:g} s)")
+            await self._record(batch_id, {index: stored_result({**timed_out, "retryable": live.retry_timeouts})})
             if future is None:
                 continue
             chunk = in_flight.pop(future)
+            self._fair.release(batch_id)
             # Cancel first so the scheduler cannot re-run the chunk, then kill the process: a thread cannot be
             # interrupted, and the nanny starts a fresh worker.
             await self.client.cancel([future])
@@ -671,6 +729,9 @@ class BatchEngine:
                 queue.appendleft(rest)
 
     async def _without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
+        """Those of ``rows`` that have no result and are not waiting for a retry (those run after their backoff)."""
+        live = self._live[batch_id]
+        rows = [row for row in rows if row[0] not in live.held and row[0] not in live.delayed]
         return await self._in_db_thread(self._store.without_result, batch_id, rows)
 
     async def _record(self, batch_id: str, results: dict[int, StoredResult]) -> str | None:
@@ -679,21 +740,51 @@ class BatchEngine:
         if init_failure is not None:
             return init_failure
         live = self._live[batch_id]
+        # A row held for a retry (or waiting for it) has no result: a failure of it here is the chunk's return
+        # repeating the one its events brought.
+        results = {
+            index: result for index, result in results.items() if index not in live.held and index not in live.delayed
+        }
         # Starts are written with the results: a row whose start is written and that has no result when its
         # replica dies runs again as attempt 2. A start that never got written (the replica died within a tick
         # of it) leaves that row at attempt 1 when it runs again.
         started, live.started = live.started, set()
-        await self._in_db_thread(self._store.record_results, batch_id, results, started)
+        held, counts = await self._in_db_thread(
+            self._store.record_attempts,
+            batch_id,
+            results,
+            started,
+            live.item_retries,
+            live.policy is not None and bool(results),
+        )
+        live.held.update(held)
         # After the write, not before: a late start event that arrived meanwhile is undone here.
-        live.recorded.update(index for index in results if index in live.in_flight)
+        live.recorded.update(index for index in results if index in live.in_flight and index not in held)
         for index in results:
             live.running.pop(index, None)
+        if counts is not None:
+            await self._apply_policy(batch_id, counts)
         return None
+
+    async def _apply_policy(self, batch_id: str, counts: Any) -> None:
+        """Stop the batch when its counts break its failure policy: no row starts after, running rows finish."""
+        live = self._live[batch_id]
+        if live.policy is None or live.cancel_requested:
+            return
+        reason = live.policy.breach(int(counts["complete_count"]), int(counts["failed_count"]))
+        if reason is not None:
+            log.info("batch %s: %s", batch_id, reason)
+            live.policy_stopped = True
+            await self._stop_here(batch_id, reason)
 
     def _finish_stopped(self, batch_id: str) -> None:
         """End a stopped batch ``canceled`` (or ``failed`` with its fail reason); blocking, run it in a thread."""
         live = self._live.get(batch_id)
         reason = live.fail_reason if live is not None else None
+        if live is not None and live.policy_stopped and reason is not None:
+            # Rows that never ran (or waited for a retry) did not fail: they are canceled, the finished ones kept.
+            self._store.fail_batch(batch_id, reason, policy_canceled_result(), "canceled")
+            return
         if reason is None:
             requested = self._store.request_stop(batch_id, "")  # the reason another replica was asked with
             reason = (requested["stop_requested"] if requested is not None else None) or None
@@ -723,12 +814,46 @@ def guided_chunks(rows: list[Row], left: int, slots: int, largest: int) -> list[
     return chunks
 
 
+async def _chunk_or_grant(futures: list[Future[Any]], granted: asyncio.Event) -> None:
+    """Wait up to a tick for one of ``futures`` to end, or for the fair-share dispatcher to grant a thread."""
+    waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(granted.wait())}
+    if futures:
+        waiters.add(
+            asyncio.ensure_future(wait_for_futures(futures, timeout=TICK_SECONDS, return_when="FIRST_COMPLETED"))
+        )
+    try:
+        await asyncio.wait(waiters, timeout=TICK_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+        # An erred future's error is read by _collect; here it is only retrieved, so asyncio does not log it.
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
 def _release(live: _Live, chunk: list[Row]) -> None:
-    """Forget a chunk that is no longer in flight (its rows' results are recorded, or it is queued again)."""
-    for index, _ in chunk:
+    """Forget a chunk that is no longer in flight (its rows' results are recorded, or it is queued again).
+
+    Its rows held for a retry now wait for their backoff (``_queue_due_retries`` queues them once it has passed).
+    """
+    now = time.monotonic()
+    for row in chunk:
+        index = row[0]
         live.in_flight.discard(index)
         live.recorded.discard(index)
         live.running.pop(index, None)
+        retries = live.held.pop(index, None)
+        if retries is not None:
+            live.delayed[index] = (now + retry_delay(retries), row)
+
+
+def _queue_due_retries(live: _Live, queue: deque[list[Row]]) -> None:
+    """Put the rows whose retry backoff has passed at the front of the queue, each alone in its chunk."""
+    if not live.delayed or live.cancel_requested:
+        return
+    now = time.monotonic()
+    due = sorted((index for index, (at, _) in live.delayed.items() if at <= now), reverse=True)
+    for index in due:
+        queue.appendleft([live.delayed.pop(index)[1]])
 
 
 class _PendingRows:

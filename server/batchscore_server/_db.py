@@ -153,7 +153,7 @@ batches = sa.Table(
     sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
     sa.Index("ix_batches_state", "state"),
-    sa.Index("ix_batches_expires_at", "expires_at"),
+    sa.Index("ix_batches_expires_at", "expired", "expires_at"),  # the retention sweep: unexpired and due
     sa.Index("ix_batches_owner_created", "owner", "created"),
     sa.Index("ix_batches_created", "created"),
 )
@@ -414,6 +414,20 @@ POLL_BATCH_COLUMNS = (
     "complete_count",
     "failed_count",
     "canceled_count",
+    # Issue 15's summary fields.
+    "started",
+    "run_started",
+    "run_base_count",
+    "labels",
+    "max_failed_items",
+    "max_failure_ratio",
+    "min_failure_sample",
+    "item_retries",
+    "retry_timeouts",
+    "retried_count",
+    "expires_at",
+    "expired",
+    "callback_url",
 )
 # Not "SELECT *": the spec (the whole service definition, JSON) is not needed to answer a poll.
 _POLL_BATCH_SQL = f"SELECT {', '.join(POLL_BATCH_COLUMNS)} FROM batches WHERE id = ? AND name = ? AND version = ?"
@@ -697,11 +711,17 @@ def delete_batch(engine: sa.Engine, batch_id: str) -> None:
     Rows go ``DELETE_SLICE_ROWS`` to a transaction: one statement over a million rows would hold SQLite's write
     lock, and so every other writer, for seconds.
     """
+    delete_batch_rows(engine, batch_id)
+    with engine.begin() as conn:
+        conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
+
+
+def delete_batch_rows(engine: sa.Engine, batch_id: str) -> None:
+    """Delete a batch's rows, ``DELETE_SLICE_ROWS`` to a transaction (see :func:`delete_batch`); blocking."""
     rows = batch_rows.c
     while True:
         with engine.begin() as conn:
             some = sa.select(rows.idx).where(rows.batch_id == batch_id).limit(DELETE_SLICE_ROWS)
             deleted = conn.execute(sa.delete(batch_rows).where(rows.batch_id == batch_id, rows.idx.in_(some)))
             if not deleted.rowcount:
-                conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
                 return

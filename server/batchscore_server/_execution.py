@@ -101,17 +101,35 @@ class StoredResult(NamedTuple):
         success: Whether the row succeeded (its item state).
         init_failure: Why the service could not start (its snapshot or ``initCode``), else ``None``.
         text: The ``WebServiceResult`` as JSON text.
+        retryable: A failure the batch's ``itemRetries`` may run again (see :func:`is_retryable_error`, and the
+            engine's own: a dead worker, a timeout with ``retryTimeouts``).
 
     """
 
     success: bool
     init_failure: str | None
     text: str
+    retryable: bool = False
+
+
+def is_retryable_error(error: BaseException) -> bool:
+    """Whether service code raised a ``batchscore.Retryable``: the only exception of its own a batch retries.
+
+    The server never imports the SDK (it may not even be installed where the workers run), so the class is
+    recognised by name: any class named ``Retryable`` in the exception's MRO whose module is ``batchscore`` or
+    one of its submodules (the SDK's class, or a subclass of it).
+    """
+    return any(
+        cls.__name__ == "Retryable"
+        and isinstance(cls.__module__, str)
+        and (cls.__module__ == "batchscore" or cls.__module__.startswith("batchscore."))
+        for cls in type(error).__mro__
+    )
 
 
 def stored_result(result: Mapping[str, Any]) -> StoredResult:
-    """The stored form of an ``execute`` result (its ``storedFiles`` and ``initFailed`` are not part of it)."""
-    public = {key: value for key, value in result.items() if key not in ("storedFiles", "initFailed")}
+    """The stored form of an ``execute`` result (without its ``storedFiles``, ``initFailed`` and ``retryable``)."""
+    public = {key: value for key, value in result.items() if key not in ("storedFiles", "initFailed", "retryable")}
     try:
         text = json.dumps(public, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as error:  # the result must stay JSON for every client that reads it
@@ -123,7 +141,8 @@ def stored_result(result: Mapping[str, Any]) -> StoredResult:
         }
         text = json.dumps(public, allow_nan=False, separators=(",", ":"), default=repr)
     init_failure = str(result["errorMessage"]) if result.get("initFailed") else None
-    return StoredResult(bool(public["success"]), init_failure, text)
+    success = bool(public["success"])
+    return StoredResult(success, init_failure, text, not success and bool(result.get("retryable")))
 
 
 def clear_cache() -> None:
@@ -152,7 +171,8 @@ def execute(
         ``changedFiles`` (POSIX paths relative to the working directory), ``outputParameters`` (JSON-encoded),
         and ``outputFiles`` (name to base64 text, ``None`` for a declared file not produced) without
         ``artifact_dir``, or ``storedFiles`` (the declared names moved to ``artifact_dir``) with it. A failed
-        snapshot or ``initCode`` adds ``initFailed: True``.
+        snapshot or ``initCode`` adds ``initFailed: True``; code that raised a ``batchscore.Retryable`` adds
+        ``retryable: True``.
 
     Raises:
         ValueError: ``workdir`` exists and is not empty (removing it afterwards would destroy someone's files).
@@ -370,7 +390,10 @@ def _run_code(spec: ServiceSpec, base: Mapping[str, Any], inputs: Mapping[str, A
     # Any BaseException: sys.exit(), a CancelledError or KeyboardInterrupt the code raises fails its record instead
     # of ending the worker or leaving its batch waiting for a row that never reports.
     except BaseException as error:
-        return {"errorMessage": _format_user_error(error, spec)}
+        failure: dict[str, Any] = {"errorMessage": _format_user_error(error, spec)}
+        if is_retryable_error(error):
+            failure["retryable"] = True  # reported beside the result (see StoredResult), never stored in it
+        return failure
     outputs: dict[str, Any] = {}
     for name, type_name in spec.outputs:
         if name not in namespace:

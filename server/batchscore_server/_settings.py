@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_PORT = 12800  # ML Server's web-node port, so old scripts' endpoints keep working
+DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600.0  # OpenAI keeps batch files 30 days, Anthropic results 29
+# A retention is given as seconds or with a unit; "never" (or 0) keeps finished batches for ever.
+_DURATION = re.compile(r"(\d{1,9})([smhd]?)")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_RETENTION_SECONDS = 60  # as the contract's least expiresAfter: the sweep runs once a minute
+MAX_RETENTION_SECONDS = 100 * 366 * 86400
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class Settings:
             None: inside the data directory. Replicas share one, at the same path on every replica and Dask worker.
         lease_seconds: How long a replica's lease on the batches it drives lasts unless renewed; another replica
             takes a batch over this long after its replica died. Renewed every ``lease_seconds / 5``.
+        retention_seconds: How long a finished batch's records, results and files are kept when it was started
+            without ``expiresAfter`` (30 days); None keeps them for ever. Its summary stays after.
 
     """
 
@@ -79,6 +88,7 @@ class Settings:
     database_url: str | None = None
     artifact_dir: Path | None = None
     lease_seconds: float = 10.0
+    retention_seconds: float | None = DEFAULT_RETENTION_SECONDS
 
     @property
     def database_path(self) -> Path:
@@ -114,3 +124,24 @@ class Settings:
 def default_workers() -> int:
     """One worker per core, at least one."""
     return max(1, os.cpu_count() or 1)
+
+
+def parse_retention(text: str) -> float | None:
+    """A ``--retention`` in seconds: ``2592000``, ``30d``, ``12h``, ``90m``, ``120s``; None for ``never`` or ``0``.
+
+    Raises:
+        ValueError: Not a duration, or one below a minute (the sweep's period) or above a century.
+
+    """
+    cleaned = text.strip().lower()
+    if cleaned == "never":
+        return None
+    match = _DURATION.fullmatch(cleaned)
+    if match is None:
+        raise ValueError(f"a retention is seconds or a number with s, m, h or d (30d, 12h), or never; not {text!r}")
+    seconds = int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds == 0:  # "0", "0d": as never
+        return None
+    if not MIN_RETENTION_SECONDS <= seconds <= MAX_RETENTION_SECONDS:
+        raise ValueError(f"a retention is at least 60 seconds and at most 100 years (or never), not {text!r}")
+    return float(seconds)

@@ -11,6 +11,7 @@ Every method blocks (SQLite, the file system): the routes and the batch engine c
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 import sqlite3
 import time
@@ -25,6 +26,8 @@ import sqlalchemy as sa
 from batchscore_server import _db
 from batchscore_server._errors import ApiError, not_found
 from batchscore_server._execution import StoredResult, stored_result
+from batchscore_server._policy import MAX_ATTEMPT_ERROR_CHARS
+from batchscore_server._retention import CLAIM_SECONDS, check_not_expired
 from batchscore_server._settings import Settings
 
 UNFINISHED_STATES = ("pending", "ready", "inProgress")
@@ -93,6 +96,19 @@ class Usage:
     stored_bytes: int
 
 
+@dataclass(frozen=True)
+class BatchQuery:
+    """The filters and the page of ``GET /batches`` (checked by the route): None is no filter."""
+
+    owner: str | None = None
+    state: str | None = None
+    service: str | None = None
+    version: str | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    after: tuple[float, str] | None = None  # the (created, id) the previous page ended with
+    limit: int = 100
+
+
 class Store:
     """The database and the files of one data directory.
 
@@ -107,6 +123,7 @@ class Store:
         self._lease_seconds = settings.lease_seconds
         self._objects = settings.objects_dir
         self._artifacts = settings.artifacts_dir
+        self._retention = settings.retention_seconds
         # What a service's records may produce, sent to the workers with each service spec (see spec_of).
         self.execution_limits = {
             "maxResultBytes": settings.max_result_bytes,
@@ -334,6 +351,39 @@ class Store:
             query = sa.select(_db.batches).where(batches.owner == owner, batches.idempotency_key == key)
             return conn.execute(query).mappings().first()
 
+    def list_batches(self, query: BatchQuery) -> list[Record]:
+        """A page of batches newest first (``created``, then ``id``, descending), one more than ``query.limit``.
+
+        The extra row tells the caller there is a next page. Batches still being received are never listed. Every
+        column but the stored spec and request hash (the summary needs none of them).
+        """
+        batches = _db.batches.c
+        columns = [column for column in _db.batches.c if column.name not in ("spec", "request_hash")]
+        statement = sa.select(*columns).where(batches.state != RECEIVING)
+        if query.owner is not None:
+            statement = statement.where(batches.owner == query.owner)
+        if query.state is not None:
+            statement = statement.where(batches.state == query.state)
+        if query.service is not None:
+            statement = statement.where(batches.name == query.service)
+        if query.version is not None:
+            statement = statement.where(batches.version == query.version)
+        labels = _db.batch_labels.c
+        for key, value in query.labels:
+            statement = statement.where(
+                sa.exists().where(labels.batch_id == batches.id, labels.key == key, labels.value == value)
+            )
+        if query.after is not None:
+            # Keyset pagination: strictly after the last (created, id) of the previous page, so a batch started
+            # meanwhile neither shifts the pages nor appears twice. Written out (not a row value) for the planner.
+            created, batch_id = query.after
+            statement = statement.where(
+                sa.or_(batches.created < created, sa.and_(batches.created == created, batches.id < batch_id))
+            )
+        statement = statement.order_by(batches.created.desc(), batches.id.desc()).limit(query.limit + 1)
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement).mappings())
+
     def poll_page(
         self, batch_id: str, name: str, version: str, partial: bool | None, after: int | None, page: int | None
     ) -> PollPage | None:
@@ -421,6 +471,7 @@ class Store:
                 return None
             if batch["state"] not in FINAL_STATES:
                 raise ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
+            check_not_expired(batch)  # its rows are gone, or the sweep may be deleting them
             _check_same_service(conn, batch)
             retried = conn.execute(
                 sa.update(_db.batch_rows)
@@ -435,6 +486,7 @@ class Store:
                 .values(
                     state="pending",
                     completed=None,
+                    expires_at=None,  # unfinished again: it expires after its next finish
                     error_message=None,
                     failed_count=0,
                     canceled_count=0,
@@ -464,6 +516,61 @@ class Store:
             )
         _db.delete_batch(self.engine, batch_id)
 
+    def expire_due(self, sweeper: str, now: float, limit: int) -> list[str]:
+        """Expire up to ``limit`` batches due by ``now`` (:meth:`due_batches`, :meth:`expire_batch`); their ids."""
+        return [batch_id for batch_id in self.due_batches(now, limit) if self.expire_batch(batch_id, sweeper, now)]
+
+    def due_batches(self, now: float, limit: int) -> list[str]:
+        """Up to ``limit`` finished, unexpired batches whose ``expires_at`` is ``now`` or before and nobody sweeps."""
+        query = sa.select(_db.batches.c.id).where(*self._due(now)).order_by(_db.batches.c.expires_at).limit(limit)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def expire_batch(self, batch_id: str, sweeper: str, now: float) -> bool:
+        """Delete a batch's records and files if it is due by ``now``; whether this call expired it.
+
+        The batch is claimed first with a conditional update (its lease columns, free once a batch has finished):
+        replicas sweeping at once never work on one batch together. Its files go, then its rows (a slice per
+        transaction), then it is marked ``expired`` and its records no longer count against its owner's
+        stored-bytes quota. A sweep that stopped midway left its claim, which runs out after ``CLAIM_SECONDS``: a
+        later sweep does it again (every step may be repeated). The summary stays.
+
+        Args:
+            batch_id: The batch.
+            sweeper: The sweeping replica's name (its claim).
+            now: The time the batch must be due by (a test passes a later one); the claim uses the clock.
+
+        """
+        batches = _db.batches.c
+        with self.engine.begin() as conn:
+            claimed = conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, *self._due(now))
+                .values(lease_owner=sweeper, lease_expires=time.time() + CLAIM_SECONDS)
+            ).rowcount
+        if not claimed:  # another replica's, or retried or deleted meanwhile
+            return False
+        shutil.rmtree(self._artifacts / batch_id, ignore_errors=True)
+        _db.delete_batch_rows(self.engine, batch_id)
+        with self.engine.begin() as conn:
+            marked = conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id, batches.lease_owner == sweeper, batches.state.in_(FINAL_STATES))
+                .values(expired=True, input_bytes=0, **_NO_LEASE)
+            ).rowcount
+        return bool(marked)
+
+    @staticmethod
+    def _due(now: float) -> tuple[sa.ColumnElement[bool], ...]:
+        """Conditions of a batch to expire: finished, due by ``now``, not expired, and not claimed by a live sweep."""
+        batches = _db.batches.c
+        return (
+            batches.state.in_(FINAL_STATES),
+            batches.expired.is_(sa.false()),
+            batches.expires_at <= now,
+            sa.or_(batches.lease_owner.is_(None), batches.lease_expires < time.time()),
+        )
+
     def row_files(self, batch_id: str, index: int) -> list[str]:
         """The names of the files a batch row made, sorted (links and directories are not files)."""
         directory = self.row_directory(batch_id, index)
@@ -492,6 +599,7 @@ class Store:
             DuplicateIdempotencyKey: The owner has a batch with this Idempotency-Key.
 
         """
+        labels = batch.get("labels") or {}
         try:
             with self.engine.begin() as conn:
                 conn.execute(
@@ -499,6 +607,11 @@ class Store:
                         **batch, state=RECEIVING, total=0, lease_expires=time.time() + RECEIPT_LEASE_SECONDS
                     )
                 )
+                if labels:
+                    conn.execute(
+                        sa.insert(_db.batch_labels),
+                        [{"batch_id": batch["id"], "key": key, "value": value} for key, value in labels.items()],
+                    )
         except sa.exc.IntegrityError:
             raise DuplicateIdempotencyKey from None
 
@@ -557,8 +670,32 @@ class Store:
         """Mark a batch ``inProgress``; returns its row as it was."""
         with self.engine.begin() as conn:
             batch = conn.execute(sa.select(_db.batches).where(_db.batches.c.id == batch_id)).mappings().one()
-            conn.execute(sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(state="inProgress"))
+            batches = _db.batches.c
+            now = time.time()
+            # The rate is measured from this run's start (a resumed or retried batch afresh, see summary()).
+            conn.execute(
+                sa.update(_db.batches)
+                .where(batches.id == batch_id)
+                .values(
+                    state="inProgress",
+                    started=sa.func.coalesce(batches.started, now),
+                    run_started=now,
+                    run_base_count=batches.complete_count + batches.failed_count,
+                )
+            )
         return batch
+
+    def _finished(self) -> dict[str, Any]:
+        """``UPDATE batches`` values of a batch that finishes now: its finish time, and when it expires.
+
+        ``expires_at`` is its ``expiresAfter`` from now, else the server's retention; NULL (kept for ever) when
+        neither is set.
+        """
+        now = time.time()
+        expires_after: sa.ColumnElement[Any] = _db.batches.c.expires_after
+        if self._retention is not None:
+            expires_after = sa.func.coalesce(expires_after, self._retention)
+        return {"completed": now, "expires_at": expires_after + now}
 
     def complete_batch(self, batch_id: str) -> None:
         """End a batch that ran all its rows ``complete`` (unless it was ended otherwise meanwhile)."""
@@ -566,7 +703,7 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state == "inProgress")
-                .values(state="complete", completed=time.time(), **_NO_LEASE)
+                .values(state="complete", **self._finished(), **_NO_LEASE)
             )
 
     def cancel_batch(self, batch_id: str, result: dict[str, Any]) -> None:
@@ -576,24 +713,64 @@ class Store:
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id, _db.batches.c.state.in_(UNFINISHED_STATES))
-                .values(state="canceled", completed=time.time(), **_NO_LEASE)
+                .values(state="canceled", **self._finished(), **_NO_LEASE)
             )
 
-    def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any]) -> None:
-        """End a batch ``failed`` with ``reason``; rows without a result get ``result``."""
+    def fail_batch(self, batch_id: str, reason: str, result: dict[str, Any], leftover_state: str = "failed") -> None:
+        """End a batch ``failed`` with ``reason``; rows without a result get ``result``, in ``leftover_state``.
+
+        A batch its failure policy stopped gives them ``canceled``: they never ran, and did not fail.
+        """
         reason = reason.replace("\x00", "\\x00")  # a service's own error text may hold one: PostgreSQL's cannot
         with self.engine.begin() as conn:
-            close_leftovers(conn, batch_id, result, "failed")
+            close_leftovers(conn, batch_id, result, leftover_state)
             conn.execute(
                 sa.update(_db.batches)
                 .where(_db.batches.c.id == batch_id)
-                .values(state="failed", completed=time.time(), error_message=reason, **_NO_LEASE)
+                .values(state="failed", error_message=reason, **self._finished(), **_NO_LEASE)
             )
 
     def record_results(self, batch_id: str, results: Mapping[int, StoredResult], started: Collection[int] = ()) -> None:
         """Store results, once each, and count the attempts of rows that started (see :func:`record_results`)."""
         with self.engine.begin() as conn:
             record_results(conn, batch_id, results, started)
+
+    def record_attempts(
+        self,
+        batch_id: str,
+        results: Mapping[int, StoredResult],
+        started: Collection[int],
+        item_retries: int,
+        counts: bool,
+    ) -> tuple[dict[int, int], Record | None]:
+        """:meth:`record_results`, but retryable failures with retries left are held for a retry instead.
+
+        Args:
+            batch_id: The batch.
+            results: Row index -> result.
+            started: Rows that reported a start since the last write.
+            item_retries: The batch's ``itemRetries``.
+            counts: Also read the batch's counts after the write (for its failure policy).
+
+        Returns:
+            The rows held (index -> retries they had before this one; see :func:`hold_for_retry`), and the batch's
+            ``total``, ``complete_count`` and ``failed_count`` when ``counts``.
+
+        """
+        retryable = {index: result for index, result in results.items() if result.retryable and not result.success}
+        with self.engine.begin() as conn:
+            held = hold_for_retry(conn, batch_id, retryable, started, item_retries) if retryable else {}
+            record_results(
+                conn,
+                batch_id,
+                {index: result for index, result in results.items() if index not in held},
+                [index for index in started if index not in held],
+            )
+            if not counts:
+                return held, None
+            batches = _db.batches.c
+            query = sa.select(batches.total, batches.complete_count, batches.failed_count).where(batches.id == batch_id)
+            return held, conn.execute(query).mappings().one()
 
     def without_result(self, batch_id: str, rows: list[Row]) -> list[Row]:
         """Those of ``rows`` that have no result yet."""
@@ -912,18 +1089,81 @@ def close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], 
     )
 
 
-def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) -> set[int]:
-    """Which of these rows have no result yet."""
+def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) -> dict[int, Any]:
+    """Which of these rows have no result yet, each with its earlier attempts (``batch_rows.attempts``, or None)."""
     rows = _db.batch_rows.c
-    waiting: set[int] = set()
+    waiting: dict[int, Any] = {}
     listed = list(indexes)
     for start in range(0, len(listed), _SQLITE_IN_LIMIT):
         part = listed[start : start + _SQLITE_IN_LIMIT]
         # The primary key finds each row; "seq IS NULL" is checked here, not in SQL, because in SQL it makes
         # SQLite pick the (batch_id, seq) index and scan every pending row of the batch: 100 ms a query at 1M.
-        found = conn.execute(sa.select(rows.idx, rows.seq).where(rows.batch_id == batch_id, rows.idx.in_(part)))
-        waiting.update(index for index, seq in found if seq is None)
+        found = conn.execute(
+            sa.select(rows.idx, rows.seq, rows.attempts).where(rows.batch_id == batch_id, rows.idx.in_(part))
+        )
+        waiting.update((index, attempts) for index, seq, attempts in found if seq is None)
     return waiting
+
+
+def hold_for_retry(
+    conn: sa.Connection, batch_id: str, failures: Mapping[int, StoredResult], started: Collection[int], retries: int
+) -> dict[int, int]:
+    """Keep the error of each failed row that has retries left as an earlier attempt, instead of recording it.
+
+    The row stays without a result (pending), its ``attempt`` is the run that failed, its ``attempts`` gain
+    ``{"attempt": n, "errorMessage": ...}``, and the batch's ``retried_count`` counts it on its first retry.
+
+    Args:
+        conn: A connection inside a transaction.
+        batch_id: The batch.
+        failures: Retryable failed results by row index.
+        started: Rows that reported a start since the last write (their run is counted here).
+        retries: The batch's ``itemRetries``: a row with that many earlier attempts is not held.
+
+    Returns:
+        The rows held: index -> the retries it had before this one (for the backoff).
+
+    """
+    held: dict[int, int] = {}
+    if retries <= 0:
+        return held
+    rows = _db.batch_rows.c
+    listed = sorted(failures)
+    first_retries = 0
+    for start in range(0, len(listed), _SQLITE_IN_LIMIT):
+        part = listed[start : start + _SQLITE_IN_LIMIT]
+        found = conn.execute(
+            sa.select(rows.idx, rows.seq, rows.attempt, rows.attempts).where(
+                rows.batch_id == batch_id, rows.idx.in_(part)
+            )
+        ).all()
+        for index, seq, attempt, attempts in found:
+            earlier = list(attempts or [])
+            if seq is not None or len(earlier) >= retries:
+                continue
+            run = max(attempt + (1 if index in started else 0), len(earlier) + 1)
+            error = str(json.loads(failures[index].text).get("errorMessage", ""))[:MAX_ATTEMPT_ERROR_CHARS]
+            conn.execute(
+                sa.update(_db.batch_rows)
+                .where(rows.batch_id == batch_id, rows.idx == index, rows.seq.is_(None))
+                .values(attempt=run, attempts=[*earlier, {"attempt": run, "errorMessage": error}])
+            )
+            held[index] = len(earlier)
+            first_retries += not earlier
+    if first_retries:
+        conn.execute(
+            sa.update(_db.batches)
+            .where(_db.batches.c.id == batch_id)
+            .values(retried_count=_db.batches.c.retried_count + first_retries)
+        )
+    return held
+
+
+def _with_attempts(text: str, attempts: Any) -> str:
+    """A stored result's JSON text with the row's earlier attempts added (``attempts``, as the contract has it)."""
+    if not attempts:
+        return text
+    return f'{text.rstrip()[:-1]},"attempts":{json.dumps(attempts, separators=(",", ":"))}}}'
 
 
 def record_results(
@@ -971,7 +1211,8 @@ def record_results(
         added[state] += 1
         last_seq += 1
         attempts = 1 if index in started else 0
-        parameters.append((state, result.text, last_seq, attempts, attempts, batch_id, index))
+        text = _with_attempts(result.text, waiting[index])
+        parameters.append((state, text, last_seq, attempts, attempts, batch_id, index))
     conn.exec_driver_sql(_db.driver_sql(conn, _RECORD_RESULT_SQL), parameters)
     conn.execute(
         sa.update(_db.batches).where(_db.batches.c.id == batch_id).values(last_seq=last_seq, **_counts_plus(added))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from batchscore_server._settings import DEFAULT_PORT, default_workers
+from batchscore_server._settings import DEFAULT_PORT, default_workers, parse_retention
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 SERVER_MISSING = "the server is not installed: pip install 'batchscore[server]'"
 USER_PASSWORD_ENV = "BATCHSCORE_USER_PASSWORD"
 DATABASE_URL_ENV = "BATCHSCORE_DATABASE_URL"
+RETENTION_ENV = "BATCHSCORE_RETENTION"
 # The users commands change the database the server uses: its data directory's SQLite, or --database-url.
 _USERS_DATABASE_URL = typer.Option(
     None, envvar=DATABASE_URL_ENV, help="The server's --database-url, when it has one (else its SQLite)."
@@ -85,6 +86,12 @@ def serve(
     lease_seconds: float = typer.Option(
         10.0, min=1, help="A batch of a replica that died is taken over by another after this many seconds."
     ),
+    retention: str = typer.Option(
+        "30d",
+        envvar=RETENTION_ENV,
+        help="How long a finished batch's records, results and files are kept unless it was started with "
+        "expiresAfter: seconds, or 30d, 12h, 90m; never (or 0) keeps them. Its summary stays after.",
+    ),
 ) -> None:
     """Run the reference server. A new data directory needs BATCHSCORE_ADMIN_PASSWORD for user admin."""
     try:
@@ -115,6 +122,7 @@ def serve(
         database_url=database_url or None,
         artifact_dir=artifact_dir,
         lease_seconds=lease_seconds,
+        retention_seconds=_retention_seconds(retention),
     )
     try:
         run_server(settings, host, port)
@@ -137,6 +145,15 @@ def _memory_bytes(text: str | None) -> int | None:
         typer.echo(f"--worker-memory must be a size such as 2GiB or a number of bytes, not {text!r}", err=True)
         raise typer.Exit(2)
     return size
+
+
+def _retention_seconds(text: str) -> float | None:
+    """``--retention`` in seconds (None: never); exits with a message when it is not a duration."""
+    try:
+        return parse_retention(text)
+    except ValueError as error:
+        typer.echo(f"--retention: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 @users_app.command("add")

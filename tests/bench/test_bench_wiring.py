@@ -96,3 +96,16 @@ def _data(figures: dict[str, Figure]) -> dict[str, Any]:
         "machine": {"cpu_count": 2, "cpu_model": "cpu", "memory_gb": 1.0, "platform": "p", "python": "3.11"},
         "figures": {figure_id: figure.to_json() for figure_id, figure in figures.items()},
     }
+
+
+def test_the_fair_share_figure_is_the_ratio_of_the_medians_and_says_when_a_was_not_running() -> None:
+    from bench import p10_fair_share
+    from bench._core import FULL
+
+    fair = p10_fair_share.figure([0.5, 0.4, 0.6], [1.0, 0.9, 3.0], FULL, a_done=1_000, a_state="inProgress")
+    assert fair.value == 2.0  # medians 1.0 / 0.5
+    assert fair.passed is True
+    assert not any("no longer running" in note for note in fair.notes)
+    ended = p10_fair_share.figure([0.5], [5.0], FULL, a_done=200_000, a_state="complete")
+    assert ended.passed is False
+    assert any("no longer running" in note for note in ended.notes)

@@ -125,6 +125,8 @@ DOCUMENTED_REFUSALS = {
     "POST /sessions": (422, ("snapshotId", "runtimeType")),
     CONSUME: (400, ("body",)),
     START_BATCH: (400, ("body",)),
+    # A schema-valid cursor this server did not make (its check digest fails), and a version without its service.
+    "GET /batches": (400, ("cursor", "version")),
 }
 
 

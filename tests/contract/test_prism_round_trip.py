@@ -22,10 +22,12 @@ from batchscore_client.api.authentication import login, renew_token, revoke_refr
 from batchscore_client.api.batch import (
     cancel_and_delete_batch_execution,
     cancel_batch_execution,
+    export_batch_execution_results,
     get_batch_execution_file,
     get_batch_execution_files,
     get_batch_execution_status,
     get_batch_executions,
+    list_batch_executions,
     retry_batch_execution,
     start_batch_execution,
 )
@@ -42,8 +44,15 @@ from batchscore_client.api.services import (
 from batchscore_client.api.sessions import close_session, create_session, list_workspace_objects, set_workspace_object
 from batchscore_client.api.snapshots import create_snapshot, delete_snapshot, list_snapshots
 from batchscore_client.api.status import status
+from batchscore_client.api.webhooks import (
+    get_webhook_secret,
+    list_batch_webhook_deliveries,
+    redeliver_batch_webhook,
+    rotate_webhook_secret,
+)
 from batchscore_client.models import (
     AccessTokenResponse,
+    BatchExecutionList,
     BatchExecutionSummary,
     BatchState,
     BatchWebServiceResult,
@@ -63,6 +72,8 @@ from batchscore_client.models import (
     ServiceDefinitionFields,
     StartBatchExecutionResponse,
     StatusResponse,
+    WebhookDelivery,
+    WebhookSecret,
     WebService,
     WebServiceResult,
 )
@@ -218,6 +229,24 @@ CALLS = [
         "GetBatchExecutionFile", get_batch_execution_file, (NAME, VERSION, EXECUTION, 0, "Histogram.png"), parsed=File
     ),
     Call("status", status, parsed=StatusResponse, authenticated=False),
+    # Issue 15.
+    Call(
+        "ListBatchExecutions",
+        list_batch_executions,
+        kwargs={"state": BatchState.INPROGRESS, "service": NAME, "label": ["team=risk"], "limit": 10},
+        parsed=BatchExecutionList,
+    ),
+    Call("ExportBatchExecutionResults", export_batch_execution_results, (NAME, VERSION, EXECUTION), parsed=bytes),
+    Call("ListBatchWebhookDeliveries", list_batch_webhook_deliveries, (NAME, VERSION, EXECUTION), parsed=list),
+    Call(
+        "RedeliverBatchWebhook",
+        redeliver_batch_webhook,
+        (NAME, VERSION, EXECUTION, "msg_2b7kQw1mX9"),
+        status=202,
+        parsed=WebhookDelivery,
+    ),
+    Call("GetWebhookSecret", get_webhook_secret, parsed=WebhookSecret),
+    Call("RotateWebhookSecret", rotate_webhook_secret, parsed=WebhookSecret),
 ]
 
 

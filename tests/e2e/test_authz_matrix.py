@@ -484,6 +484,22 @@ def build_list_batches(world: World, identity: str) -> Call:
     return Call("GET", f"/api/{SERVICE}/v1/batch", check=check)
 
 
+def build_list_batch_executions(world: World, identity: str) -> Call:
+    # GET /batches: a user sees their own batches only (the Reader its own, Bob none); an Owner everyone's.
+    alice, rita = world.creators["az_alice"], world.creators["az_rita"]
+    user = {"reader": "az_rita", "contributor_own": "az_alice", "contributor_other": "az_bob"}.get(identity)
+
+    def check(response: httpx.Response) -> None:
+        batches = response.json()["batches"]
+        listed = {summary["batchExecutionId"] for summary in batches}
+        assert (alice.done_batch in listed) == (identity in ("owner", "contributor_own")), "Alice's batch"
+        assert (rita.done_batch in listed) == (identity in ("owner", "reader")), "Rita's batch"
+        if user is not None:
+            assert {summary["createdBy"] for summary in batches} <= {user}, "a user saw another's batches"
+
+    return Call("GET", "/batches", params={"limit": "1000"}, check=check)
+
+
 def build_batch_status(world: World, identity: str) -> Call:
     return Call("GET", f"/api/{SERVICE}/v1/batch/{world.creator_for(identity).done_batch}")
 
@@ -562,6 +578,7 @@ BUILDERS: dict[str, Callable[[World, str], Call]] = {
     "GetWebServiceSwagger": build_swagger,
     "StartBatchExecution": build_start_batch,
     "GetBatchExecutions": build_list_batches,
+    "ListBatchExecutions": build_list_batch_executions,
     "GetBatchExecutionStatus": build_batch_status,
     "CancelAndDeleteBatchExecution": build_delete_batch,
     "CancelBatchExecution": build_cancel_batch,

@@ -71,7 +71,7 @@ def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_write_error_that_passes_loses_no_row(
     api: httpx.Client, monkeypatch: pytest.MonkeyPatch, error: Callable[[], BaseException]
 ) -> None:
-    monkeypatch.setattr(Store, "record_results", failing(Store.record_results, error, 3))
+    monkeypatch.setattr(Store, "record_attempts", failing(Store.record_attempts, error, 3))
     _, final = run(api)
     assert (final["state"], final["completedItemCount"]) == ("complete", len(RECORDS)), final
 
@@ -80,7 +80,7 @@ def test_a_write_error_that_passes_loses_no_row(
 def test_a_write_error_that_lasts_fails_the_batch_with_the_reason(
     api: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(Store, "record_results", failing(Store.record_results, disk_full, float("inf")))
+    monkeypatch.setattr(Store, "record_attempts", failing(Store.record_attempts, disk_full, float("inf")))
     # The first attempt to end the batch fails too (the disk is still full): before the fix the engine task died
     # there and the batch stayed inProgress for good.
     monkeypatch.setattr(Store, "fail_batch", failing(Store.fail_batch, disk_full, 1))
@@ -96,7 +96,7 @@ def test_a_batch_that_cannot_be_written_at_all_is_left_for_resume_and_logged(
     api: httpx.Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.ERROR, logger="batchscore_server.batch")
-    monkeypatch.setattr(Store, "record_results", failing(Store.record_results, disk_full, float("inf")))
+    monkeypatch.setattr(Store, "record_attempts", failing(Store.record_attempts, disk_full, float("inf")))
     monkeypatch.setattr(Store, "fail_batch", failing(Store.fail_batch, disk_full, float("inf")))
     started = api.post("/api/plain/v1/batch", json=RECORDS)
     execution_id = started.json()["batchExecutionId"]

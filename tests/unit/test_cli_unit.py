@@ -178,7 +178,7 @@ def test_help_documents_the_exit_codes_and_every_command() -> None:
         assert line in stdout
     groups = {
         "services": ["list", "get", "delete", "swagger"],
-        "batch": ["start", "status", "wait", "cancel", "retry", "delete", "results", "download"],
+        "batch": ["start", "status", "wait", "cancel", "retry", "delete", "results", "download", "list"],
     }
     for command in ("login", "logout", "publish", "consume", "serve"):
         assert command in stdout

@@ -22,13 +22,16 @@ PUBLIC_API = [
     "BatchCanceledError",
     "BatchError",
     "BatchFailedError",
+    "BatchOptions",
     "BatchState",
     "BatchStatus",
     "BatchscoreError",
     "Client",
     "ConflictError",
     "DownloadError",
+    "ExecutionAttempt",
     "ExecutionResult",
+    "ExpiredError",
     "IncompleteExportError",
     "InsufficientStorageError",
     "InternalServerError",
@@ -40,6 +43,7 @@ PUBLIC_API = [
     "PollPolicy",
     "RateLimitError",
     "RetryPolicy",
+    "Retryable",
     "Service",
     "ServiceInfo",
     "Tokens",
@@ -63,10 +67,16 @@ def test_every_public_name_is_documented() -> None:
             assert value.__doc__, f"{name} has no docstring"
 
 
+def test_retryable_is_raised_by_service_code_not_by_the_sdk() -> None:
+    assert issubclass(batchscore.Retryable, Exception)
+    assert not issubclass(batchscore.Retryable, batchscore.BatchscoreError)
+
+
 def test_every_error_is_a_batchscore_error() -> None:
     for name in batchscore.__all__:
         value = getattr(batchscore, name)
-        if isinstance(value, type) and issubclass(value, Exception):
+        # Retryable is raised by service code on the server's workers, never by the SDK.
+        if isinstance(value, type) and issubclass(value, Exception) and value is not batchscore.Retryable:
             assert issubclass(value, batchscore.BatchscoreError), name
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -26,6 +27,7 @@ from batchscore import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    ExpiredError,
     InsufficientStorageError,
     InternalServerError,
     NotFoundError,
@@ -124,6 +126,7 @@ def raising(kind: type[httpx.TransportError], message: str) -> Callable[[httpx.R
         (403, PermissionDeniedError, 1),
         (404, NotFoundError, 1),
         (409, ConflictError, 1),
+        (410, ExpiredError, 1),  # an expired batch's results are gone: asking again cannot bring them back
         (413, PayloadTooLargeError, 1),
         (422, UnprocessableEntityError, 1),
         (429, RateLimitError, 3),
@@ -383,6 +386,47 @@ def test_batch_start_sends_parallel_count_and_item_timeout(h: Harness) -> None:
     h.run(service.batch(RECORDS, parallel_count=3, item_timeout=30).start())
 
     assert dict(seen[0].params) == {"parallelCount": "3", "itemTimeout": "30"}
+
+
+def test_batch_start_sends_the_extension_options_only_when_set(h: Harness) -> None:
+    seen: list[httpx.URL] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return ok(STARTED, status=202)
+
+    service = h.service(Server(answer), streaming=True)
+
+    h.run(
+        service.batch(
+            RECORDS,
+            max_failed_items=0,
+            max_failure_ratio=0.25,
+            min_failure_sample=40,
+            item_retries=2,
+            retry_timeouts=True,
+            labels={"team": "risk", "run": "a=b"},
+            expires_after=timedelta(hours=1, microseconds=1),
+            callback_url="https://hooks.example.com/x",
+            callback_progress=False,
+        ).start()
+    )
+    h.run(service.batch(RECORDS).start())
+
+    assert seen[0].params.get_list("label") == ["team=risk", "run=a=b"]
+    assert {key: value for key, value in seen[0].params.items() if key != "label"} == {
+        "parallelCount": "10",
+        "maxFailedItems": "0",
+        "maxFailureRatio": "0.25",
+        "minFailureSample": "40",
+        "itemRetries": "2",
+        "retryTimeouts": "true",
+        "expiresAfter": "3601",  # rounded up: never sooner than asked
+        "callbackUrl": "https://hooks.example.com/x",
+        "callbackProgress": "false",
+    }
+    # Nothing an ML Server would not know is sent unless asked for.
+    assert dict(seen[1].params) == {"parallelCount": "10"}
 
 
 def test_batch_start_body_reaches_a_mock_transport(h: Harness) -> None:

@@ -114,6 +114,7 @@ def _cases(tmp_path: Path) -> dict[str, Callable[[Harness, ExampleServer], Any] 
         "GetBatchExecutionFiles": lambda h, s: h.run(_batch(h, s).list_artifacts(0)),
         "GetBatchExecutionFile": lambda h, s: h.run(_batch(h, s).download(0, "Histogram.png", dest=tmp_path)),
         "ExportBatchExecutionResults": lambda h, s: h.run(_batch(h, s).export(tmp_path / "results.ndjson")),
+        "ListBatchExecutions": lambda h, s: h.collect(h.client(s).list_batches(state="inProgress", labels={"a": "b"})),
         "status": "server health is for operators and load balancers (GET /status), not for applications",
     }
 

@@ -42,7 +42,7 @@ from importlib.metadata import entry_points
 import typer
 
 from batchscore import __version__
-from batchscore.cli import batch, consume, login, publish, services
+from batchscore.cli import batch, batch_list, consume, login, publish, services
 
 PLUGIN_GROUP = "batchscore.cli"
 EXIT_CODES_HELP = """Exit codes:
@@ -100,6 +100,7 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
     for command in (login.login, login.logout, publish.publish, consume.consume):
         app.command()(command)
     app.add_typer(services.app, name="services")
+    batch.app.command("list")(batch_list.batch_list)
     app.add_typer(batch.app, name="batch")
     _reflow_help(app)
     return app

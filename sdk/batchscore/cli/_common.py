@@ -301,6 +301,7 @@ def _result_json(result: ExecutionResult) -> dict[str, Any]:
         "success": result.success,
         "item_state": result.item_state,
         "attempt": result.attempt,
+        "attempts": [{"attempt": a.attempt, "error_message": a.error_message} for a in result.attempts],
         "outputs": result.outputs,
         "error_message": result.error_message,
         "console_output": result.console_output,
@@ -322,6 +323,9 @@ def _status_json(status: BatchStatus, *, results: bool = False) -> dict[str, Any
         "created_by": status.created_by,
         "creation_time": status.creation_time,
         "completion_time": status.completion_time,
+        # Retention: when the results and files go, and whether they went (only the summary is left).
+        "expires_at": status.expires_at,
+        "expired": status.expired,
     }
     if results:
         data["results"] = [_result_json(r) for r in status.results]

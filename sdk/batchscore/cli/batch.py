@@ -138,11 +138,23 @@ def _open_batch(
 
 
 class _RateColumn(ProgressColumn):
-    """Rows finished per second."""
+    """Rows finished per second: the server's measure when it gives one, else the bar's own."""
 
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
+        speed = task.fields.get("server_rate") or task.finished_speed or task.speed
         return Text(f"{speed:.1f} rows/s" if speed else "- rows/s", style="progress.data.speed")
+
+
+class _EtaColumn(TimeRemainingColumn):
+    """The time left: the server's estimate when it gives one (right after a resume too), else the bar's own."""
+
+    def render(self, task: Task) -> Text:
+        left = task.fields.get("server_eta")
+        if left is None or task.finished:
+            return super().render(task)
+        minutes, seconds = divmod(round(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return Text(f"{hours:d}:{minutes:02d}:{seconds:02d}", style="progress.remaining")
 
 
 def _wait(batch: Batch, json_output: bool) -> BatchStatus:
@@ -175,10 +187,10 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
             TextColumn("[red]{task.fields[failed]} failed"),
             _RateColumn(),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
+            _EtaColumn(),
         )
         with Progress(*columns, console=_stderr) as progress:
-            task = progress.add_task(label, total=None, failed=0)
+            task = progress.add_task(label, total=None, failed=0, server_rate=None, server_eta=None)
 
             def advance(status: BatchStatus) -> None:
                 progress.update(
@@ -186,6 +198,8 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
                     total=status.total_item_count or None,
                     completed=status.completed_item_count + status.canceled_item_count,
                     failed=status.failed_item_count,
+                    server_rate=status.rows_per_second,
+                    server_eta=status.estimated_seconds_left,
                 )
 
             return batch.wait(progress=False, on_progress=advance)
@@ -253,6 +267,24 @@ def _finish_batch(status: BatchStatus, json_output: bool, extra: dict[str, Any] 
 # --- Commands: batch ---------------------------------------------------------------------------------------------
 
 
+def _labels(pairs: list[str]) -> dict[str, str]:
+    """``KEY=VALUE`` options as a mapping (the server checks the keys and values).
+
+    Raises:
+        CliError: An option without ``=``, or a key given twice.
+
+    """
+    labels: dict[str, str] = {}
+    for pair in pairs:
+        key, equals, value = pair.partition("=")
+        if not equals or not key:
+            raise CliError(EXIT_USAGE, f"--label must be KEY=VALUE, got {pair!r}")
+        if key in labels:
+            raise CliError(EXIT_USAGE, f"--label {key} is given twice")
+        labels[key] = value
+    return labels
+
+
 @app.command("start")
 def batch_start(
     name: Annotated[str, typer.Argument(help="Service name.", show_default=False)],
@@ -264,6 +296,55 @@ def batch_start(
     parallel: Annotated[int, typer.Option("--parallel", min=1, help="Records that may run at once.")] = 10,
     item_timeout: Annotated[
         float | None, typer.Option("--item-timeout", help="Seconds one record may run.", show_default=False)
+    ] = None,
+    max_failed: Annotated[
+        int | None,
+        typer.Option("--max-failed", min=0, help="Stop the batch once more than N records failed.", show_default=False),
+    ] = None,
+    max_failure_ratio: Annotated[
+        float | None,
+        typer.Option(
+            "--max-failure-ratio",
+            min=0,
+            max=1,
+            help="Stop the batch once more than this share of finished records failed.",
+            show_default=False,
+        ),
+    ] = None,
+    min_failure_sample: Annotated[
+        int | None,
+        typer.Option(
+            "--min-failure-sample",
+            min=1,
+            help="Records --max-failure-ratio waits for (server: 20).",
+            show_default=False,
+        ),
+    ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option(
+            "--retries", min=0, max=10, help="Retries of a record after a retryable failure.", show_default=False
+        ),
+    ] = None,
+    retry_timeouts: Annotated[
+        bool, typer.Option("--retry-timeouts", help="Also retry records over --item-timeout.")
+    ] = False,
+    labels: Annotated[
+        list[str] | None,
+        typer.Option("--label", help="A label KEY=VALUE (repeatable).", show_default=False),
+    ] = None,
+    expires_after: Annotated[
+        int | None,
+        typer.Option(
+            "--expires-after",
+            min=60,
+            help="Seconds after the batch ends when its results and files are deleted (server default otherwise).",
+            show_default=False,
+        ),
+    ] = None,
+    callback_url: Annotated[
+        str | None,
+        typer.Option("--callback-url", help="Where the server sends the batch's signed events.", show_default=False),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the batch to finish, with progress.")] = False,
     output: Annotated[
@@ -294,10 +375,23 @@ def batch_start(
             raise CliError(EXIT_USAGE, "--output and --artifacts need --wait")
         if output is not None:
             _suffix(output, RESULT_SUFFIXES, "results")
+        label_map = _labels(labels or [])
     with _connect(url, username, password, json_output) as client:
         service = client.get_service(name, version)
         try:
-            batch = service.batch(records, parallel_count=parallel, item_timeout=item_timeout)
+            batch = service.batch(
+                records,
+                parallel_count=parallel,
+                item_timeout=item_timeout,
+                max_failed_items=max_failed,
+                max_failure_ratio=max_failure_ratio,
+                min_failure_sample=min_failure_sample,
+                item_retries=retries,
+                retry_timeouts=retry_timeouts or None,
+                labels=label_map or None,
+                expires_after=expires_after,
+                callback_url=callback_url,
+            )
         except FileNotFoundError as error:
             raise CliError(EXIT_USAGE, str(error)) from None
         batch.start()

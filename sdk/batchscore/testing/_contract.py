@@ -327,6 +327,11 @@ class ContractValidator:
                     operation.operation_id, f"query parameter {name!r} is not declared (declared: {listed})"
                 )
             values = query.get_list(name)
+            _, schema_pointer = operation.parameters[("query", name)]
+            if self._schema_at(schema_pointer).get("type") == "array":
+                # form style, exploded (the contract's only array style): one repeat per item
+                self._check_array_parameter(operation, name, values)
+                continue
             if len(values) > 1:
                 raise ContractViolation(
                     operation.operation_id, f"query parameter {name!r} is given {len(values)} times"
@@ -342,6 +347,16 @@ class ContractValidator:
                 self._check_parameter(operation, "header", name, request.headers[name])
         self._check_request_body(operation, request, request.content if body is None else body)
         return operation
+
+    def _check_array_parameter(self, operation: Operation, name: str, raw: list[str]) -> None:
+        _, schema_pointer = operation.parameters[("query", name)]
+        items = self._schema_at(schema_pointer).get("items", {})
+        value = [_coerce(items, item) for item in raw]
+        errors = self.schema_errors(value, schema_pointer)
+        if errors:
+            raise ContractViolation(
+                operation.operation_id, f"query parameter {name!r} = {raw!r} does not match its schema: {errors[0]}"
+            )
 
     def _check_parameter(self, operation: Operation, where: str, name: str, raw: str) -> None:
         _, schema_pointer = operation.parameters[(where, name)]

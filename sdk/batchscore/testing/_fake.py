@@ -33,6 +33,7 @@ import httpx
 from batchscore._exceptions import InvalidRecordError
 from batchscore._publish import TypeSpec, parameters
 from batchscore._records import _convert_cell as convert_cell
+from batchscore._retryable import Retryable
 from batchscore.testing._contract import ContractValidator, Operation, media_type
 
 if TYPE_CHECKING:
@@ -294,8 +295,10 @@ class _Service:
             with contextlib.chdir(work), contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
                 try:
                     outputs = self.runner(arguments)
-                except Exception:  # the service's own failure is the record's result, as on the real server
+                except Exception as error:  # the service's own failure is the record's result, as on the server
                     result["errorMessage"] = traceback.format_exc()
+                    if isinstance(error, Retryable):
+                        result["retryable"] = True  # for the batch's itemRetries; not part of the result
                 else:
                     result.update(self._encoded(outputs))
             result["consoleOutput"] = console.getvalue()
@@ -351,11 +354,16 @@ class _Row:
     result: dict[str, Any] | None = None
     seq: int | None = None
     files: dict[str, bytes] = field(default_factory=dict)
+    runs: int = 0
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier runs that failed and were retried
 
     def result_json(self) -> dict[str, Any]:
-        # In-process rows never die mid-run: each ran once, or never (canceled).
-        attempt = 0 if self.state == "canceled" else 1
-        return {"index": self.index, "itemState": self.state, "attempt": attempt, **(self.result or {})}
+        # In-process rows never die mid-run: each ran once (or again after a retryable failure), or never.
+        attempt = self.runs if self.runs or self.state == "canceled" else 1
+        body = {"index": self.index, "itemState": self.state, "attempt": attempt, **(self.result or {})}
+        if self.attempts:
+            body["attempts"] = list(self.attempts)
+        return body
 
 
 @dataclass
@@ -371,6 +379,12 @@ class _Batch:
     error_message: str = ""
     created: str = field(default_factory=_now)
     completed: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)  # given at start, for the batch list's filters
+    expired_at: str | None = None  # set by FakeServer.expire_batch: its results and files are gone
+    item_retries: int = 0
+    max_failed_items: int | None = None
+    max_failure_ratio: float | None = None
+    min_failure_sample: int = 20
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -397,7 +411,17 @@ class _Batch:
             body["completionTime"] = self.completed
         if self.error_message:
             body["errorMessage"] = self.error_message
+        body["labels"] = dict(self.labels)
+        if self.expired_at is not None:
+            body.update(expiresAt=self.expired_at, expired=True)
         return body
+
+    def check_not_expired(self) -> None:
+        """Refuse what needs the records or files of an expired batch: the contract's ``Gone``."""
+        if self.expired_at is not None:
+            raise _ApiError(
+                410, f"batch {self.id} expired at {self.expired_at}; its results were deleted", "executionId"
+            )
 
     def finish_row(self, row: _Row, state: str, result: dict[str, Any]) -> None:
         self.last_seq += 1
@@ -424,21 +448,51 @@ class _Batch:
         for row in self.rows:
             if row.state == "running":
                 result, files = self.service.execute(row.inputs)
+                row.runs += 1
+                retryable = result.pop("retryable", False)
+                if not result["success"] and retryable and len(row.attempts) < self.item_retries:
+                    # Run again at a later step (the fake does not wait out the server's backoff).
+                    row.attempts.append({"attempt": row.runs, "errorMessage": result["errorMessage"]})
+                    row.state = "pending"
+                    continue
                 row.files = files
                 self.finish_row(row, "complete" if result["success"] else "failed", result)
+        reason = self.policy_breach()
+        if reason is not None:
+            self.end("failed", reason, leftover="canceled")
+            return
         self.schedule()
         if not self.count("running"):
             self.end("complete")
 
-    def end(self, state: str, reason: str = "") -> None:
-        """Close the batch: rows that have not finished get a failed (or canceled) result."""
+    def policy_breach(self) -> str | None:
+        """Why the failure policy stops the batch now (the server's wording), or None."""
+        failed, finished = self.count("failed"), self.count("failed") + self.count("complete")
+        if self.max_failed_items is not None and failed > self.max_failed_items:
+            return (
+                f"stopped by the failure policy: {failed} of {finished} finished rows failed, "
+                f"over maxFailedItems={self.max_failed_items}"
+            )
+        sample = min(self.min_failure_sample, len(self.rows))
+        ratio = self.max_failure_ratio
+        if ratio is not None and finished and finished >= sample and failed / finished > ratio:
+            return (
+                f"stopped by the failure policy: {failed} of {finished} finished rows failed "
+                f"({failed / finished:.1%}), over maxFailureRatio={ratio:g} (judged from minFailureSample={sample} "
+                "finished rows)"
+            )
+        return None
+
+    def end(self, state: str, reason: str = "", leftover: str | None = None) -> None:
+        """Close the batch: rows that have not finished get a failed (or canceled) result (or ``leftover``)."""
         message = reason or "canceled: the batch was canceled before this row ran"
+        if leftover == "canceled" and reason:
+            message = "canceled: the batch was stopped by its failure policy before this row ran"
         for row in self.rows:
             if row.state in ("pending", "running"):
                 closed = {"success": False, "errorMessage": message, "consoleOutput": "", "changedFiles": []}
-                self.finish_row(
-                    row, "canceled" if state == "canceled" else "failed", {**closed, "outputParameters": {}}
-                )
+                row_state = leftover or ("canceled" if state == "canceled" else "failed")
+                self.finish_row(row, row_state, {**closed, "outputParameters": {}})
         self.state, self.error_message, self.completed = state, reason, _now()
 
 
@@ -559,6 +613,20 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """End a batch in state ``failed`` with ``reason``, as a server does when a batch cannot run at all."""
         with self._lock:
             self._batch_by_id(execution_id).end("failed", reason)
+
+    def expire_batch(self, execution_id: str) -> None:
+        """Expire a finished batch now, as the server's retention sweep does: its results and files are deleted.
+
+        Its status keeps the summary, with ``expired`` true and no results; its files and a retry answer 410
+        (``batchscore.ExpiredError``).
+        """
+        with self._lock:
+            batch = self._batch_by_id(execution_id)
+            if batch.state not in FINAL_STATES:
+                raise ValueError(f"batch {execution_id} has not finished: only a finished batch expires")
+            batch.expired_at = _now()
+            for row in batch.rows:
+                row.result, row.seq, row.files = None, None, {}
 
     def batch_state(self, execution_id: str) -> str:
         """A batch's state as the contract spells it (``pending``, ``inProgress``, ``complete`` ...)."""
@@ -854,6 +922,11 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             parallel=min(int(params.get("parallelCount", "10")), MAX_PARALLEL_COUNT),
             owner=call.user,
             item_timeout=float(timeout) if timeout is not None else None,
+            labels=dict(label.split("=", 1) for label in params.get_list("label")),
+            item_retries=int(params.get("itemRetries", "0")),
+            max_failed_items=int(params["maxFailedItems"]) if "maxFailedItems" in params else None,
+            max_failure_ratio=float(params["maxFailureRatio"]) if "maxFailureRatio" in params else None,
+            min_failure_sample=int(params.get("minFailureSample", "20")),
         )
         self._batches[batch.id] = batch
         if key is not None:
@@ -875,6 +948,36 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _op_GetBatchExecutions(self, call: _Call) -> httpx.Response:
         service = self._service(call.path)
         return httpx.Response(200, json=[b.id for b in self._batches.values() if b.service is service])
+
+    def _op_ListBatchExecutions(self, call: _Call) -> httpx.Response:
+        # Newest first: the batches in reverse order of their start. The cursor is the last listed batch's id,
+        # urlsafe base64 (opaque to the client, as the server's); the caller's own batches unless an Owner's.
+        params = call.params
+        if "version" in params and "service" not in params:
+            raise _ApiError(400, "version filters a service's batches: give service too", "version")
+        wanted_labels = dict(label.split("=", 1) for label in params.get_list("label"))
+        state = params.get("state")
+        listed = [
+            batch
+            for batch in reversed(self._batches.values())
+            if (call.user == self._owner or batch.owner == call.user)
+            and params.get("owner", batch.owner) == batch.owner
+            and (state is None or batch.state.lower() == state.lower())
+            and params.get("service", batch.service.name) == batch.service.name
+            and params.get("version", batch.service.version) == batch.service.version
+            and wanted_labels.items() <= batch.labels.items()
+        ]
+        if "cursor" in params:
+            try:
+                after = base64.urlsafe_b64decode(params["cursor"] + "=" * (-len(params["cursor"]) % 4)).decode()
+                position = next(i for i, batch in enumerate(listed) if batch.id == after)
+            except (ValueError, StopIteration):
+                raise _ApiError(400, "cursor must be a nextCursor from an earlier page", "cursor") from None
+            listed = listed[position + 1 :]
+        limit = int(params.get("limit", "100"))
+        page, more = listed[:limit], len(listed) > limit
+        next_cursor = base64.urlsafe_b64encode(page[-1].id.encode()).decode().rstrip("=") if more else None
+        return httpx.Response(200, json={"batches": [batch.summary() for batch in page], "nextCursor": next_cursor})
 
     def _op_GetBatchExecutionStatus(self, call: _Call) -> httpx.Response:
         batch = self._batch(call.path)
@@ -926,6 +1029,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _op_RetryBatchExecution(self, call: _Call) -> httpx.Response:
         batch = self._batch(call.path)
+        batch.check_not_expired()
         if batch.state not in FINAL_STATES:
             raise _ApiError(409, "the batch is still running; retry it once it has finished", "executionId")
         retried = [row for row in batch.rows if row.state in ("failed", "canceled")]
@@ -984,6 +1088,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def _row(self, path: dict[str, str]) -> _Row:
         batch = self._batch(path)
+        batch.check_not_expired()
         index = int(path["index"])
         if index >= len(batch.rows):
             raise _not_found(f"record {index} of batch execution {batch.id}", "index")

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 
-from batchscore_server._routes import auth, batch, consume, docs, export, services, sessions, status
+from batchscore_server._routes import auth, batch, batches, consume, docs, export, services, sessions, status
 
 # In the order the routes were written in the one module they came from (Starlette tries them in order).
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (status, auth, services, sessions, consume, batch, export, docs)
+    module.router for module in (status, auth, services, sessions, consume, batch, batches, export, docs)
 )
 
 

@@ -17,6 +17,7 @@ from batchscore_server import _ingest, _quota, _validation
 from batchscore_server._auth import User
 from batchscore_server._batch import MIN_ITEM_TIMEOUT_SECONDS
 from batchscore_server._errors import ApiError, not_found
+from batchscore_server._retention import check_not_expired
 from batchscore_server._routes.deps import CurrentUser, PollUser, RowUser, ServerState, StoreDep, json_response
 from batchscore_server._routes.views import (
     batch_of,
@@ -29,6 +30,7 @@ from batchscore_server._routes.views import (
     summary,
     visible,
 )
+from batchscore_server._start_options import parse_start_options
 from batchscore_server._state import Server
 from batchscore_server._store import FINAL_STATES, RECEIVING, PolledRow, Store
 
@@ -52,6 +54,7 @@ def _new_batch(server: Server, user: User, name: str, version: str, options: dic
         "last_seq": 0,
         # The receiving replica holds the batch from the start: it launches it once the body is in.
         "lease_owner": server.batches.replica_id,
+        **options["extensions"].columns(),
     }
 
 
@@ -93,14 +96,35 @@ async def start_batch_execution(
     parallel_count: Annotated[str | None, Query(alias="parallelCount")] = None,
     item_timeout: Annotated[str | None, Query(alias="itemTimeout")] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    max_failed_items: Annotated[str | None, Query(alias="maxFailedItems")] = None,
+    max_failure_ratio: Annotated[str | None, Query(alias="maxFailureRatio")] = None,
+    min_failure_sample: Annotated[str | None, Query(alias="minFailureSample")] = None,
+    item_retries: Annotated[str | None, Query(alias="itemRetries")] = None,
+    retry_timeouts: Annotated[bool | None, Query(alias="retryTimeouts")] = None,
+    label: Annotated[list[str] | None, Query(alias="label")] = None,
+    expires_after: Annotated[str | None, Query(alias="expiresAfter")] = None,
+    callback_url: Annotated[str | None, Query(alias="callbackUrl")] = None,
+    callback_progress: Annotated[bool | None, Query(alias="callbackProgress")] = None,
 ) -> Response:
     """Start a batch: store its records while the body arrives, then run them."""
+    extensions = parse_start_options(
+        max_failed_items=max_failed_items,
+        max_failure_ratio=max_failure_ratio,
+        min_failure_sample=min_failure_sample,
+        item_retries=item_retries,
+        retry_timeouts=retry_timeouts,
+        labels=label,
+        expires_after=expires_after,
+        callback_url=callback_url,
+        callback_progress=callback_progress,
+    )
     options = {
         "parallel": _validation.positive_number(parallel_count, "parallelCount", integer=True, maximum=2**31 - 1),
         "timeout": _validation.positive_number(
             item_timeout, "itemTimeout", integer=False, maximum=86400, minimum=MIN_ITEM_TIMEOUT_SECONDS
         ),
         "idempotency_key": idempotency_key,
+        "extensions": extensions,
     }
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise ApiError(400, "Idempotency-Key must have 1 to 255 characters", "Idempotency-Key")
@@ -109,7 +133,7 @@ async def start_batch_execution(
     # accepted: it is answered as the first time, below).
     await asyncio.to_thread(_room_for_start, server, user, idempotency_key)
     media_type = _validation.batch_media_type(request.headers.get("content-type", ""))
-    request_parts = [name, version, parallel_count, item_timeout, media_type]
+    request_parts = [name, version, parallel_count, item_timeout, media_type, *extensions.request_parts()]
     store, limit = server.store, server.settings.max_body_bytes
     try:
         received = await _ingest.receive_batch(request, limit, store, batch, media_type, batch["spec"]["inputs"])
@@ -256,6 +280,7 @@ async def retry_batch_execution(
 
     def retry() -> dict[str, Any]:
         earlier = batch_of(server.store, name, version, executionId, user)
+        check_not_expired(earlier)  # 410 before any quota's answer: its rows are gone
         if earlier["state"] in FINAL_STATES:  # (a running batch is refused with 409 by the store)
             rows = earlier["failed_count"] + earlier["canceled_count"]
             _quota.check_room(server.store, server.settings, user, rows=rows)
@@ -268,10 +293,11 @@ async def retry_batch_execution(
 
 
 def _row_of(store: Store, name: str, version: str, execution_id: str, index: int, user: User) -> None:
-    """Check that a batch row exists and ``user`` may see it; blocking."""
+    """Check that a batch row exists, ``user`` may see it and it has not expired; blocking."""
     if not 0 <= index <= 2**31 - 1:
         raise ApiError(400, "index must be a record position from 0 to 2147483647", "index")
     batch = batch_of(store, name, version, execution_id, user)
+    check_not_expired(batch)
     if index >= batch["total"]:
         raise not_found(f"record {index} of batch execution {execution_id}", "index")
 

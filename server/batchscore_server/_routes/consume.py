@@ -81,6 +81,7 @@ async def _consume(name: str, version: str, request: Request, server: ServerStat
         return _failed(_WORKER_DIED)
     result: dict[str, Any] = future.result()
     result.pop("initFailed", None)
+    result.pop("retryable", None)  # a batch's business (itemRetries): not part of a reply
     return result
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +14,7 @@ from fastapi.responses import JSONResponse
 from batchscore_server import _validation
 from batchscore_server._auth import Role, User
 from batchscore_server._errors import not_found
-from batchscore_server._store import RECEIVING, Record, Store, service_key
+from batchscore_server._store import FINAL_STATES, RECEIVING, Record, Store, service_key
 
 POLL_HINT_SECONDS = 1
 YOUNG_BATCH_SECONDS = 0.5
@@ -139,7 +140,68 @@ def summary(batch: BatchRecord, running: int) -> dict[str, Any]:
         body["completionTime"] = iso(batch["completed"])
     if batch["error_message"]:
         body["errorMessage"] = batch["error_message"]
+    body.update(_round_two(batch, time.time()))
     return body
+
+
+# Summary fields of issue 15, in the order the contract lists them; None-valued policy fields are left out.
+_POLICY_FIELDS = (
+    ("maxFailedItems", "max_failed_items"),
+    ("maxFailureRatio", "max_failure_ratio"),
+    ("minFailureSample", "min_failure_sample"),
+)
+
+
+def _round_two(batch: BatchRecord, now: float) -> dict[str, Any]:
+    """The summary's issue 15 fields: times, labels, rate and ETA, retention, failure policy, webhook.
+
+    Reads the columns as the store returns them (SQLAlchemy: decoded) and as the polls' raw read pool does (SQLite:
+    JSON text and 0/1; PostgreSQL: JSON text).
+    """
+    labels = batch.get("labels")
+    if isinstance(labels, str):
+        labels = json.loads(labels)
+    rate, left = rate_and_eta(batch, now)
+    body: dict[str, Any] = {
+        "startTime": iso(batch["started"]) if batch.get("started") is not None else None,
+        "labels": labels or {},
+        "rowsPerSecond": rate,
+        "estimatedSecondsLeft": left,
+        "expiresAt": iso(batch["expires_at"]) if batch.get("expires_at") is not None else None,
+        "expired": bool(batch.get("expired")),
+        "itemRetries": int(batch.get("item_retries") or 0),
+        "retryTimeouts": bool(batch.get("retry_timeouts")),
+        "retriedItemCount": int(batch.get("retried_count") or 0),
+    }
+    for name, column in _POLICY_FIELDS:
+        if batch.get(column) is not None:
+            body[name] = batch[column]
+    if batch.get("callback_url"):
+        body["callbackUrl"] = batch["callback_url"]
+    return body
+
+
+def rate_and_eta(batch: BatchRecord, now: float) -> tuple[float | None, float | None]:
+    """Rows finished per second in the batch's current run, and the seconds left at that rate.
+
+    Measured from the run's start (``run_started``, with ``run_base_count`` rows finished then), so a batch resumed
+    after a restart or retried is measured afresh instead of diluted by the time it was stopped. A finished batch
+    keeps the rate of its last run and has no ETA. None when there is nothing to go by yet.
+    """
+    started = batch.get("run_started")
+    if started is None:
+        return None, None
+    finished = batch["complete_count"] + batch["failed_count"]
+    done = finished - int(batch.get("run_base_count") or 0)
+    end = batch["completed"] if batch["state"] in FINAL_STATES and batch["completed"] is not None else now
+    elapsed = end - started
+    if done <= 0 or elapsed <= 0:
+        return None, None
+    rate = done / elapsed
+    if batch["state"] in FINAL_STATES:
+        return round(rate, 3), None
+    left = max(0, batch["total"] - finished - batch["canceled_count"])
+    return round(rate, 3), round(left / rate, 1)
 
 
 def poll_hint(batch: BatchRecord, now: float) -> int:

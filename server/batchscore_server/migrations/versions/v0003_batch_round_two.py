@@ -14,7 +14,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = "0003"
 down_revision = "0002"
 branch_labels = None
@@ -23,7 +22,7 @@ depends_on = None
 # Frozen like the baseline's: JSON on SQLite, text on PostgreSQL (what _db.JSON_DOCUMENT makes today).
 JSON_DOCUMENT = sa.JSON().with_variant(sa.Text(), "postgresql")
 
-_BATCH_COLUMNS = [
+_BATCH_COLUMNS: list[sa.Column[object]] = [
     sa.Column("labels", JSON_DOCUMENT),
     sa.Column("max_failed_items", sa.Integer),
     sa.Column("max_failure_ratio", sa.Float),
@@ -41,7 +40,7 @@ _BATCH_COLUMNS = [
     sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
 ]
 _BATCH_INDEXES = {
-    "ix_batches_expires_at": ["expires_at"],
+    "ix_batches_expires_at": ["expired", "expires_at"],
     "ix_batches_owner_created": ["owner", "created"],
     "ix_batches_created": ["created"],
 }
