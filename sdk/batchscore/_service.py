@@ -442,13 +442,21 @@ class Batch(_BatchBase):
     def exported_results(self, order: _export.ExportOrder = "input") -> BatchStatus:
         """The batch's state and every finished record's result, read from the streamed export.
 
-        Unlike :meth:`results` (one poll), the results stream in: the server's memory stays flat. The records
-        submitted by this client are attached (``to_frame()`` shows them).
+        Unlike :meth:`results` (one poll), the results stream in: the server's memory stays flat. The state,
+        counts and error are those of a summary poll made just before (the results hold at least every record
+        finished then); the records submitted by this client are attached (``to_frame()`` shows them). A server
+        without the export (ML Server) answers one poll instead.
         """
+        summary = self.results(show_partial_results=False)
         state = _export.ExportState()
         flow = _export._results(self._export_flow(order, "ndjson", state, parsed=True))
-        results = tuple(self._client._iterate(flow))
-        return self._with_inputs(_export.status_of(self._ids()[2], state.end or {}, results))
+        try:
+            results = tuple(self._client._iterate(flow))
+        except NotFoundError:
+            if state.records or state.end is not None:
+                raise
+            return self.results()
+        return replace(summary, results=results)
 
     def to_frame(self, order: _export.ExportOrder = "input") -> Any:
         """Every finished record's result as a pandas DataFrame, streamed from the export (see :meth:`export`).
@@ -584,10 +592,16 @@ class AsyncBatch(_BatchBase):
 
     async def exported_results(self, order: _export.ExportOrder = "input") -> BatchStatus:
         """The batch's state and every finished result, from the export (see :meth:`Batch.exported_results`)."""
+        summary = await self.results(show_partial_results=False)
         state = _export.ExportState()
         flow = _export._results(self._export_flow(order, "ndjson", state, parsed=True))
-        results = tuple([result async for result in self._client._iterate(flow)])
-        return self._with_inputs(_export.status_of(self._ids()[2], state.end or {}, results))
+        try:
+            results = tuple([result async for result in self._client._iterate(flow)])
+        except NotFoundError:
+            if state.records or state.end is not None:
+                raise
+            return await self.results()
+        return replace(summary, results=results)
 
     async def to_frame(self, order: _export.ExportOrder = "input") -> Any:
         """Every finished record's result as a pandas DataFrame (see :meth:`Batch.to_frame`)."""

@@ -144,6 +144,27 @@ def test_the_fake_server_exports(tmp_path: Path) -> None:
         assert [r.outputs["answer"] for r in batch.iter_results()] == [0, 2, 4]
         frame = batch.to_frame()
         assert list(frame["answer"]) == [0, 2, 4]
+        exported = batch.exported_results()
+        assert [r.index for r in exported.results] == [0, 1, 2]
+        assert exported.inputs == ({"x": 0}, {"x": 1}, {"x": 2})
         status = batch.export(tmp_path / "out.csv", format="csv")
         assert status.completed_item_count == 3
         assert (tmp_path / "out.csv").read_text().splitlines()[0].endswith(",cursor,answer")
+
+
+def test_a_server_without_the_export_is_polled(h: Harness) -> None:
+    # ML Server has no export: iter_results and exported_results fall back to polls.
+    polls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/results"):
+            return httpx.Response(404, json={"code": 404, "message": "no such route"})
+        polls.append(request)
+        result = {"index": 0, "itemState": "complete", "success": True, "outputParameters": {"answer": 1}}
+        body = {"batchExecutionId": EXECUTION, "state": "complete", "completedItemCount": 1, "totalItemCount": 1}
+        return httpx.Response(200, json={**body, "batchExecutionResults": [result], "cursor": "1", "hasMore": False})
+
+    batch = h.service(handler).get_batch(EXECUTION)
+    assert [r.index for r in h.collect(batch.iter_results())] == [0]
+    assert [r.index for r in h.run(batch.exported_results()).results] == [0]
+    assert polls
