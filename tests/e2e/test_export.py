@@ -162,3 +162,7 @@ def test_an_expired_batch_answers_410(server: RunningServer, api: httpx.Client, 
     response = export(api, expired_id)
     assert response.status_code == 410
     assert response.json()["field"] == "executionId"
+    with batchscore.Client(server.url, username="admin", password=server.admin_password, timeout=120) as client:
+        batch = client.get_service(SERVICE, "v1").get_batch(expired_id)
+        with pytest.raises(batchscore.ExpiredError):
+            batch.export(io.StringIO())
