@@ -59,6 +59,18 @@ class ExportState:
     csv_header: str | None = None
     request: httpx.Request = field(default_factory=lambda: httpx.Request("GET", "http://unknown.invalid/"))
 
+    @classmethod
+    def after(cls, since: str) -> ExportState:
+        """The state of an export that starts after the cursor ``since`` (no CSV header when it is not 0).
+
+        Raises:
+            ValueError: ``since`` is not a cursor (1 to 18 digits).
+
+        """
+        if not (since.isascii() and since.isdigit() and len(since) <= 18):
+            raise ValueError(f"since must be a cursor (1 to 18 digits), not {since!r}")
+        return cls(cursor=since, csv_header=None if since == "0" else "")
+
 
 def check_options(order: str, format: str) -> None:  # the public keyword is ``format``
     """Refuse an unknown order or format before any request.

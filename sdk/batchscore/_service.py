@@ -410,6 +410,7 @@ class Batch(_BatchBase):
         *,
         order: _export.ExportOrder = "input",
         format: _export.ExportFormat = "ndjson",
+        since: str = "0",
     ) -> BatchStatus:
         """Download every finished record's result as one streamed NDJSON or CSV file.
 
@@ -423,6 +424,9 @@ class Batch(_BatchBase):
                 ``<execution id>.<format>`` in the working directory when None.
             order: ``input`` (by index; records not finished yet are left out) or ``completion``.
             format: ``ndjson`` or ``csv``.
+            since: Only the records after this cursor (an :class:`IncompleteExportError`'s ``cursor``, or an
+                earlier export's returned ``cursor``), e.g. to append to a file object; the CSV header is then
+                left out.
 
         Returns:
             The batch's state and counts when the export began (``cursor``: resume after it).
@@ -432,7 +436,7 @@ class Batch(_BatchBase):
             ValueError: An unknown order or format.
 
         """
-        state = _export.ExportState()
+        state = _export.ExportState.after(since)
         flow = self._export_flow(order, format, state, parsed=False)
         with _export.sink(path_or_file, self._export_name(format)) as write:
             for text in self._client._iterate(flow):
@@ -581,9 +585,10 @@ class AsyncBatch(_BatchBase):
         *,
         order: _export.ExportOrder = "input",
         format: _export.ExportFormat = "ndjson",
+        since: str = "0",
     ) -> BatchStatus:
         """Download every finished record's result as one streamed file (see :meth:`Batch.export`)."""
-        state = _export.ExportState()
+        state = _export.ExportState.after(since)
         flow = self._export_flow(order, format, state, parsed=False)
         with _export.sink(path_or_file, self._export_name(format)) as write:
             async for text in self._client._iterate(flow):

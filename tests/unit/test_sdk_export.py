@@ -168,3 +168,17 @@ def test_a_server_without_the_export_is_polled(h: Harness) -> None:
     assert [r.index for r in h.collect(batch.iter_results())] == [0]
     assert [r.index for r in h.run(batch.exported_results()).results] == [0]
     assert polls
+
+
+def test_export_since_asks_for_what_follows_and_leaves_the_csv_header_out(h: Harness) -> None:
+    seen: list[httpx.Request] = []
+    header = "index,itemState,attempt,success,errorMessage,cursor,answer\n"
+    answers = [([header, "3,complete,1,true,,4,6\n", "#end " + end(1, 4)], False)]
+    batch = h.service(exporter(answers, seen)).get_batch(EXECUTION)
+    buffer = io.StringIO()
+    status = h.run(batch.export(buffer, format="csv", since="3"))
+    assert seen[0].url.params["since"] == "3"
+    assert buffer.getvalue() == "3,complete,1,true,,4,6\n"
+    assert status.cursor == "4"
+    with pytest.raises(ValueError, match="since"):
+        h.run(batch.export(io.StringIO(), since="-1"))
