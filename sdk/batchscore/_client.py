@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -33,7 +34,11 @@ from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
 from batchscore._wire import (
     Call,
+    CloseStream,
     Download,
+    Emit,
+    OpenStream,
+    ReadStream,
     Sleep,
     aremember_response,
     forget_response,
@@ -191,19 +196,70 @@ class Client(_BaseClient):
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
 
-    def _perform(self, instruction: Call | Sleep | Download) -> Any:
+    def _perform(self, instruction: flows.Instruction) -> Any:
         if isinstance(instruction, Sleep):
             self._sleep(instruction.seconds)
             return None
         if isinstance(instruction, Download):
             self._download(instruction)
             return None
+        if isinstance(instruction, OpenStream | ReadStream | CloseStream):
+            return self._stream_step(instruction)
+        if isinstance(instruction, Emit):
+            raise TypeError("a flow that emits items is driven by _iterate")
         forget_response()
         try:
             response = instruction.operation.sync_detailed(*instruction.args, client=self._api, **instruction.kwargs)
         except Exception as error:
             return self._answer(instruction, None, error)
         return self._answer(instruction, response, None)
+
+    def _iterate(self, flow: flows.Flow[None]) -> Iterator[Any]:
+        """Drive a flow that hands out items (:class:`Emit`), yielding them as they come.
+
+        Streams the flow opened are closed when it ends, also when the caller stops iterating early.
+        """
+        opened: list[_SyncStream] = []
+        try:
+            instruction = next(flow)
+            while True:
+                result: Any = None
+                if isinstance(instruction, Emit):
+                    yield from instruction.items
+                else:
+                    try:
+                        result = self._perform(instruction)
+                    except Exception as error:  # thrown into the flow, which may resume or re-raise
+                        instruction = flow.throw(error)
+                        continue
+                    if isinstance(result, _SyncStream):
+                        opened.append(result)
+                instruction = flow.send(result)
+        except StopIteration:
+            return
+        finally:
+            for stream in opened:
+                stream.response.close()
+            flow.close()
+
+    def _stream_step(self, instruction: OpenStream | ReadStream | CloseStream) -> Any:
+        try:
+            if isinstance(instruction, ReadStream):
+                return next(instruction.handle.chunks, None)
+            if isinstance(instruction, CloseStream):
+                instruction.handle.response.close()
+                return None
+            forget_response()
+            parts = instruction.operation._get_kwargs(*instruction.args, **instruction.kwargs)
+            parts["headers"] = {**parts.get("headers", {}), **instruction.headers}
+            response = self._http.send(self._http.build_request(**parts), stream=True)
+            if response.status_code >= 400:
+                response.read()
+                response.close()
+                raise status_error(response)
+            return _SyncStream(response, response.iter_text())
+        except httpx.TransportError as error:
+            raise connection_error(error) from error
 
     def _download(self, instruction: Download) -> None:
         # The generated download buffers the whole file: stream its request instead (method, URL, parameters and
@@ -488,13 +544,17 @@ class AsyncClient(_BaseClient):
             except StopIteration as stop:
                 return stop.value  # type: ignore[no-any-return]
 
-    async def _perform(self, instruction: Call | Sleep | Download) -> Any:
+    async def _perform(self, instruction: flows.Instruction) -> Any:
         if isinstance(instruction, Sleep):
             await self._sleep(instruction.seconds)
             return None
         if isinstance(instruction, Download):
             await self._download(instruction)
             return None
+        if isinstance(instruction, OpenStream | ReadStream | CloseStream):
+            return await self._stream_step(instruction)
+        if isinstance(instruction, Emit):
+            raise TypeError("a flow that emits items is driven by _iterate")
         forget_response()
         kwargs = {key: _for_async(value) for key, value in instruction.kwargs.items()}
         try:
@@ -502,6 +562,52 @@ class AsyncClient(_BaseClient):
         except Exception as error:
             return self._answer(instruction, None, error)
         return self._answer(instruction, response, None)
+
+    async def _iterate(self, flow: flows.Flow[None]) -> AsyncIterator[Any]:
+        """Drive a flow that hands out items (see :meth:`Client._iterate`)."""
+        opened: list[_AsyncStream] = []
+        try:
+            instruction = next(flow)
+            while True:
+                result: Any = None
+                if isinstance(instruction, Emit):
+                    for item in instruction.items:
+                        yield item
+                else:
+                    try:
+                        result = await self._perform(instruction)
+                    except Exception as error:  # thrown into the flow, which may resume or re-raise
+                        instruction = flow.throw(error)
+                        continue
+                    if isinstance(result, _AsyncStream):
+                        opened.append(result)
+                instruction = flow.send(result)
+        except StopIteration:
+            return
+        finally:
+            for stream in opened:
+                await stream.response.aclose()
+            flow.close()
+
+    async def _stream_step(self, instruction: OpenStream | ReadStream | CloseStream) -> Any:
+        # As Client._stream_step, awaited.
+        try:
+            if isinstance(instruction, ReadStream):
+                return await anext(instruction.handle.chunks, None)
+            if isinstance(instruction, CloseStream):
+                await instruction.handle.response.aclose()
+                return None
+            forget_response()
+            parts = instruction.operation._get_kwargs(*instruction.args, **instruction.kwargs)
+            parts["headers"] = {**parts.get("headers", {}), **instruction.headers}
+            response = await self._http.send(self._http.build_request(**parts), stream=True)
+            if response.status_code >= 400:
+                await response.aread()
+                await response.aclose()
+                raise status_error(response)
+            return _AsyncStream(response, response.aiter_text())
+        except httpx.TransportError as error:
+            raise connection_error(error) from error
 
     async def _download(self, instruction: Download) -> None:
         # As Client._download: the generated module's request, streamed.
@@ -607,6 +713,22 @@ class AsyncClient(_BaseClient):
     async def rotate_webhook_secret(self) -> str:
         """Replace your webhook secret (see :meth:`Client.rotate_webhook_secret`)."""
         return await self._run(webhook_flows.webhook_secret(rotate=True))
+
+
+@dataclass(frozen=True)
+class _SyncStream:
+    """An open streamed answer and its body's text chunks (a flow's handle from :class:`OpenStream`)."""
+
+    response: httpx.Response
+    chunks: Iterator[str]
+
+
+@dataclass(frozen=True)
+class _AsyncStream:
+    """The async twin of :class:`_SyncStream`."""
+
+    response: httpx.Response
+    chunks: AsyncIterator[str]
 
 
 def _for_async(value: Any) -> Any:

@@ -5,7 +5,8 @@
     BatchscoreError
     ├── APIError                         the server could not be reached or answered with an error
     │   ├── APIConnectionError           no answer: connection refused, reset, DNS, ...
-    │   │   └── APITimeoutError          no answer in time
+    │   │   ├── APITimeoutError          no answer in time
+    │   │   └── IncompleteExportError    a results export ended without its end record (or miscounted)
     │   ├── APIResponseValidationError   a success answer that does not match the contract
     │   └── APIStatusError               an error status; .status_code, .response, .field, .body
     │       ├── BadRequestError          400
@@ -62,6 +63,24 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """No answer within the client's timeout."""
+
+
+class IncompleteExportError(APIConnectionError):
+    """A results export was cut short: no end record after resuming, or its ``records`` not what arrived.
+
+    A connection-level failure (a proxy or the server cut the stream), so it is retried as one: call the export
+    again, or resume it from ``cursor``.
+
+    Attributes:
+        records: Record lines received (and given to the caller) before the export stopped.
+        cursor: The last whole record's cursor: pass it as ``since`` to resume after it.
+
+    """
+
+    def __init__(self, message: str, request: httpx.Request, records: int, cursor: str) -> None:
+        super().__init__(message, request)
+        self.records = records
+        self.cursor = cursor
 
 
 class APIResponseValidationError(APIError):

@@ -23,7 +23,7 @@ from batchscore._exceptions import APIResponseValidationError, BatchscoreError, 
 from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, ServiceInfo
 from batchscore._records import RecordStream
 from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
-from batchscore._wire import Call, Download, Sleep
+from batchscore._wire import Call, CloseStream, Download, Emit, OpenStream, ReadStream, Sleep
 from batchscore_client.api.batch import (
     cancel_and_delete_batch_execution,
     cancel_batch_execution,
@@ -59,7 +59,7 @@ from batchscore_client.models import (
 from batchscore_client.types import UNSET, File
 
 T = TypeVar("T")
-Instruction = Call | Sleep | Download
+Instruction = Call | Sleep | Download | OpenStream | ReadStream | CloseStream | Emit
 Flow = Generator[Instruction, Any, T]
 
 

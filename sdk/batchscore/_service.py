@@ -14,9 +14,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
+from batchscore import _export
 from batchscore import _flows as flows
 from batchscore import _webhook_flows as webhook_flows
-from batchscore._exceptions import BatchscoreError
+from batchscore._exceptions import BatchscoreError, NotFoundError
 from batchscore._models import (
     BatchOptions,
     BatchOptionsArguments,
@@ -295,6 +296,30 @@ class _BatchBase:
             on_result=on_result,
         )
 
+    def _export_flow(self, order: str, format: str, state: _export.ExportState, parsed: bool) -> Any:
+        _export.check_options(order, format)
+        return _export.export(*self._ids(), order, format, state, parsed=parsed)
+
+    def _follow_flow(
+        self, client: Client | AsyncClient, state: _export.ExportState, poll_interval: float | None
+    ) -> Any:
+        name, version, execution_id = self._ids()
+        return _export.follow(
+            name,
+            version,
+            execution_id,
+            state,
+            client.polling,
+            poll_interval,
+            lambda: flows.status(name, version, execution_id, False),
+        )
+
+    def _export_name(self, format: str) -> str:
+        return f"{self._ids()[2]}.{format}"
+
+    def _inputs(self) -> list[dict[str, Any]] | None:
+        return list(self._factory()) if self._factory is not None else None
+
     def _with_inputs(self, status: BatchStatus) -> BatchStatus:
         """Attach the submitted records, so ``to_frame()`` shows inputs beside outputs (when this client sent them)."""
         if self._factory is None:
@@ -362,13 +387,105 @@ class Batch(_BatchBase):
     def iter_results(self, poll_interval: float | None = None) -> Iterator[ExecutionResult]:
         """Yield each record's result as it becomes available, in the order records finish, without keeping them.
 
-        Waits for the batch to finish; each result carries its ``index``.
+        Reads the streamed export (``order=completion``), again from where it stopped until the batch has
+        finished, so memory stays flat however large the batch; each result carries its ``index``. A server
+        without the export (ML Server) is polled instead.
 
         Raises:
-            BatchFailedError: The batch failed.
+            BatchFailedError: The batch failed (after every finished record's result was yielded).
             BatchCanceledError: The batch was canceled.
+            IncompleteExportError: The export was cut short and could not be resumed.
 
         """
+        state = _export.ExportState()
+        try:
+            yield from self._client._iterate(self._follow_flow(self._client, state, poll_interval))
+        except NotFoundError:
+            if state.records or state.end is not None:
+                raise
+            # A server without the export (ML Server): poll (a missing batch raises NotFoundError there again).
+            yield from self._poll_results(poll_interval)
+
+    def export(
+        self,
+        path_or_file: _export.Destination = None,
+        *,
+        order: _export.ExportOrder = "input",
+        format: _export.ExportFormat = "ndjson",
+        since: str = "0",
+    ) -> BatchStatus:
+        """Download every finished record's result as one streamed NDJSON or CSV file.
+
+        The file is written as the records arrive (memory stays flat for a million rows) and checked against the
+        export's end record; a connection that breaks is resumed where it stopped. The end record (and the CSV
+        trailer) is not written: the file holds the records alone (NDJSON: one result per line with ``index``,
+        ``itemState``, ``attempt`` and ``cursor``; CSV: a header, then one row per record).
+
+        Args:
+            path_or_file: A path (written under a temporary name, renamed once whole) or a writable file object;
+                ``<execution id>.<format>`` in the working directory when None.
+            order: ``input`` (by index; records not finished yet are left out) or ``completion``.
+            format: ``ndjson`` or ``csv``.
+            since: Only the records after this cursor (an :class:`IncompleteExportError`'s ``cursor``, or an
+                earlier export's returned ``cursor``), e.g. to append to a file object; the CSV header is then
+                left out.
+
+        Returns:
+            The batch's state and counts when the export began (``cursor``: resume after it).
+
+        Raises:
+            IncompleteExportError: The export was cut short and could not be resumed.
+            ValueError: An unknown order or format.
+
+        """
+        state = _export.ExportState.after(since)
+        flow = self._export_flow(order, format, state, parsed=False)
+        with _export.sink(path_or_file, self._export_name(format)) as write:
+            for text in self._client._iterate(flow):
+                write(text)
+        return _export.status_of(self._ids()[2], state.end or {})
+
+    def exported_results(self, order: _export.ExportOrder = "input") -> BatchStatus:
+        """The batch's state and every finished record's result, read from the streamed export.
+
+        Unlike :meth:`results` (one poll), the results stream in: the server's memory stays flat. The state,
+        counts and error are those of a summary poll made just before (the results hold at least every record
+        finished then); the records submitted by this client are attached (``to_frame()`` shows them). A server
+        without the export (ML Server) answers one poll instead.
+        """
+        summary = self.results(show_partial_results=False)
+        state = _export.ExportState()
+        flow = _export._results(self._export_flow(order, "ndjson", state, parsed=True))
+        try:
+            results = tuple(self._client._iterate(flow))
+        except NotFoundError:
+            if state.records or state.end is not None:
+                raise
+            return self.results()
+        return replace(summary, results=results)
+
+    def to_frame(self, order: _export.ExportOrder = "input") -> Any:
+        """Every finished record's result as a pandas DataFrame, streamed from the export (see :meth:`export`).
+
+        Columns: the record's inputs (when this client submitted the batch), ``success``, ``error_message`` and one
+        per output; indexed by ``index``. Records are added to the columns as they arrive (the raw text is never
+        held whole).
+
+        Raises:
+            ImportError: pandas is not installed.
+            IncompleteExportError: The export was cut short and could not be resumed.
+
+        """
+        import pandas  # noqa: F401  # fail before the download, not after it
+
+        columns = _export.FrameColumns()
+        state = _export.ExportState()
+        for record in self._client._iterate(self._export_flow(order, "ndjson", state, parsed=True)):
+            columns.add(record)
+        return columns.frame(self._inputs())
+
+    def _poll_results(self, poll_interval: float | None) -> Iterator[ExecutionResult]:
+        """``iter_results`` by cursor polls (servers without the export)."""
         pending: list[ExecutionResult] = []
         tracker = self._tracker(self._client, None, poll_interval, False, None, collect=False, on_result=pending.append)
         while True:
@@ -467,6 +584,57 @@ class AsyncBatch(_BatchBase):
 
     async def iter_results(self, poll_interval: float | None = None) -> AsyncIterator[ExecutionResult]:
         """Yield each record's result as it becomes available (see :meth:`Batch.iter_results`)."""
+        state = _export.ExportState()
+        try:
+            async for result in self._client._iterate(self._follow_flow(self._client, state, poll_interval)):
+                yield result
+        except NotFoundError:
+            if state.records or state.end is not None:
+                raise
+            async for result in self._poll_results(poll_interval):
+                yield result
+
+    async def export(
+        self,
+        path_or_file: _export.Destination = None,
+        *,
+        order: _export.ExportOrder = "input",
+        format: _export.ExportFormat = "ndjson",
+        since: str = "0",
+    ) -> BatchStatus:
+        """Download every finished record's result as one streamed file (see :meth:`Batch.export`)."""
+        state = _export.ExportState.after(since)
+        flow = self._export_flow(order, format, state, parsed=False)
+        with _export.sink(path_or_file, self._export_name(format)) as write:
+            async for text in self._client._iterate(flow):
+                write(text)
+        return _export.status_of(self._ids()[2], state.end or {})
+
+    async def exported_results(self, order: _export.ExportOrder = "input") -> BatchStatus:
+        """The batch's state and every finished result, from the export (see :meth:`Batch.exported_results`)."""
+        summary = await self.results(show_partial_results=False)
+        state = _export.ExportState()
+        flow = _export._results(self._export_flow(order, "ndjson", state, parsed=True))
+        try:
+            results = tuple([result async for result in self._client._iterate(flow)])
+        except NotFoundError:
+            if state.records or state.end is not None:
+                raise
+            return await self.results()
+        return replace(summary, results=results)
+
+    async def to_frame(self, order: _export.ExportOrder = "input") -> Any:
+        """Every finished record's result as a pandas DataFrame (see :meth:`Batch.to_frame`)."""
+        import pandas  # noqa: F401  # fail before the download, not after it
+
+        columns = _export.FrameColumns()
+        state = _export.ExportState()
+        async for record in self._client._iterate(self._export_flow(order, "ndjson", state, parsed=True)):
+            columns.add(record)
+        return columns.frame(self._inputs())
+
+    async def _poll_results(self, poll_interval: float | None) -> AsyncIterator[ExecutionResult]:
+        """``iter_results`` by cursor polls (servers without the export)."""
         pending: list[ExecutionResult] = []
         tracker = self._tracker(self._client, None, poll_interval, False, None, collect=False, on_result=pending.append)
         while True:

@@ -85,6 +85,41 @@ class Download:
     target: Path
 
 
+@dataclass(frozen=True)
+class OpenStream:
+    """Send a generated operation's request (from its ``_get_kwargs``) and keep its body open to read in chunks.
+
+    The flow receives an opaque handle for :class:`ReadStream` and :class:`CloseStream`; an error status is
+    raised (mapped) before any chunk. ``headers`` are added to the request (``Accept``).
+    """
+
+    operation: ModuleType
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ReadStream:
+    """The next chunk of an open stream's body, as text (None at its end); a broken connection raises."""
+
+    handle: Any
+
+
+@dataclass(frozen=True)
+class CloseStream:
+    """Close an open stream (the driver also closes every stream a flow left open when it ends)."""
+
+    handle: Any
+
+
+@dataclass(frozen=True)
+class Emit:
+    """Hand items to the caller of an iterating driver (``Client._iterate``), which yields them one by one."""
+
+    items: list[Any]
+
+
 def forget_response() -> None:
     """Forget the last response before a new call, so a failure before any answer is never blamed on an old one."""
     _LAST_RESPONSE.set(None)

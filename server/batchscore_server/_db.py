@@ -623,6 +623,19 @@ def result_chunk(
 ) -> tuple[list[tuple[int, str, str, int]], int | None]:
     """One chunk of a poll's rows: ``(idx, state, result JSON text, attempt)`` and the key to read the next after.
 
+    As :func:`keyed_result_chunk`, without each row's key.
+    """
+    rows, key = keyed_result_chunk(conn, batch_id, by_seq, after, bound, max_rows, max_bytes)
+    return [row[:4] for row in rows], key
+
+
+def keyed_result_chunk(
+    conn: Any, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
+) -> tuple[list[tuple[int, str, str, int, int]], int | None]:
+    """One chunk of rows with their key: ``(idx, state, result JSON text, attempt, key)`` and the key to read after.
+
+    The key is the index in index order and the completion sequence in completion order (an export's cursor).
+
     Args:
         conn: A read connection.
         batch_id: The batch.
@@ -639,12 +652,12 @@ def result_chunk(
 
     """
     cursor = conn.execute(_CHUNK_BY_SEQ_SQL if by_seq else _CHUNK_BY_INDEX_SQL, (batch_id, after, bound, max_rows))
-    rows: list[tuple[int, str, str, int]] = []
+    rows: list[tuple[int, str, str, int, int]] = []
     size = 0
     key = after
     try:
         for index, state, result, attempt, key in cursor:
-            rows.append((index, state, result, attempt))
+            rows.append((index, state, result, attempt, key))
             size += len(result)
             if size >= max_bytes:
                 return rows, key

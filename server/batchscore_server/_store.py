@@ -61,6 +61,7 @@ class DuplicateIdempotencyKey(Exception):
 
 
 PolledRow = tuple[int, str, str, int]  # (index, state, result as its JSON text, attempt)
+KeyedRow = tuple[int, str, str, int, int]  # a PolledRow and its key (index, or completion sequence)
 # A poll's rows are read and sent in chunks of at most this many rows, ending after the row that brings a chunk's
 # results to POLL_CHUNK_BYTES characters: a poll's memory does not grow with the batch.
 POLL_CHUNK_ROWS = 5_000
@@ -438,6 +439,23 @@ class Store:
         while after is not None:
             with pool.read_snapshot() as conn:
                 rows, after = _db.result_chunk(conn, batch_id, by_seq, after, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES)
+            if rows:
+                yield rows
+
+    def keyed_results(self, batch_id: str, by_seq: bool, after: int, bound: int) -> Iterator[list[KeyedRow]]:
+        """A batch's rows with a result, in chunks each read (in its own short snapshot) when asked for.
+
+        In completion order (``by_seq``) the rows finished after the completion sequence ``after``, else the rows
+        after the index ``after``; only rows finished by the completion sequence ``bound``. The export streams
+        these: its memory is one chunk's, whatever the batch's size (see :meth:`poll_page`).
+        """
+        pool = _db.read_pool(self.engine)
+        key: int | None = after
+        while key is not None:
+            with pool.read_snapshot() as conn:
+                rows, key = _db.keyed_result_chunk(
+                    conn, batch_id, by_seq, key, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES
+                )
             if rows:
                 yield rows
 

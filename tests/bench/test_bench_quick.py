@@ -12,7 +12,7 @@ from bench._core import postgres_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 # P8 is kept for the vectorized-service figure of the performance issue; the poll-load figure is P9.
-FIGURES = [*(f"P{n}" for n in range(1, 8)), "P9", "P10"]
+FIGURES = [*(f"P{n}" for n in range(1, 8)), "P9", "P10", "P11"]
 # P1 and P9 again, on a server whose database is a throwaway PostgreSQL (skipped, saying why, where none can run).
 POSTGRES_FIGURES = ["P1-pg", "P9-pg"]
 

@@ -68,6 +68,7 @@ CREATOR_ONLY = frozenset(
         "GetBatchExecutionFile",
         "ListBatchWebhookDeliveries",
         "RedeliverBatchWebhook",
+        "ExportBatchExecutionResults",
         "closeSession",
         "listWorkspaceObjects",
         "setWorkspaceObject",
@@ -506,6 +507,14 @@ def build_batch_status(world: World, identity: str) -> Call:
     return Call("GET", f"/api/{SERVICE}/v1/batch/{world.creator_for(identity).done_batch}")
 
 
+def build_export(world: World, identity: str) -> Call:
+    def ends_with_the_end_record(response: httpx.Response) -> None:
+        assert response.text.splitlines()[-1].startswith('{"end":true,"records":1,')
+
+    path = f"/api/{SERVICE}/v1/batch/{world.creator_for(identity).done_batch}/results"
+    return Call("GET", path, check=ends_with_the_end_record)
+
+
 def build_delete_batch(world: World, identity: str) -> Call:
     creator = world.creator_for(identity)
     execution_id = start_batch(creator.client, [{"hp": 1, "wt": 1}])
@@ -645,6 +654,7 @@ BUILDERS: dict[str, Callable[[World, str], Call]] = {
     "RotateWebhookSecret": build_rotate_webhook_secret,
     "ListBatchWebhookDeliveries": build_webhook_deliveries,
     "RedeliverBatchWebhook": build_redeliver_webhook,
+    "ExportBatchExecutionResults": build_export,
 }
 CELLS = [(operation_id, identity) for operation_id in OPERATIONS for identity in IDENTITIES]
 

@@ -76,7 +76,7 @@ def test_the_cli_escapes_its_csv_output_unless_told_not_to(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flags: tuple[str, ...], escaped: bool
 ) -> None:
     class FinishedBatch:
-        def results(self) -> BatchStatus:
+        def exported_results(self) -> BatchStatus:  # what `batch results` reads (the streamed export)
             return status()
 
     @contextlib.contextmanager

@@ -32,6 +32,7 @@ PUBLIC_API = [
     "ExecutionAttempt",
     "ExecutionResult",
     "ExpiredError",
+    "IncompleteExportError",
     "InsufficientStorageError",
     "InternalServerError",
     "InvalidRecordError",

@@ -113,6 +113,7 @@ def _cases(tmp_path: Path) -> dict[str, Callable[[Harness, ExampleServer], Any] 
         "RetryBatchExecution": lambda h, s: h.run(_batch(h, s).retry_failed()),
         "GetBatchExecutionFiles": lambda h, s: h.run(_batch(h, s).list_artifacts(0)),
         "GetBatchExecutionFile": lambda h, s: h.run(_batch(h, s).download(0, "Histogram.png", dest=tmp_path)),
+        "ExportBatchExecutionResults": lambda h, s: h.run(_batch(h, s).export(tmp_path / "results.ndjson")),
         "ListBatchExecutions": lambda h, s: h.collect(h.client(s).list_batches(state="inProgress", labels={"a": "b"})),
         "status": "server health is for operators and load balancers (GET /status), not for applications",
         "GetWebhookSecret": lambda h, s: h.run(h.client(s).webhook_secret()),

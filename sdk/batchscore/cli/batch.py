@@ -561,7 +561,8 @@ def batch_results(
         if output is not None:
             _suffix(output, RESULT_SUFFIXES, "results")
     with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
-        status = batch.results()
+        # Streamed from the export (the server's memory stays flat however large the batch), checked whole.
+        status = batch.exported_results()
     with _failures(json_output):
         if output is not None:
             _write_results(status, output, escape_formulas)

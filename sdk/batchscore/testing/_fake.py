@@ -1092,6 +1092,52 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         delivery.update(state="delivered", attempts=1, deliveredTime=_now())
         return httpx.Response(202, json=delivery)
 
+    def _op_ExportBatchExecutionResults(self, call: _Call) -> httpx.Response:
+        batch = self._batch(call.path)
+        if self.auto_advance:
+            for _ in range(self.steps_per_poll):
+                batch.step()
+        params, accept = call.params, call.request.headers.get("accept", "*/*")
+        order = params.get("order", "input")
+        if order not in ("input", "completion"):
+            raise _ApiError(400, "order must be input or completion", "order")
+        since_text = params.get("since", "0")
+        if not since_text.isdigit() or len(since_text) > 18:
+            raise _ApiError(400, "since must be a cursor from an earlier export (or 0)", "since")
+        as_csv = "text/csv" in accept and "ndjson" not in accept
+        if not as_csv and not any(kind in accept for kind in ("ndjson", "*/*", "application/*")):
+            raise _ApiError(406, "Accept: send application/x-ndjson or text/csv", "Accept")
+        since = int(since_text)
+        finished = [row for row in batch.rows if row.seq is not None]
+        if order == "input":  # a record's cursor is its index + 1
+            chosen = [(row, row.index + 1) for row in finished if row.index + 1 > since]
+        else:
+            chosen = sorted(((row, row.seq or 0) for row in finished if (row.seq or 0) > since), key=lambda p: p[1])
+        summary = batch.summary()
+        end = {
+            "end": True,
+            "records": len(chosen),
+            "cursor": str(chosen[-1][1] if chosen else since),
+            **{key: summary[key] for key in ("state", "totalItemCount", "completedItemCount", "failedItemCount")},
+            "canceledItemCount": summary["canceledItemCount"],
+        }
+        if not as_csv:
+            lines = [json.dumps({**row.result_json(), "cursor": str(cursor)}) for row, cursor in chosen]
+            text = "".join(f"{line}\n" for line in [*lines, json.dumps(end)])
+            return httpx.Response(200, content=text.encode(), headers={"Content-Type": "application/x-ndjson"})
+        outputs = [name for name, _ in batch.service.outputs]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["index", "itemState", "attempt", "success", "errorMessage", "cursor", *outputs])
+        for row, cursor in chosen:
+            data = row.result_json()
+            values = data.get("outputParameters") or {}
+            cells = [_csv_cell(values.get(name)) for name in outputs]
+            fixed = [row.index, row.state, data["attempt"], "true" if data.get("success") else "false"]
+            writer.writerow([*fixed, data.get("errorMessage", ""), cursor, *cells])
+        buffer.write(f"#end {json.dumps(end)}\n")
+        return httpx.Response(200, content=buffer.getvalue().encode(), headers={"Content-Type": "text/csv"})
+
     def _row(self, path: dict[str, str]) -> _Row:
         batch = self._batch(path)
         batch.check_not_expired()
@@ -1109,6 +1155,15 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             raise _not_found(f"file {name} of record {row.index}", "fileName")
         headers = {"Content-Type": "application/octet-stream", "Content-Disposition": f'attachment; filename="{name}"'}
         return httpx.Response(200, content=row.files[name], headers=headers)
+
+
+def _csv_cell(value: Any) -> Any:
+    """An export's CSV cell as the server writes it: scalars as themselves, anything else as JSON text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, int | float | str) else json.dumps(value, separators=(",", ":"))
 
 
 def _batch_records(kind: str, body: bytes, inputs: Sequence[tuple[str, str]]) -> list[Any]:

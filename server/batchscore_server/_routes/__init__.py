@@ -7,11 +7,22 @@ from collections.abc import Iterator
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, APIRouter
 
-from batchscore_server._routes import auth, batch, batches, consume, docs, services, sessions, status, webhooks
+from batchscore_server._routes import (
+    auth,
+    batch,
+    batches,
+    consume,
+    docs,
+    export,
+    services,
+    sessions,
+    status,
+    webhooks,
+)
 
 # In the order the routes were written in the one module they came from (Starlette tries them in order).
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (status, auth, services, sessions, consume, batch, batches, webhooks, docs)
+    module.router for module in (status, auth, services, sessions, consume, batch, batches, export, webhooks, docs)
 )
 
 
