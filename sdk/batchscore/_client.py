@@ -20,6 +20,7 @@ import httpx
 from batchscore import _flows as flows
 from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import status_error
+from batchscore._free_names import warn_undefined_names
 from batchscore._http import (
     DEFAULT_TIMEOUT,
     AsyncRetryTransport,
@@ -329,6 +330,7 @@ class Client(_BaseClient):
             ValueError: A type has no ML Server equivalent, or the function's source is unavailable.
 
         """
+        warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
         body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
         return Service(self, self._run(flows.publish(name, version, body, self._payloads(models))))
 
@@ -644,6 +646,7 @@ class AsyncClient(_BaseClient):
         consume_timeout: float | None = None,
     ) -> AsyncService:
         """Publish a function or source text as a web service (see :meth:`Client.publish_service`)."""
+        warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
         body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
         return AsyncService(self, await self._run(flows.publish(name, version, body, self._payloads(models))))
 
