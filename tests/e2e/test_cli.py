@@ -357,3 +357,33 @@ def test_version_and_help_are_unchanged(env: dict[str, str]) -> None:
     assert "Exit codes" in run(env, "--help").stdout
     assert "--data-dir" in run(env, "serve", "--help").stdout
     assert "--role" in run(env, "users", "add", "--help").stdout
+
+
+def test_publish_test_consumes_once_and_a_failure_exits_1(env: dict[str, str], services_file: Path) -> None:
+    target = f"{services_file}:add"
+    done = run(env, "publish", target, "--name", "cliTested", "--version", "v1", *NUMERIC, "--test", "hp=120", "wt=2.8")
+    assert "published cliTested v1" in done.stdout
+    assert "122.8" in done.stdout
+    flaky = f"{services_file}:flaky"
+    failed = run(
+        env, "publish", flaky, "--name", "cliTested", "--version", "v2", *NUMERIC, "--test", "hp=-1", "wt=2", expect=1
+    )
+    assert "negative horsepower" in failed.stderr
+    answer = json.loads(
+        run(
+            env,
+            "publish",
+            target,
+            "--name",
+            "cliTested",
+            "--version",
+            "v3",
+            *NUMERIC,
+            "--json",
+            "--test",
+            "hp=1",
+            "wt=2",
+        ).stdout
+    )
+    assert answer["outputs"] == {"answer": 3}
+    run(env, "publish", target, "--name", "cliTested", "--version", "v4", *NUMERIC, "hp=1", expect=2)  # no --test

@@ -25,6 +25,7 @@ from batchscore.cli._common import (
     _stdout,
     parse_pairs,
 )
+from batchscore.cli.consume import consume
 
 
 def load_function(target: str) -> Callable[..., Any]:
@@ -111,6 +112,18 @@ def publish(
             show_default=False,
         ),
     ] = None,
+    test: Annotated[
+        bool,
+        typer.Option(
+            "--test",
+            help="After publishing, consume once with the KEY=VALUE inputs that follow the target and print the "
+            "result, as `consume` does (exit code 1 when it fails).",
+        ),
+    ] = False,
+    test_values: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[KEY=VALUE...]", help="The --test consume's inputs.", show_default=False),
+    ] = None,
     url: UrlOption = None,
     username: UsernameOption = None,
     password: PasswordOption = None,
@@ -123,6 +136,8 @@ def publish(
     bool, str). Model files are unpickled locally, so load only files you trust.
     """
     with _failures(json_output):
+        if test_values and not test:
+            raise CliError(EXIT_USAGE, f"unexpected arguments {' '.join(test_values)} (inputs for --test?)")
         input_types = parse_pairs(inputs or [], "--input")
         output_types = parse_pairs(outputs or [], "--output")
         function = load_function(target)
@@ -143,7 +158,13 @@ def publish(
             )
         except ValueError as error:  # a type without an ML Server name, or no source for the function
             raise CliError(EXIT_USAGE, str(error)) from None
-    if json_output:
-        _emit_json(published.capabilities())
-    else:
+    if not test:
+        if json_output:
+            _emit_json(published.capabilities())
+        else:
+            _stdout.print(f"published {published.name} {published.version}")
+        return
+    if not json_output:
         _stdout.print(f"published {published.name} {published.version}")
+    # The test is the `consume` command's, run on the version just published (its output, exit code and --json).
+    consume(published.name, published.version, test_values, None, url, username, password, json_output)
