@@ -25,7 +25,7 @@ import httpx
 
 from batchscore._exceptions import APIConnectionError, BatchCanceledError, BatchFailedError, IncompleteExportError
 from batchscore._files import partial_file
-from batchscore._models import BatchState, BatchStatus, ExecutionResult
+from batchscore._models import BatchState, BatchStatus, ExecutionAttempt, ExecutionResult
 from batchscore._retry import PollPolicy
 from batchscore._wire import CloseStream, Emit, OpenStream, ReadStream, Sleep
 from batchscore_client.api.batch import export_batch_execution_results
@@ -291,6 +291,11 @@ def result_of(record: dict[str, Any]) -> ExecutionResult:
         index=int(record["index"]),
         item_state=str(record.get("itemState")) if record.get("itemState") is not None else None,
         attempt=int(record["attempt"]) if isinstance(record.get("attempt"), int) else None,
+        attempts=tuple(
+            ExecutionAttempt(int(earlier["attempt"]), str(earlier.get("errorMessage") or ""))
+            for earlier in record.get("attempts") or ()
+            if isinstance(earlier, dict) and isinstance(earlier.get("attempt"), int)
+        ),
     )
 
 
