@@ -56,6 +56,18 @@ def test_cli_publishes_v1_v2_replaces_and_consumes_the_latest(env: dict[str, str
     assert "--replace needs --version" in usage.stderr
 
 
+def test_cli_batch_start_says_when_parallel_is_capped(env: dict[str, str], tmp_path: Path) -> None:
+    code = tmp_path / "code.py"
+    code.write_text(CODE_V1, encoding="utf-8")
+    run(env, "publish", f"{code}:score", "--name", "rpCapped", *NUMERIC)
+    records = tmp_path / "records.csv"
+    records.write_text("hp,wt\n1,2\n", encoding="utf-8")
+    capped = run(env, "batch", "start", "rpCapped", "v1", "--input", str(records), "--parallel", "10000", "--wait")
+    assert "warning: the server capped parallelCount at 100 (asked 10000)" in capped.stderr
+    plain = run(env, "batch", "start", "rpCapped", "v1", "--input", str(records), "--parallel", "20", "--wait")
+    assert "capped" not in plain.stderr
+
+
 def test_a_running_batch_keeps_the_code_it_started_with(client: batchscore.Client, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     # The old code's rows wait for the gate, opened only after the replace: they run while the version changes.
