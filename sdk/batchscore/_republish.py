@@ -128,5 +128,5 @@ def capped_message(asked: int, effective: int) -> str:
     """What the SDK and the CLI say about a capped ``parallelCount``."""
     return (
         f"the server capped parallelCount at {effective} (asked {asked}): "
-        "its max_parallel_count setting limits every batch"
+        "its cap (`batchscore serve --max-parallel-count`) limits every batch"
     )
