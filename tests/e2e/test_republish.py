@@ -40,7 +40,8 @@ def test_cli_publishes_v1_v2_replaces_and_consumes_the_latest(env: dict[str, str
     second.write_text(CODE_V2, encoding="utf-8")
     assert run_json(env, "publish", f"{first}:score", "--name", "rpCli", *NUMERIC)["version"] == "v1"
     assert run_json(env, "publish", f"{first}:score", "--name", "rpCli", *NUMERIC)["version"] == "v2"
-    assert run_json(env, "consume", "rpCli", "hp=2", "wt=3")["outputs"] == {"answer": 5.0}  # the latest: v2
+    latest = run_json(env, "consume", "rpCli", "hp=2", "wt=3")
+    assert (latest["version"], latest["outputs"]) == ("v2", {"answer": 5.0})
 
     refused = run(env, "publish", f"{second}:score", "--name", "rpCli", "--version", "v1", *NUMERIC, expect=5)
     assert "exists already" in refused.stderr

@@ -76,6 +76,7 @@ def consume(
                 raise CliError(EXIT_USAGE, f"cannot write artifacts to {artifacts}: {error}") from None
     if json_output:
         data = _result_json(result)
+        data["version"] = service.version  # the one that ran (the latest when VERSION was left out)
         data["artifacts"] = sorted(name for name, content in result.files.items() if content is not None)
         data["written"] = written
         _emit_json(data)
