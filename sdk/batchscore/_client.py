@@ -18,6 +18,7 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from batchscore import _flows as flows
+from batchscore import _republish as republish
 from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import status_error
 from batchscore._free_names import warn_undefined_names
@@ -330,6 +331,7 @@ class Client(_BaseClient):
         description: str | None = None,
         alias: str | None = None,
         consume_timeout: float | None = None,
+        replace: bool = False,
     ) -> Service:
         """Publish a function (or source text) as a web service (mrsdeploy's ``publishService``).
 
@@ -337,7 +339,9 @@ class Client(_BaseClient):
             name: Service name.
             code: A function (published with its source and a call binding the inputs to its parameters and
                 its return value to the outputs) or Python source that sets the outputs.
-            version: The version; the server assigns one when omitted.
+            version: The version; when omitted, the next readable one: ``v<N+1>`` after the highest ``v<N>`` the
+                service has (``v1`` for a new service). Two publishers at once: the second gets a 409 and takes
+                the next number (a few tries).
             init: Code run once per worker before the first execution: source, or a function whose returned
                 dict becomes globals of the service.
             models: Objects (fitted models, lookup tables) to upload and bind under their names.
@@ -349,19 +353,21 @@ class Client(_BaseClient):
             alias: The consume method's name (defaults to the function's name).
             consume_timeout: Seconds one request-response consume may run before it fails and its process is
                 killed (the server's default when None). Batch rows use ``itemTimeout`` instead.
+            replace: When ``version`` exists, replace its definition (a PATCH: a new revision that new consumes
+                and batches run; batches already running keep the revision they started with).
 
         Returns:
             The published service.
 
         Raises:
-            ConflictError: The name and version exist already.
+            ConflictError: The name and version exist already (and ``replace`` is false).
             PermissionDeniedError: The user may not publish (Reader) or the name belongs to another user.
             ValueError: A type has no ML Server equivalent, or the function's source is unavailable.
 
         """
         warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
         body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
-        return Service(self, self._run(flows.publish(name, version, body, self._payloads(models))))
+        return Service(self, self._run(republish.publish(name, version, body, self._payloads(models), replace=replace)))
 
     def update_service(
         self,
@@ -674,11 +680,13 @@ class AsyncClient(_BaseClient):
         description: str | None = None,
         alias: str | None = None,
         consume_timeout: float | None = None,
+        replace: bool = False,
     ) -> AsyncService:
         """Publish a function or source text as a web service (see :meth:`Client.publish_service`)."""
         warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
         body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
-        return AsyncService(self, await self._run(flows.publish(name, version, body, self._payloads(models))))
+        flow = republish.publish(name, version, body, self._payloads(models), replace=replace)
+        return AsyncService(self, await self._run(flow))
 
     async def update_service(
         self,

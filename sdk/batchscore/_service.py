@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 from batchscore import _export
 from batchscore import _flows as flows
+from batchscore import _republish as republish
 from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import BatchscoreError, NotFoundError
 from batchscore._models import (
@@ -120,6 +121,19 @@ class Service(_ServiceBase):
         """The service's own OpenAPI document (to generate an application client from)."""
         return self._client._run(flows.swagger(self.name, self.version))
 
+    def update(self, **changes: Any) -> Service:
+        """Change this version in place (a new revision); the arguments are :meth:`Client.update_service`'s.
+
+        Batches already running keep the revision they started with. Returns this service, refreshed.
+
+        Raises:
+            PermissionDeniedError: The service belongs to another user, or the user is a Reader.
+            NotFoundError: The version was deleted.
+
+        """
+        self.info = self._client.update_service(self.name, self.version, **changes).info
+        return self
+
     def batch(
         self,
         records: RecordSource,
@@ -183,6 +197,11 @@ class AsyncService(_ServiceBase):
     async def swagger(self) -> dict[str, Any]:
         """The service's own OpenAPI document."""
         return await self._client._run(flows.swagger(self.name, self.version))
+
+    async def update(self, **changes: Any) -> AsyncService:
+        """Change this version in place (see :meth:`Service.update`). Returns this service, refreshed."""
+        self.info = (await self._client.update_service(self.name, self.version, **changes)).info
+        return self
 
     def batch(
         self,
@@ -271,6 +290,10 @@ class _BatchBase:
             self.options,
         )
 
+    def _parallel_flow(self) -> flows.Flow[int | None]:
+        """Warn (``UserWarning``) when the server capped the ``parallel_count`` asked for."""
+        return republish.check_parallel(*self._ids(), self.parallel_count)
+
     def _tracker(
         self,
         client: Client | AsyncClient,
@@ -346,6 +369,8 @@ class Batch(_BatchBase):
         """
         if self.execution_id is None:
             self.execution_id = self._client._run(self._start_flow())
+            if self.parallel_count > republish.DEFAULT_PARALLEL:  # the check costs a request
+                self._client._run(self._parallel_flow())
         return self
 
     def results(self, show_partial_results: bool = True) -> BatchStatus:
@@ -565,6 +590,8 @@ class AsyncBatch(_BatchBase):
         """Send the records and start the batch (see :meth:`Batch.start`)."""
         if self.execution_id is None:
             self.execution_id = await self._client._run(self._start_flow())
+            if self.parallel_count > republish.DEFAULT_PARALLEL:  # the check costs a request
+                await self._client._run(self._parallel_flow())
         return self
 
     async def results(self, show_partial_results: bool = True) -> BatchStatus:

@@ -115,6 +115,7 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
     for command in (login.login, login.logout, publish.publish, consume.consume):
         app.command()(command)
     app.add_typer(services.app, name="services")
+    services.app.command("update")(publish.services_update)
     batch.app.command("list")(batch_list.batch_list)
     app.add_typer(batch.app, name="batch")
     app.add_typer(webhooks.app, name="webhooks")  # (importing it added `batch webhooks` and `batch redeliver`)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -394,7 +395,11 @@ def batch_start(
             )
         except FileNotFoundError as error:
             raise CliError(EXIT_USAGE, str(error)) from None
-        batch.start()
+        with warnings.catch_warnings(record=True) as caught:  # the SDK warns of a capped --parallel
+            warnings.simplefilter("always")
+            batch.start()
+        for warning in caught:
+            typer.echo(f"warning: {warning.message}", err=True)
         execution_id = str(batch.id)
         try:
             _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))
