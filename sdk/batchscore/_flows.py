@@ -42,8 +42,6 @@ from batchscore_client.api.services import (
     get_all_web_services,
     get_web_service_version,
     patch_web_service_version,
-    publish_web_service,
-    publish_web_service_version,
 )
 from batchscore_client.api.sessions import close_session, create_session, set_workspace_object
 from batchscore_client.api.snapshots import create_snapshot, delete_snapshot
@@ -52,7 +50,6 @@ from batchscore_client.models import (
     CreateSessionRequest,
     CreateSnapshotRequest,
     InputParameters,
-    PublishWebServiceRequest,
     RuntimeType,
     ServiceDefinitionFields,
 )
@@ -90,24 +87,6 @@ def get_service(name: str, version: str | None = None) -> Flow[ServiceInfo]:
         request = httpx.Request(kwargs["method"].upper(), kwargs["url"])
         raise NotFoundError(f"service {name!r} has no published version", httpx.Response(404, request=request), None)
     return found[0] if version is not None else latest(found, name)
-
-
-def publish(
-    name: str, version: str | None, body: PublishWebServiceRequest, models: Mapping[str, bytes]
-) -> Flow[ServiceInfo]:
-    """Upload the models (session → workspace → snapshot), publish, remove the snapshot, read the service back."""
-    snapshot_id = (yield from upload_models(models)) if models else None
-    if snapshot_id is not None:
-        body.snapshot_id = snapshot_id
-    try:
-        if version is None:
-            published = yield Call.of(partial(publish_web_service.sync_detailed, name, body=body))
-        else:
-            published = yield Call.of(partial(publish_web_service_version.sync_detailed, name, version, body=body))
-    finally:
-        if snapshot_id is not None:
-            yield Call.of(partial(delete_snapshot.sync_detailed, snapshot_id))
-    return (yield from get_service(name, str(published)))
 
 
 def update(name: str, version: str, body: ServiceDefinitionFields, models: Mapping[str, bytes]) -> Flow[ServiceInfo]:

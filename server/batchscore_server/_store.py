@@ -16,10 +16,10 @@ import shutil
 import sqlite3
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -41,6 +41,7 @@ _NO_LEASE = {"lease_owner": None, "lease_expires": None, "stop_requested": None}
 STORAGE_FULL_MESSAGE = "the server's disk is full: free space in its data directory (delete batches), then try again"
 Row = tuple[int, Any]
 Record = sa.RowMapping  # a row of a table, by column name
+_V = TypeVar("_V")
 _SQLITE_IN_LIMIT = 900  # stay under SQLite's default limit of bound variables per statement
 # A slice goes in as one JSON array that the database takes apart itself: a third of the time of binding row by row.
 _INSERT_SLICE = {
@@ -886,8 +887,7 @@ class Store:
         kept: set[str] = set()
         stops: dict[str, str] = {}
         with self.engine.begin() as conn:
-            for start in range(0, len(listed), _SQLITE_IN_LIMIT):
-                part = listed[start : start + _SQLITE_IN_LIMIT]
+            for part in _in_slices(listed):
                 mine = (batches.id.in_(part), batches.lease_owner == owner)
                 conn.execute(sa.update(_db.batches).where(*mine).values(lease_expires=now + self._lease_seconds))
                 for batch_id, stop in conn.execute(sa.select(batches.id, batches.stop_requested).where(*mine)):
@@ -1321,13 +1321,18 @@ def close_leftovers(conn: sa.Connection, batch_id: str, result: dict[str, Any], 
     )
 
 
+def _in_slices(values: Sequence[_V]) -> Iterator[Sequence[_V]]:
+    """``values`` in slices short enough for one ``IN (...)`` each (SQLite's limit of bound variables)."""
+    for start in range(0, len(values), _SQLITE_IN_LIMIT):
+        yield values[start : start + _SQLITE_IN_LIMIT]
+
+
 def _waiting_rows(conn: sa.Connection, batch_id: str, indexes: Iterable[int]) -> dict[int, Any]:
     """Which of these rows have no result yet, each with its earlier attempts (``batch_rows.attempts``, or None)."""
     rows = _db.batch_rows.c
     waiting: dict[int, Any] = {}
     listed = list(indexes)
-    for start in range(0, len(listed), _SQLITE_IN_LIMIT):
-        part = listed[start : start + _SQLITE_IN_LIMIT]
+    for part in _in_slices(listed):
         # The primary key finds each row; "seq IS NULL" is checked here, not in SQL, because in SQL it makes
         # SQLite pick the (batch_id, seq) index and scan every pending row of the batch: 100 ms a query at 1M.
         found = conn.execute(
@@ -1362,8 +1367,7 @@ def hold_for_retry(
     rows = _db.batch_rows.c
     listed = sorted(failures)
     first_retries = 0
-    for start in range(0, len(listed), _SQLITE_IN_LIMIT):
-        part = listed[start : start + _SQLITE_IN_LIMIT]
+    for part in _in_slices(listed):
         found = conn.execute(
             sa.select(rows.idx, rows.seq, rows.attempt, rows.attempts).where(
                 rows.batch_id == batch_id, rows.idx.in_(part)
@@ -1415,8 +1419,7 @@ def record_results(
     """
     still_running = [index for index in started if index not in results]
     rows = _db.batch_rows.c
-    for start in range(0, len(still_running), _SQLITE_IN_LIMIT):
-        part = still_running[start : start + _SQLITE_IN_LIMIT]
+    for part in _in_slices(still_running):
         conn.execute(
             sa.update(_db.batch_rows)
             .where(rows.batch_id == batch_id, rows.idx.in_(part), rows.seq.is_(None))
