@@ -602,6 +602,32 @@ class Store:
             return None
         return path
 
+    def failed_rows(self, batch_id: str, after: int, limit: int) -> list[tuple[int, Any]]:
+        """The failed rows of a batch after the index ``after``, in index order: (index, result); at most ``limit``."""
+        rows = _db.batch_rows.c
+        query = (
+            sa.select(rows.idx, rows.result)
+            .where(rows.batch_id == batch_id, rows.state == "failed", rows.idx > after)
+            .order_by(rows.idx)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(int(index), result) for index, result in conn.execute(query)]
+
+    def rows_with_files(self, batch_id: str, limit: int) -> list[int]:
+        """The indexes of the first ``limit`` rows of a batch that made files, in index order."""
+        directory = self._artifacts / batch_id
+        if not directory.is_dir():
+            return []
+        indexes = sorted(int(path.name) for path in directory.iterdir() if path.name.isdigit() and path.is_dir())
+        found: list[int] = []
+        for index in indexes:
+            if len(found) >= limit:
+                break
+            if self.row_files(batch_id, index):
+                found.append(index)
+        return found
+
     def row_directory(self, batch_id: str, index: int) -> Path:
         """Where a batch row's files are."""
         return self._artifacts / batch_id / str(index)

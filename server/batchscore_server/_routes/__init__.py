@@ -12,6 +12,7 @@ from batchscore_server._routes import (
     batch,
     batches,
     consume,
+    dashboard,
     docs,
     export,
     services,
@@ -21,8 +22,10 @@ from batchscore_server._routes import (
 )
 
 # In the order the routes were written in the one module they came from (Starlette tries them in order).
+# The dashboard (outside the contract) comes last: its paths are its own.
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    module.router for module in (status, auth, services, sessions, consume, batch, batches, export, webhooks, docs)
+    module.router
+    for module in (status, auth, services, sessions, consume, batch, batches, export, webhooks, docs, dashboard)
 )
 
 
