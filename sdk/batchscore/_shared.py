@@ -217,11 +217,18 @@ class WaitTracker:
             if self._bar is None:
                 self._show_progress = False
                 return
-        self._bar.n = status.completed_item_count + status.canceled_item_count
+        # Canceled rows never ran: the bar stops at the rows really finished and says how many were canceled, and
+        # a batch that ended other than complete says so in its description.
+        self._bar.n = status.completed_item_count
         # The server's rate and ETA when it reports them: the bar's own estimate counts every row already done
         # when it attached (a resumed wait, a retried batch) as done in its first second.
         self._bar.bar_format = server_rate_format(status)
-        self._bar.set_postfix(failed=status.failed_item_count, running=status.running_item_count, refresh=False)
+        counts = {"failed": status.failed_item_count, "running": status.running_item_count}
+        if status.canceled_item_count:
+            counts["canceled"] = status.canceled_item_count
+        self._bar.set_postfix(counts, refresh=False)
+        if status.is_final and status.state is not BatchState.COMPLETE:
+            self._bar.set_description(f"batch {self.execution_id[:8]} {status.state.value}", refresh=False)
         self._bar.refresh()
 
     def snapshot(self) -> BatchStatus:

@@ -36,7 +36,9 @@ users_app = typer.Typer(help="Manage the server's users (run on the server host)
 def serve(
     data_dir: Path = typer.Option(..., "--data-dir", help="Database, secrets, models and artifacts live here."),
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
-    port: int = typer.Option(DEFAULT_PORT, help="Port to listen on (ML Server's default)."),
+    port: int = typer.Option(
+        DEFAULT_PORT, envvar="BATCHSCORE_PORT", help="Port to listen on (ML Server's default; 0: any free port)."
+    ),
     workers: int = typer.Option(0, help="Dask workers and consume processes (0: one per core)."),
     scheduler: str | None = typer.Option(
         None, help="Use this Dask scheduler (tcp://HOST:PORT) instead of a local one."

@@ -6,7 +6,9 @@ once with ``Client`` and once with ``AsyncClient``.
 
 from __future__ import annotations
 
+import io
 import itertools
+import sys
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
@@ -389,6 +391,50 @@ def test_canceled_batch_raises_batch_canceled_error_keeping_results(h: Harness) 
     assert caught.value.batch.state is BatchState.CANCELED
     assert indices(caught.value.batch) == [0, 1]
     assert caught.value.batch.canceled_item_count == 3
+
+
+def test_the_progress_bar_shows_canceled_rows_as_canceled(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tqdm import tqdm
+
+    out = io.StringIO()
+    monkeypatch.setattr(
+        shared, "_progress_bar", lambda total, description: tqdm(total=total, desc=description, file=out)
+    )
+    batch = h.started(BatchServer([("inProgress", 1), ("canceled", 2)]))
+
+    with pytest.raises(BatchCanceledError):
+        h.run(batch.wait(poll_interval=1, progress=True))
+
+    last = out.getvalue().rsplit("\r", 1)[-1]
+    assert "2/5" in last  # the rows that really finished: not a full bar
+    assert "canceled=3" in last
+    assert last.startswith("batch b1 canceled")
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_clis_bar_shows_canceled_rows_as_canceled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rich.console import Console
+
+    from batchscore.cli import batch as cli_batch
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli_batch, "_stderr", Console(file=screen, force_terminal=True, width=200))
+    monkeypatch.setattr(sys, "stderr", _Terminal())  # the live bar is drawn only on a terminal
+    harness = Harness("sync", base_url=BASE, info=INFO)
+    try:
+        batch = harness.started(BatchServer([("inProgress", 1), ("canceled", 2)]))
+        with pytest.raises(BatchCanceledError):
+            cli_batch._wait_for(batch, json_output=False)
+    finally:
+        harness.close()
+
+    last = screen.getvalue().rsplit("\r", 1)[-1]
+    assert "batch b1 canceled, 3 rows canceled" in last
+    assert "2/5" in last
 
 
 # --- progress, resume, streaming ---

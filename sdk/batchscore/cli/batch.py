@@ -25,6 +25,7 @@ from rich.text import Text
 from batchscore import (
     Batch,
     BatchError,
+    BatchState,
     BatchStatus,
 )
 from batchscore.cli._common import (
@@ -196,8 +197,9 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
             def advance(status: BatchStatus) -> None:
                 progress.update(
                     task,
+                    description=_bar_label(label, status),
                     total=status.total_item_count or None,
-                    completed=status.completed_item_count + status.canceled_item_count,
+                    completed=status.completed_item_count,  # canceled rows never ran: the label counts them
                     failed=status.failed_item_count,
                     server_rate=status.rows_per_second,
                     server_eta=status.estimated_seconds_left,
@@ -219,6 +221,15 @@ def _wait_for(batch: Batch, json_output: bool) -> BatchStatus:
             )
 
     return batch.wait(progress=False, on_progress=report)
+
+
+def _bar_label(label: str, status: BatchStatus) -> str:
+    """The bar's label: ``batch 1234abcd``, a final state other than complete, and how many rows were canceled."""
+    if status.is_final and status.state is not BatchState.COMPLETE:
+        label = f"{label} {status.state.value}"
+    if status.canceled_item_count:
+        label = f"{label}, {status.canceled_item_count} rows canceled"
+    return label
 
 
 def _write_results(status: BatchStatus, path: Path, escape_formulas: bool) -> None:
