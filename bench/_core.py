@@ -177,6 +177,23 @@ class Versus:
     line: str  # what the console prints, e.g. "18,000 rows/s, x0.83 of SQLite (21,700 rows/s)"
 
 
+def versus_rate(figure: Figure, sqlite: Figure, key: str, how: str) -> Versus:
+    """A ``-pg`` figure against its SQLite figure of the same run by one of their ``details`` (a rate or a time).
+
+    ``key`` ends in ``_per_second`` (a rate: more is better) or ``_seconds`` (a time); the ratio is PostgreSQL over
+    SQLite either way, so the line says which of the two it is.
+    """
+    mine, theirs = figure.details[key], sqlite.details[key]
+    share = ratio(mine, theirs)
+    if key.endswith("_per_second"):
+        baseline = {"rows_per_second": theirs, "how": how}
+        line = f"{mine:,.0f} rows/s, x{share:.2f} of SQLite ({theirs:,.0f} rows/s)"
+    else:
+        baseline = {"seconds": theirs, "how": how}
+        line = f"{mine:.3f} s, x{share:.2f} of SQLite ({theirs:.3f} s)"
+    return Versus(baseline=baseline, ratios={"vs SQLite": share}, line=line)
+
+
 def _finite(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else value
 
@@ -215,7 +232,7 @@ class ServerInfo:
 
 @contextlib.contextmanager
 def server_process(
-    log_path: Path, workers: int = WORKERS, timeout: float = 120, database_url: str | None = None
+    log_path: Path, workers: int = WORKERS, timeout: float = 300, database_url: str | None = None
 ) -> Iterator[ServerInfo]:
     """Run ``python -m bench.server_proc`` (cluster + embedded server + echo app) until the block ends.
 
@@ -829,3 +846,65 @@ def timed(function: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     value = function()
     return time.perf_counter() - started, value
+
+
+def login_tokens(bench: Bench, count: int) -> list[str]:
+    """``count`` access tokens of the admin (each login costs an argon2 hash: load generators share a few)."""
+    with httpx.Client(base_url=bench.server.url, timeout=60) as http:
+        credentials = {"username": "admin", "password": bench.server.admin_password}
+        tokens = []
+        for _ in range(count):
+            login = http.post("/login", json=credentials)
+            login.raise_for_status()
+            tokens.append(login.json()["access_token"])
+    return tokens
+
+
+def run_loadgen(
+    base_url: str,
+    paths: list[str],
+    tokens: list[str],
+    *,
+    pollers: int,
+    rate: float,
+    seconds: float,
+    grace: float,
+    pid: int,
+    body: str | None = None,
+) -> dict[str, Any]:
+    """Run :mod:`bench.loadgen` with this plan in a process of its own; its summary and the server's CPU.
+
+    The CPU time of the server process ``pid`` (not of its worker processes) while the generator ran, per answered
+    request, is less at the mercy of the other loads on the machine than the latencies are.
+    """
+    import psutil
+
+    server = psutil.Process(pid)
+    cpu_before = sum(server.cpu_times()[:2])
+    plan = {
+        "base_url": base_url,
+        "paths": paths,
+        "tokens": tokens,
+        "pollers": pollers,
+        "rate": rate,
+        "seconds": seconds,
+        "grace": grace,
+        "body": body,
+    }
+    started = time.monotonic()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen"],
+        input=json.dumps(plan),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds + grace + 120,
+        check=False,
+    )
+    if completed.returncode != 0 or not completed.stdout.strip():
+        raise RuntimeError(f"the load generator failed ({completed.returncode}): {completed.stderr[-2000:]}")
+    summary: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
+    summary["wall_seconds"] = time.monotonic() - started
+    summary["server_cpu_seconds"] = sum(server.cpu_times()[:2]) - cpu_before
+    summary["server_cpu_ms_per_answer"] = 1000 * ratio(summary["server_cpu_seconds"], summary["answered"])
+    return summary

@@ -1,8 +1,9 @@
-"""An open-loop HTTP poll generator, in a process of its own: ``python -m bench.loadgen`` (P9).
+"""An open-loop HTTP load generator, in a process of its own: ``python -m bench.loadgen`` (P9 polls, P5 consumes).
 
 It reads one JSON object on standard input (see :class:`Plan`), runs ``pollers`` keep-alive connections that
-each send ``GET <path>?since=<cursor>&limit=<limit>`` ``rate`` times a second **on a fixed schedule**, and prints
-one JSON object (see :func:`summarize`) on standard output.
+each send ``GET <path>?since=<cursor>&limit=<limit>`` (or, with a ``body``, ``POST <path>`` of that JSON body)
+``rate`` times a second **on a fixed schedule**, and prints one JSON object (see :func:`summarize`) on standard
+output.
 
 Open loop, as wrk2 does it: request ``k`` of poller ``i`` is due at ``t0 + phase_i + k / rate`` whatever became of
 the earlier ones, and its latency is measured from that due time, not from when it could be sent. A poller whose
@@ -46,6 +47,7 @@ class Plan:
     seconds: float  # requests are due during this long
     grace: float  # after it, answers are awaited this much longer
     limit: int = 500  # the page size asked for
+    body: str | None = None  # a JSON body: POST it to the path instead of polling (P5's concurrent consumes)
 
 
 @dataclass
@@ -94,10 +96,18 @@ async def _poller(number: int, plan: Plan, t0: float, tally: _Tally) -> None:
     url = urlsplit(plan.base_url)
     host, port = url.hostname or "127.0.0.1", url.port or 80
     path = plan.paths[number % len(plan.paths)]
-    request_head = f"GET {path}?limit={plan.limit}&since="
-    request_tail = (
-        f" HTTP/1.1\r\nHost: {url.netloc}\r\nAuthorization: Bearer {plan.tokens[number % len(plan.tokens)]}\r\n\r\n"
-    )
+    authorization = f"Authorization: Bearer {plan.tokens[number % len(plan.tokens)]}\r\n"
+    if plan.body is None:
+        request_head = f"GET {path}?limit={plan.limit}&since="
+        request_tail = f" HTTP/1.1\r\nHost: {url.netloc}\r\n{authorization}\r\n"
+    else:
+        # A POST has no cursor: the head is the whole request line and headers, the tail its body.
+        body = plan.body.encode()
+        request_head = (
+            f"POST {path} HTTP/1.1\r\nHost: {url.netloc}\r\n{authorization}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        request_tail = plan.body
     interval = 1 / plan.rate
     # Pollers are spread evenly over one interval, so that the offered load is smooth rather than in bursts.
     first = t0 + interval * number / plan.pollers
@@ -113,7 +123,7 @@ async def _poller(number: int, plan: Plan, t0: float, tally: _Tally) -> None:
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
-                writer.write(f"{request_head}{cursor}{request_tail}".encode())
+                writer.write(f"{request_head}{cursor if plan.body is None else ''}{request_tail}".encode())
                 status, body = await _read_answer(reader)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as error:
                 tally.error(f"{type(error).__name__}: {error}")

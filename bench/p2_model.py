@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from bench._core import WORKERS, Bench, Check, Figure, Size, Sizes, model_records, ratio
+from bench._core import WORKERS, Bench, Check, Figure, Size, Sizes, Versus, model_records, ratio, versus_rate
 from bench.functions import predict_record
 
 ID = "P2"
@@ -52,5 +52,10 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
         ratios={"vs Pool.map": value},
         size=Size(table="10,000 rows", ran=f"{rows:,} rows"),
         notes=["same answers on both sides (checked to 1e-9)"],
-        details={"max_abs_difference": worst},
+        details={"max_abs_difference": worst, "rows_per_second": ratio(rows, batch_s)},
     )
+
+
+def versus_sqlite(figure: Figure, sqlite: Figure) -> Versus:
+    """P2-pg against P2 of the same run: the same batch's rows/s."""
+    return versus_rate(figure, sqlite, "rows_per_second", "P2 of this run: the server on SQLite")

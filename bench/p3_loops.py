@@ -11,7 +11,7 @@ import asyncio
 import time
 
 import batchscore
-from bench._core import TRIVIAL, Bench, Check, Figure, Size, Sizes, ratio
+from bench._core import TRIVIAL, Bench, Check, Figure, Size, Sizes, Versus, ratio, versus_rate
 
 ID = "P3"
 TITLE = "batch vs request-response loops on the same 10k rows"
@@ -62,6 +62,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
         ratios={"vs sequential": vs_sequential, "vs asyncio": vs_asyncio},
         size=Size(table="10,000 rows", ran=f"{rows:,} rows"),
         notes=["trivial function on every side: the figure compares the ways of calling, not the function"],
+        details={"rows_per_second": ratio(rows, batch_s)},
     )
 
 
@@ -81,3 +82,8 @@ async def _asyncio_loop(bench: Bench, records: list[dict[str, int]]) -> float:
         started = time.perf_counter()
         await asyncio.gather(*(consumer() for _ in range(CONCURRENCY)))
         return time.perf_counter() - started
+
+
+def versus_sqlite(figure: Figure, sqlite: Figure) -> Versus:
+    """P3-pg against P3 of the same run: the batch's rows/s."""
+    return versus_rate(figure, sqlite, "rows_per_second", "P3 of this run: the server on SQLite")

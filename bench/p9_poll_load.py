@@ -12,17 +12,13 @@ limit=500`` with a bearer token, token-checked and answered with the rows finish
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 import batchscore
-from bench._core import ROOT, WORKERS, Bench, Check, Figure, Size, Sizes, Versus, discard, ratio
+from bench._core import WORKERS, Bench, Check, Figure, Size, Sizes, Versus, discard, login_tokens, ratio, run_loadgen
 
 ID = "P9"
 TITLE = "poll latency p50 / p99: 200 pollers at 2 polls/s during 5 running batches"
@@ -53,7 +49,7 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
     load = QUICK_LOAD if bench.quick else FULL_LOAD
     name, version = SERVICE
     service = _service(bench)
-    tokens = _tokens(bench, TOKENS if not bench.quick else 2)
+    tokens = login_tokens(bench, TOKENS if not bench.quick else 2)
     base = bench.server.echo_url.removesuffix("/echo")
     bare_paths = [f"/api/{name}/{version}/batch/bare{i}" for i in range(BATCHES)]
     bare = _generate(base, bare_paths, tokens, load, bench.server.pid)
@@ -163,17 +159,6 @@ def _service(bench: Bench) -> batchscore.Service:
     return service
 
 
-def _tokens(bench: Bench, count: int) -> list[str]:
-    with httpx.Client(base_url=bench.server.url, timeout=60) as http:
-        credentials = {"username": "admin", "password": bench.server.admin_password}
-        tokens = []
-        for _ in range(count):
-            login = http.post("/login", json=credentials)
-            login.raise_for_status()
-            tokens.append(login.json()["access_token"])
-    return tokens
-
-
 def _states(base_url: str, paths: list[str], token: str) -> list[str]:
     """Each batch's state (to show the batches ran through the whole measurement)."""
     with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as http:
@@ -181,38 +166,7 @@ def _states(base_url: str, paths: list[str], token: str) -> list[str]:
 
 
 def _generate(base_url: str, paths: list[str], tokens: list[str], load: Load, server_pid: int) -> dict[str, Any]:
-    """Run :mod:`bench.loadgen` with this plan in a process of its own; its summary and the server's CPU.
-
-    The CPU time of the server process (not of its worker processes) while the generator ran, per answered
-    request, is less at the mercy of the other loads on the machine than the latencies are.
-    """
-    import psutil
-
-    server = psutil.Process(server_pid)
-    cpu_before = sum(server.cpu_times()[:2])
-    plan = {
-        "base_url": base_url,
-        "paths": paths,
-        "tokens": tokens,
-        "pollers": load.pollers,
-        "rate": RATE,
-        "seconds": load.seconds,
-        "grace": load.grace,
-    }
-    started = time.monotonic()
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.loadgen"],
-        input=json.dumps(plan),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=load.seconds + load.grace + 120,
-        check=False,
+    """P9's plan through :func:`bench._core.run_loadgen`."""
+    return run_loadgen(
+        base_url, paths, tokens, pollers=load.pollers, rate=RATE, seconds=load.seconds, grace=load.grace, pid=server_pid
     )
-    if completed.returncode != 0 or not completed.stdout.strip():
-        raise RuntimeError(f"the load generator failed ({completed.returncode}): {completed.stderr[-2000:]}")
-    summary: dict[str, Any] = json.loads(completed.stdout.strip().splitlines()[-1])
-    summary["wall_seconds"] = time.monotonic() - started
-    summary["server_cpu_seconds"] = sum(server.cpu_times()[:2]) - cpu_before
-    summary["server_cpu_ms_per_answer"] = 1000 * ratio(summary["server_cpu_seconds"], summary["answered"])
-    return summary

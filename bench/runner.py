@@ -63,8 +63,13 @@ FIGURES.update(
 # Latency first on a fresh server; P4 and P6 (small) reuse P1's batch; the large batch last, because a process's
 # resident memory does not shrink again once it has grown. P9's batches are deleted before P6 starts. The
 # PostgreSQL figures run right after their SQLite ones (the ratios are between them), on their own server started
-# then, while the SQLite server idles; it is stopped before P6 and P7.
-RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P10", "P9", "P1-pg", "P9-pg", "P6", "P7", "P11")
+# then, while the SQLite server idles; it is stopped before P6 and P7, and started again for the large batch's start
+# figures on PostgreSQL (P7a-pg, P7b-pg), after the SQLite ones.
+RUN_ORDER = (
+    *("P5", "P1", "P4", "P2", "P3", "P10", "P9"),
+    *("P1-pg", "P9-pg", "P2-pg", "P3-pg"),
+    *("P6", "P7a", "P7b", "P7a-pg", "P7b-pg", "P11"),
+)
 DEFAULT_OUT = ROOT / "bench" / "results"
 
 
