@@ -212,27 +212,27 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
     return fields
 
 
-# A vectorized service's fields, checked together with outputFileNames by check_vectorized.
+# A vectorized service's fields; a PATCH changing one of these or outputFileNames runs check_vectorized.
 VECTORIZED_FIELDS = ("vectorized", "maxBatchRows")
+VECTORIZED_CHECKED_FIELDS = (*VECTORIZED_FIELDS, "outputFileNames")
 
 
 def check_vectorized(definition: dict[str, Any]) -> None:
     """Check a whole definition's vectorized fields against each other (a PATCH may set them one at a time).
 
+    ``maxBatchRows`` without ``vectorized`` is kept and ignored, so turning ``vectorized`` off needs no second field.
+
     Raises:
         ApiError: 422 naming ``outputFileNames`` for a vectorized service that declares output files (its rows
-            share one call, so a file could not be told to a row), or ``maxBatchRows`` without ``vectorized``.
+            share one call of its code, so a file could not be told to a row).
 
     """
-    if definition.get("vectorized"):
-        if definition.get("outputFileNames"):
-            raise ApiError(
-                422,
-                "a vectorized service declares no outputFileNames: its rows run together in one call of its code",
-                "outputFileNames",
-            )
-    elif definition.get("maxBatchRows") is not None:
-        raise ApiError(422, "maxBatchRows applies only to a vectorized service (vectorized: true)", "maxBatchRows")
+    if definition.get("vectorized") and definition.get("outputFileNames"):
+        raise ApiError(
+            422,
+            "a vectorized service declares no outputFileNames: its rows run together in one call of its code",
+            "outputFileNames",
+        )
 
 
 BATCH_MEDIA_TYPES = (

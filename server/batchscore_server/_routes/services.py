@@ -120,7 +120,7 @@ async def patch_web_service_version(
     changes = _validation.service_definition(
         await json_body(request, settings, settings.max_service_body_bytes), partial=True
     )
-    if any(key in changes for key in (*_publish_check.CHECKED_FIELDS, *_validation.VECTORIZED_FIELDS)):
+    if any(key in changes for key in (*_publish_check.CHECKED_FIELDS, *_validation.VECTORIZED_CHECKED_FIELDS)):
         row = await asyncio.to_thread(service_of, store, name, version)
         definition = {**row["definition"], **changes}
         _validation.check_vectorized(definition)  # the fields it checks together may come from either
