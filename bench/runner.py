@@ -64,7 +64,7 @@ FIGURES.update(
 # resident memory does not shrink again once it has grown. P9's batches are deleted before P6 starts. The
 # PostgreSQL figures run right after their SQLite ones (the ratios are between them), on their own server started
 # then, while the SQLite server idles; it is stopped before P6 and P7.
-RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P10", "P9", "P1-pg", "P9-pg", "P6", "P7", "P11")
+RUN_ORDER = ("P5", "P1", "P4", "P2", "P3", "P8", "P10", "P9", "P1-pg", "P9-pg", "P6", "P7", "P11")
 DEFAULT_OUT = ROOT / "bench" / "results"
 
 
