@@ -48,6 +48,8 @@ class Sizes:
     fair_big_rows: int = 200_000  # P10: user A's large batch, running while user B's small one is timed
     fair_small_rows: int = 100  # P10: user B's small batch
     fair_repeats: int = 3  # P10: small batches timed on each side (the median is the figure)
+    vector_rows: int = 1_000_000  # P8: rows of the vectorized batch
+    vector_baseline_rows: int = 20_000  # P8: rows of the per-row baselines (Pool.map, the per-row service)
 
 
 FULL = Sizes(
@@ -67,6 +69,8 @@ QUICK = Sizes(
     big_budget_seconds=60,
     fair_big_rows=20_000,
     fair_repeats=2,
+    vector_rows=20_000,
+    vector_baseline_rows=1_000,
 )
 
 

@@ -28,6 +28,11 @@ def manual_transmission(hp: float, wt: float) -> float:
     return float(cars_model.predict(pd.DataFrame({"hp": [hp], "wt": [wt]})).iloc[0])
 
 
+def predict_frame(cars: "pd.DataFrame") -> "pd.Series":  # noqa: F821, UP037 - pandas is the service's
+    """The seed's vectorized predict (P8): one probability per row of ``cars`` (columns hp and wt)."""
+    return cars_model.predict(cars)
+
+
 def predict_record(record: dict[str, float]) -> dict[str, float]:
     """:func:`manual_transmission` for one record (the P2 baseline's map function)."""
     return {"answer": manual_transmission(record["hp"], record["wt"])}

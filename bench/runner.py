@@ -66,8 +66,8 @@ FIGURES.update(
 # then, while the SQLite server idles; it is stopped before P6 and P7, and started again for the large batch's start
 # figures on PostgreSQL (P7a-pg, P7b-pg), after the SQLite ones.
 RUN_ORDER = (
-    *("P5", "P1", "P4", "P2", "P3", "P10", "P9"),
-    *("P1-pg", "P9-pg", "P2-pg", "P3-pg"),
+    *("P5", "P1", "P4", "P2", "P3", "P8", "P10", "P9"),
+    *("P1-pg", "P9-pg", "P2-pg", "P3-pg", "P8-pg"),
     *("P6", "P7a", "P7b", "P7a-pg", "P7b-pg", "P11"),
 )
 DEFAULT_OUT = ROOT / "bench" / "results"

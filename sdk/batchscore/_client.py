@@ -332,6 +332,8 @@ class Client(_BaseClient):
         alias: str | None = None,
         consume_timeout: float | None = None,
         replace: bool = False,
+        vectorized: bool = False,
+        max_batch_rows: int | None = None,
     ) -> Service:
         """Publish a function (or source text) as a web service (mrsdeploy's ``publishService``).
 
@@ -355,6 +357,11 @@ class Client(_BaseClient):
                 killed (the server's default when None). Batch rows use ``itemTimeout`` instead.
             replace: When ``version`` exists, replace its definition (a PATCH: a new revision that new consumes
                 and batches run; batches already running keep the revision they started with).
+            vectorized: Run the code once per chunk of rows: a function gets one ``pandas.DataFrame`` (the
+                inputs as columns) and returns a DataFrame (outputs by column name), a Series or a sequence with
+                one value per row. A chunk that fails is run again row by row, so only bad rows fail. No
+                ``artifacts``. A consume runs one row.
+            max_batch_rows: Most rows per call of a vectorized service (the server's default, 1024, when None).
 
         Returns:
             The published service.
@@ -366,7 +373,9 @@ class Client(_BaseClient):
 
         """
         warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
-        body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
+        body = publish_body(
+            code, init, inputs, outputs, artifacts, description, alias, consume_timeout, vectorized, max_batch_rows
+        )
         return Service(self, self._run(republish.publish(name, version, body, self._payloads(models), replace=replace)))
 
     def update_service(
@@ -383,6 +392,8 @@ class Client(_BaseClient):
         description: str | None = None,
         alias: str | None = None,
         consume_timeout: float | None = None,
+        vectorized: bool | None = None,
+        max_batch_rows: int | None = None,
     ) -> Service:
         """Change a published version (mrsdeploy's ``updateService``); omitted arguments keep their value.
 
@@ -398,6 +409,9 @@ class Client(_BaseClient):
             description: New description.
             alias: New consume method name.
             consume_timeout: New consume timeout in seconds.
+            vectorized: Make the service vectorized or per-row (see :meth:`publish_service`); new function code
+                follows the current value when None.
+            max_batch_rows: New most rows per call of a vectorized service.
 
         Returns:
             The updated service.
@@ -408,7 +422,19 @@ class Client(_BaseClient):
 
         """
         current = self._run(flows.get_service(name, version))
-        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
+        body = update_body(
+            current,
+            code,
+            init,
+            inputs,
+            outputs,
+            artifacts,
+            description,
+            alias,
+            consume_timeout,
+            vectorized,
+            max_batch_rows,
+        )
         return Service(self, self._run(flows.update(name, version, body, self._payloads(models))))
 
     def get_service(self, name: str, version: str | None = None) -> Service:
@@ -681,10 +707,14 @@ class AsyncClient(_BaseClient):
         alias: str | None = None,
         consume_timeout: float | None = None,
         replace: bool = False,
+        vectorized: bool = False,
+        max_batch_rows: int | None = None,
     ) -> AsyncService:
         """Publish a function or source text as a web service (see :meth:`Client.publish_service`)."""
         warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
-        body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
+        body = publish_body(
+            code, init, inputs, outputs, artifacts, description, alias, consume_timeout, vectorized, max_batch_rows
+        )
         flow = republish.publish(name, version, body, self._payloads(models), replace=replace)
         return AsyncService(self, await self._run(flow))
 
@@ -702,10 +732,24 @@ class AsyncClient(_BaseClient):
         description: str | None = None,
         alias: str | None = None,
         consume_timeout: float | None = None,
+        vectorized: bool | None = None,
+        max_batch_rows: int | None = None,
     ) -> AsyncService:
         """Change a published version (see :meth:`Client.update_service`)."""
         current = await self._run(flows.get_service(name, version))
-        body = update_body(current, code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
+        body = update_body(
+            current,
+            code,
+            init,
+            inputs,
+            outputs,
+            artifacts,
+            description,
+            alias,
+            consume_timeout,
+            vectorized,
+            max_batch_rows,
+        )
         return AsyncService(self, await self._run(flows.update(name, version, body, self._payloads(models))))
 
     async def get_service(self, name: str, version: str | None = None) -> AsyncService:

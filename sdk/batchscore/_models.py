@@ -129,6 +129,8 @@ class ServiceInfo:
     code: str = ""
     init_code: str = ""
     consume_timeout: float | None = None  # seconds, when the service sets its own (an extension)
+    vectorized: bool = False  # its code runs once per chunk of rows (an extension)
+    max_batch_rows: int | None = None  # most rows per call of a vectorized service, when it sets its own
     raw: WebService | None = field(default=None, compare=False, repr=False)
 
     @classmethod
@@ -155,6 +157,8 @@ class ServiceInfo:
             code=str(_set(model.code, "")),
             init_code=str(_set(model.init_code, "")),
             consume_timeout=_set(model.consume_timeout, None),
+            vectorized=bool(_set(model.vectorized, False)),
+            max_batch_rows=_set(model.max_batch_rows, None),
             raw=model,
         )
 

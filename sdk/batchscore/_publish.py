@@ -62,11 +62,14 @@ def parameters(specs: Mapping[str, TypeSpec] | None) -> list[Parameter]:
     return [Parameter(name, parameter_type(spec, name)) for name, spec in (specs or {}).items()]
 
 
-def function_code(function: Callable[..., Any], inputs: Sequence[Parameter], outputs: Sequence[Parameter]) -> str:
+def function_code(
+    function: Callable[..., Any], inputs: Sequence[Parameter], outputs: Sequence[Parameter], *, vectorized: bool = False
+) -> str:
     """The function's source followed by a call line that binds the inputs and sets the outputs.
 
     One output gets the return value; several outputs are read from a returned mapping by name, or unpacked
-    from a returned sequence in order.
+    from a returned sequence in order. A ``vectorized`` function is called once per chunk with one
+    ``pandas.DataFrame`` of the inputs (see :func:`vectorized_call`).
 
     Raises:
         ValueError: The function's source is not available (a lambda, a builtin, code typed in a REPL).
@@ -78,6 +81,8 @@ def function_code(function: Callable[..., Any], inputs: Sequence[Parameter], out
         source = textwrap.dedent(inspect.getsource(function))
     except (OSError, TypeError) as error:
         raise ValueError(f"the source of {function.__name__} is not available: {error}") from None
+    if vectorized:
+        return f"{source}\n{vectorized_call(function.__name__, inputs, outputs)}"
     accepted = inspect.signature(function).parameters
     missing = [p.name for p in inputs if p.name not in accepted]
     if missing:
@@ -93,6 +98,39 @@ def function_code(function: Callable[..., Any], inputs: Sequence[Parameter], out
         lines.extend(f"    {name} = {FUNCTION_RESULT}[{name!r}]" for name in names)
         lines.append("else:")
         lines.append(f"    {', '.join(names)}, = {FUNCTION_RESULT}")
+    return "\n".join(lines) + "\n"
+
+
+def vectorized_call(function_name: str, inputs: Sequence[Parameter], outputs: Sequence[Parameter]) -> str:
+    """The lines that call a vectorized function once on a chunk and set the outputs from what it returns.
+
+    The function gets a ``pandas.DataFrame`` whose columns are the inputs (each bound to a Series by the server).
+    A returned DataFrame gives the outputs by column name (one output and a one-column frame: that column); a
+    Series or a sequence gives the single output. Several outputs need a DataFrame.
+    """
+    columns = ", ".join(f"{p.name!r}: {p.name}" for p in inputs)
+    names = [p.name for p in outputs]
+    result = FUNCTION_RESULT
+    lines = [
+        "import pandas as _batchscore_pandas",
+        f"{result} = {function_name}(_batchscore_pandas.DataFrame({{{columns}}}))",
+    ]
+    if len(names) == 1:
+        name = names[0]
+        lines += [
+            f"if isinstance({result}, _batchscore_pandas.DataFrame):",
+            f"    {name} = {result}.iloc[:, 0] if {result}.columns.tolist() == [{result}.columns[0]] "
+            f"and {name!r} not in {result}.columns else {result}[{name!r}]",
+            "else:",
+            f"    {name} = {result}",
+        ]
+    elif names:
+        lines += [
+            f"if not isinstance({result}, _batchscore_pandas.DataFrame):",
+            f"    raise TypeError('{function_name}() must return a pandas DataFrame with the columns "
+            f"{', '.join(names)}, got ' + type({result}).__name__)",
+        ]
+        lines += [f"{name} = {result}[{name!r}]" for name in names]
     return "\n".join(lines) + "\n"
 
 
@@ -115,6 +153,8 @@ def publish_request(
     alias: str | None,
     snapshot_id: str | None,
     consume_timeout: float | None = None,
+    vectorized: bool = False,
+    max_batch_rows: int | None = None,
 ) -> PublishWebServiceRequest:
     """The body of a publish request (the generated client's model)."""
     request = PublishWebServiceRequest(
@@ -134,6 +174,10 @@ def publish_request(
         request.snapshot_id = snapshot_id
     if consume_timeout is not None:
         request.consume_timeout = consume_timeout
+    if vectorized:
+        request.vectorized = True
+    if max_batch_rows is not None:
+        request.max_batch_rows = max_batch_rows
     return request
 
 
@@ -151,10 +195,15 @@ def publish_body(
     description: str | None,
     alias: str | None,
     consume_timeout: float | None = None,
+    vectorized: bool = False,
+    max_batch_rows: int | None = None,
 ) -> PublishWebServiceRequest:
     """The publish request for a function (published with a call line) or source text."""
     input_parameters, output_parameters = parameters(inputs), parameters(outputs)
-    source = code if isinstance(code, str) else function_code(code, input_parameters, output_parameters)
+    if isinstance(code, str):
+        source = code
+    else:
+        source = function_code(code, input_parameters, output_parameters, vectorized=vectorized)
     if alias is None and not isinstance(code, str):
         alias = code.__name__
     return publish_request(
@@ -167,6 +216,8 @@ def publish_body(
         alias=alias,
         snapshot_id=None,
         consume_timeout=consume_timeout,
+        vectorized=vectorized,
+        max_batch_rows=max_batch_rows,
     )
 
 
@@ -180,6 +231,8 @@ def update_body(
     description: str | None,
     alias: str | None,
     consume_timeout: float | None = None,
+    vectorized: bool | None = None,
+    max_batch_rows: int | None = None,
 ) -> ServiceDefinitionFields:
     """The PATCH body: only what is given changes (new code keeps the current inputs and outputs unless given).
 
@@ -193,10 +246,14 @@ def update_body(
         description: New description, or None.
         alias: New consume method name, or None.
         consume_timeout: New consume timeout in seconds, or None.
+        vectorized: Whether the code runs once per chunk of rows, or None (new function code is then
+            generated for the current value).
+        max_batch_rows: New most rows per call of a vectorized service, or None.
 
     """
     body = ServiceDefinitionFields()
     if code is not None:
+        keep = bool(getattr(current, "vectorized", False)) if vectorized is None else vectorized
         published = publish_body(
             code,
             init,
@@ -206,8 +263,12 @@ def update_body(
             description,
             alias,
             consume_timeout,
+            keep,
+            max_batch_rows,
         )
         body = ServiceDefinitionFields.from_dict(published.to_dict())
+        if vectorized is not None:
+            body.vectorized = vectorized
         if artifacts is None:
             body.output_file_names = UNSET
         return body
@@ -219,6 +280,10 @@ def update_body(
         body.operation_id = alias
     if consume_timeout is not None:
         body.consume_timeout = consume_timeout
+    if vectorized is not None:
+        body.vectorized = vectorized
+    if max_batch_rows is not None:
+        body.max_batch_rows = max_batch_rows
     if artifacts is not None:
         body.output_file_names = list(artifacts)
     if inputs:

@@ -52,6 +52,8 @@ def replacement(body: PublishWebServiceRequest) -> ServiceDefinitionFields:
         fields.description = ""
     if not fields.output_file_names:
         fields.output_file_names = []
+    if not fields.vectorized:
+        fields.vectorized = False  # a per-row publish over a vectorized version makes it per-row
     return fields
 
 

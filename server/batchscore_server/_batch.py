@@ -54,7 +54,7 @@ from distributed import wait as wait_for_futures
 from distributed.core import Status
 from distributed.scheduler import KilledWorker
 
-from batchscore_server import _db
+from batchscore_server import _db, _vectorized
 from batchscore_server._execution import StoredResult, stored_result
 from batchscore_server._fair import ChunkClock, FairShare
 from batchscore_server._policy import FailurePolicy, policy_canceled_result, retry_delay
@@ -530,6 +530,10 @@ class BatchEngine:
         # One row per task when rows are timed: a row that holds the GIL sends no events, and the task's own start
         # is then the only clock that names the right row.
         chunk_rows = 1 if item_timeout is not None else MAX_CHUNK_ROWS
+        # A vectorized service's rows run in calls of up to rows_per_call: a task holds whole calls (see _vectorized).
+        rows_per_call = _vectorized.batch_rows(batch["spec"])
+        if rows_per_call is not None:
+            chunk_rows = _vectorized.task_rows(rows_per_call, item_timeout is not None)
         undispatched = pending_count  # rows not read into the queue yet
         # Pending rows are read a page at a time as the queue runs low: reading a million rows up front cost
         # seconds before the first row ran, and their memory for the whole batch.
@@ -558,7 +562,8 @@ class BatchEngine:
         def take_chunk() -> list[Row]:
             """The queue's next chunk, cut to the rows that run within about CHUNK_SECONDS (see _fair)."""
             chunk = queue.popleft()
-            cap = live.clock.cap()
+            # A vectorized batch's first chunk (its probe) is one call: the service chose that as its unit of work.
+            cap = live.clock.cap() if rows_per_call is None else max(rows_per_call, live.clock.cap())
             if len(chunk) > cap:
                 queue.appendleft(chunk[cap:])
                 chunk = chunk[:cap]
@@ -694,15 +699,17 @@ class BatchEngine:
     ) -> None:
         live = self._live[batch_id]
         now = time.monotonic()
-        unseen = {f.key: rows[0][0] for f, rows in in_flight.items() if rows[0][0] not in live.running}
+        # A timed task holds one row, or one call of a vectorized service, whose rows all start when it starts.
+        unseen = {f.key: [i for i, _ in rows] for f, rows in in_flight.items() if rows[0][0] not in live.running}
         if unseen:
             # A row holding the GIL cannot send its start event; the scheduler still knows where its task runs.
             processing: dict[str, list[str]] = await self.client.processing()
             for worker, keys in processing.items():
                 for key in keys:
-                    if key in unseen and unseen[key] not in live.recorded:
-                        # Its clock starts later (the grace); a start event, when one comes, restarts it then.
-                        live.running[unseen[key]] = (now + UNREPORTED_START_GRACE_SECONDS, worker)
+                    for index in unseen.get(key, ()):
+                        if index not in live.recorded:
+                            # Its clock starts later (the grace); a start event, when one comes, restarts it then.
+                            live.running[index] = (now + UNREPORTED_START_GRACE_SECONDS, worker)
         for index, (started, worker) in list(live.running.items()):
             if now - started <= item_timeout:
                 continue

@@ -60,6 +60,8 @@ class ServiceSpec:
         max_result_bytes: A record whose ``outputParameters`` are longer as JSON fails (None: no cap).
         max_console_bytes: Console output kept per record; the rest is dropped, and a note says how much.
         max_output_file_bytes: A record that produced a declared output file larger than this fails, naming it.
+        vectorized: ``code`` runs once per chunk of rows, inputs bound to pandas Series (see ``_vectorized``).
+        max_batch_rows: Most rows per call of a vectorized service (None: ``_vectorized``'s default).
 
     """
 
@@ -73,6 +75,8 @@ class ServiceSpec:
     max_result_bytes: int | None = None
     max_console_bytes: int | None = None
     max_output_file_bytes: int | None = None
+    vectorized: bool = False
+    max_batch_rows: int | None = None
 
     def __post_init__(self) -> None:
         """Refuse definitions that could not run correctly, before any record does.
@@ -182,6 +186,10 @@ def execute(
     workdir.mkdir(parents=True, exist_ok=True)
     if not _is_empty_directory(workdir):
         raise ValueError(f"working directory {workdir} is not empty")
+    if spec.vectorized:
+        from batchscore_server import _vectorized  # imported here: it imports this module
+
+        return _vectorized.execute_one(spec, inputs, workdir)
     try:
         result, _ = _execute_in(spec, inputs, workdir, artifact_dir)
         return result
@@ -305,6 +313,10 @@ def run_rows(
         element, which is slow for large batches.
 
     """
+    if spec.vectorized:
+        from batchscore_server import _vectorized  # imported here: it imports this module
+
+        return _vectorized.run_rows(spec, rows, scratch_root, should_stop, on_start, on_done)
     results: dict[int, dict[str, Any]] = {}
     workdir: Path | None = None
     try:
@@ -371,6 +383,12 @@ def check_service(spec: ServiceSpec, scratch: Path) -> tuple[str, str] | None:
     """
     namespace: dict[str, Any] = {"__name__": "__main__"}
     # What initCode prints is nobody's console output here: counted, not kept, and off the worker's own streams.
+    if spec.vectorized:
+        from batchscore_server import _vectorized  # imported here: it imports this module
+
+        missing = _vectorized.require_pandas()
+        if missing is not None:
+            return "vectorized", missing
     console = _BoundedConsole(0)
     with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
         if spec.snapshot_dir is not None:
@@ -427,6 +445,14 @@ def _run_code(spec: ServiceSpec, base: Mapping[str, Any], inputs: Mapping[str, A
         if is_retryable_error(error):
             failure["retryable"] = True  # reported beside the result (see StoredResult), never stored in it
         return failure
+    if spec.vectorized:  # a vectorized call of one row: its outputs hold one value each
+        from batchscore_server import _vectorized  # imported here: it imports this module
+
+        single = _vectorized.single_row_outputs(spec, namespace)
+        if isinstance(single, str):
+            return {"errorMessage": single}
+        too_large = _oversized_result(single, spec.max_result_bytes)
+        return {"errorMessage": too_large} if too_large is not None else {"success": True, "outputParameters": single}
     outputs: dict[str, Any] = {}
     for name, type_name in spec.outputs:
         if name not in namespace:

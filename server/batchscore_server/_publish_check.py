@@ -19,8 +19,9 @@ from pebble import ProcessExpired
 from batchscore_server._errors import ApiError
 from batchscore_server._state import Server
 
-# The fields whose change makes a service start differently: a PATCH changing none of them is not checked.
-CHECKED_FIELDS = ("code", "initCode", "snapshotId")
+# The fields whose change makes a service start differently: a PATCH changing none of them is not checked
+# (``vectorized``: the check then also imports pandas).
+CHECKED_FIELDS = ("code", "initCode", "snapshotId", "vectorized")
 
 
 def _spec(definition: Mapping[str, Any], snapshot_dir: Path | None) -> dict[str, Any]:
@@ -32,6 +33,8 @@ def _spec(definition: Mapping[str, Any], snapshot_dir: Path | None) -> dict[str,
         "inputs": [(d["name"], d["type"]) for d in definition.get("inputParameterDefinitions", [])],
         "outputs": [(d["name"], d["type"]) for d in definition.get("outputParameterDefinitions", [])],
         "outputFileNames": definition.get("outputFileNames", []),
+        "vectorized": bool(definition.get("vectorized")),
+        "maxBatchRows": definition.get("maxBatchRows"),
         "snapshotDir": str(snapshot_dir) if snapshot_dir is not None and snapshot_dir.exists() else None,
     }
 

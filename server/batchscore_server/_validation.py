@@ -159,6 +159,7 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
         "initCode",
         "outputFileNames",
         "consumeTimeout",
+        *VECTORIZED_FIELDS,
     }
     fields: dict[str, Any] = {}
     for key, value in body.items():
@@ -188,6 +189,12 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
         seconds = fields["consumeTimeout"]
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 1 <= seconds <= 86400:
             raise ApiError(400, "consumeTimeout must be a number of seconds from 1 to 86400", "consumeTimeout")
+    if "vectorized" in fields and not isinstance(fields["vectorized"], bool):
+        raise ApiError(400, "vectorized must be a boolean", "vectorized")
+    if "maxBatchRows" in fields:
+        rows = fields["maxBatchRows"]
+        if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 100_000):
+            raise ApiError(400, "maxBatchRows must be an integer from 1 to 100000", "maxBatchRows")
     if "operationId" in fields:
         check(IDENTIFIER_PATTERN, fields["operationId"], "operationId", "Python identifier")
     if "snapshotId" in fields:
@@ -203,6 +210,29 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
             except (SyntaxError, ValueError) as error:
                 raise ApiError(422, f"{key} does not compile: {error}", key) from None
     return fields
+
+
+# A vectorized service's fields; a PATCH changing one of these or outputFileNames runs check_vectorized.
+VECTORIZED_FIELDS = ("vectorized", "maxBatchRows")
+VECTORIZED_CHECKED_FIELDS = (*VECTORIZED_FIELDS, "outputFileNames")
+
+
+def check_vectorized(definition: dict[str, Any]) -> None:
+    """Check a whole definition's vectorized fields against each other (a PATCH may set them one at a time).
+
+    ``maxBatchRows`` without ``vectorized`` is kept and ignored, so turning ``vectorized`` off needs no second field.
+
+    Raises:
+        ApiError: 422 naming ``outputFileNames`` for a vectorized service that declares output files (its rows
+            share one call of its code, so a file could not be told to a row).
+
+    """
+    if definition.get("vectorized") and definition.get("outputFileNames"):
+        raise ApiError(
+            422,
+            "a vectorized service declares no outputFileNames: its rows run together in one call of its code",
+            "outputFileNames",
+        )
 
 
 BATCH_MEDIA_TYPES = (

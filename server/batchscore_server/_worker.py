@@ -53,6 +53,8 @@ def spec_from_dict(spec: Mapping[str, Any]) -> ServiceSpec:
         max_result_bytes=spec.get("maxResultBytes"),
         max_console_bytes=spec.get("maxConsoleBytes"),
         max_output_file_bytes=spec.get("maxOutputFileBytes"),
+        vectorized=bool(spec.get("vectorized")),
+        max_batch_rows=spec.get("maxBatchRows"),
     )
 
 

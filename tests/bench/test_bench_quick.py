@@ -11,10 +11,9 @@ from pathlib import Path
 from bench._core import postgres_unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
-# P8 is kept for the vectorized-service figure of the performance issue; the poll-load figure is P9.
-FIGURES = [*(f"P{n}" for n in range(1, 7)), "P7a", "P7b", "P9", "P10", "P11"]
-# P1 and P9 again, on a server whose database is a throwaway PostgreSQL (skipped, saying why, where none can run).
-POSTGRES_FIGURES = ["P1-pg", "P9-pg", "P2-pg", "P3-pg", "P7a-pg", "P7b-pg"]
+FIGURES = [*(f"P{n}" for n in range(1, 7)), "P7a", "P7b", "P8", "P9", "P10", "P11"]
+# Again, on a server whose database is a throwaway PostgreSQL (skipped, saying why, where none can run).
+POSTGRES_FIGURES = ["P1-pg", "P9-pg", "P2-pg", "P3-pg", "P8-pg", "P7a-pg", "P7b-pg"]
 
 
 def test_quick_benchmarks_record_every_figure(tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ class BatchWebServiceResult:
             running_item_count (int | Unset): **Extension.** Records running now.
             canceled_item_count (int | Unset): **Extension.** Records that were canceled before they ran.
             parallel_count (int | Unset): **Extension.** The effective parallelism (after the server cap).
-            item_timeout (float | Unset): **Extension.** Seconds one record may run, when limited.
+            item_timeout (float | Unset): **Extension.** Seconds one record may run, when limited. For a vectorized service
+                it counts per chunk: every row of a chunk starts when the chunk starts.
             created_by (str | Unset): **Extension.** The user who started the batch.
             creation_time (datetime.datetime | Unset): **Extension.** When the batch was started.
             completion_time (datetime.datetime | Unset): **Extension.** When the batch finished.

@@ -38,6 +38,17 @@ class ServiceDefinitionFields:
         consume_timeout (float | Unset): **Extension.** Seconds one request-response consume may run; over it the
             consume answers `success: false` with a timeout error and its process is killed. Unset means the server's
             default (`batchscore serve --consume-timeout`).
+        vectorized (bool | Unset): **Extension.** Run `code` once per chunk of rows instead of once per row (default
+            false; unset in a PATCH keeps the current value): each input name is bound to a pandas Series of the chunk's
+            values (index 0..n-1), and each output name must then hold n values (a Series, a one-column DataFrame, a numpy
+            array, a list or a tuple), value i being row i's output. Per row, results stay as for any service (one result,
+            success and error per row). A chunk that raises, or whose outputs are not n values of their types, is run again
+            one row at a time, so only the bad rows fail, each with its own error. A consume runs one row. `itemTimeout`
+            counts per chunk: every row of a chunk starts when the chunk starts (a row run again alone starts again). A
+            chunk's console output and changed files are reported on its first row. A vectorized service declares no
+            `outputFileNames` (422). Needs pandas where the service runs (422 otherwise).
+        max_batch_rows (int | Unset): **Extension.** Most rows in one call of a vectorized service's code (default
+            1024); only with `vectorized: true` (ignored otherwise).
     """
 
     snapshot_id: str | Unset = UNSET
@@ -50,6 +61,8 @@ class ServiceDefinitionFields:
     init_code: str | Unset = UNSET
     output_file_names: list[str] | Unset = UNSET
     consume_timeout: float | Unset = UNSET
+    vectorized: bool | Unset = UNSET
+    max_batch_rows: int | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -95,6 +108,10 @@ class ServiceDefinitionFields:
 
         consume_timeout = self.consume_timeout
 
+        vectorized = self.vectorized
+
+        max_batch_rows = self.max_batch_rows
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update({})
@@ -118,6 +135,10 @@ class ServiceDefinitionFields:
             field_dict["outputFileNames"] = output_file_names
         if consume_timeout is not UNSET:
             field_dict["consumeTimeout"] = consume_timeout
+        if vectorized is not UNSET:
+            field_dict["vectorized"] = vectorized
+        if max_batch_rows is not UNSET:
+            field_dict["maxBatchRows"] = max_batch_rows
 
         return field_dict
 
@@ -169,6 +190,10 @@ class ServiceDefinitionFields:
 
         consume_timeout = d.pop("consumeTimeout", UNSET)
 
+        vectorized = d.pop("vectorized", UNSET)
+
+        max_batch_rows = d.pop("maxBatchRows", UNSET)
+
         service_definition_fields = cls(
             snapshot_id=snapshot_id,
             code=code,
@@ -180,6 +205,8 @@ class ServiceDefinitionFields:
             init_code=init_code,
             output_file_names=output_file_names,
             consume_timeout=consume_timeout,
+            vectorized=vectorized,
+            max_batch_rows=max_batch_rows,
         )
 
         service_definition_fields.additional_properties = d

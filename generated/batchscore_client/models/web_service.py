@@ -40,6 +40,9 @@ class WebService:
         output_file_names (list[str] | Unset): The artifacts each execution returns.
         consume_timeout (float | Unset): **Extension.** Seconds one consume may run, when the service sets its own (else
             the server's default applies).
+        vectorized (bool | Unset): **Extension.** Whether `code` runs once per chunk of rows (see
+            `ServiceDefinitionFields`).
+        max_batch_rows (int | Unset): **Extension.** Most rows per call of a vectorized service, when it sets its own.
         my_permission_on_service (WebServiceMyPermissionOnService | Unset): What the caller may do with this service.
     """
 
@@ -57,6 +60,8 @@ class WebService:
     output_parameter_definitions: list[ParameterDefinition] | Unset = UNSET
     output_file_names: list[str] | Unset = UNSET
     consume_timeout: float | Unset = UNSET
+    vectorized: bool | Unset = UNSET
+    max_batch_rows: int | Unset = UNSET
     my_permission_on_service: WebServiceMyPermissionOnService | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -113,6 +118,10 @@ class WebService:
 
         consume_timeout = self.consume_timeout
 
+        vectorized = self.vectorized
+
+        max_batch_rows = self.max_batch_rows
+
         my_permission_on_service: str | Unset = UNSET
         if not isinstance(self.my_permission_on_service, Unset):
             my_permission_on_service = self.my_permission_on_service.value
@@ -149,6 +158,10 @@ class WebService:
             field_dict["outputFileNames"] = output_file_names
         if consume_timeout is not UNSET:
             field_dict["consumeTimeout"] = consume_timeout
+        if vectorized is not UNSET:
+            field_dict["vectorized"] = vectorized
+        if max_batch_rows is not UNSET:
+            field_dict["maxBatchRows"] = max_batch_rows
         if my_permission_on_service is not UNSET:
             field_dict["myPermissionOnService"] = my_permission_on_service
 
@@ -215,6 +228,10 @@ class WebService:
 
         consume_timeout = d.pop("consumeTimeout", UNSET)
 
+        vectorized = d.pop("vectorized", UNSET)
+
+        max_batch_rows = d.pop("maxBatchRows", UNSET)
+
         _my_permission_on_service = d.pop("myPermissionOnService", UNSET)
         my_permission_on_service: WebServiceMyPermissionOnService | Unset
         if isinstance(_my_permission_on_service, Unset):
@@ -239,6 +256,8 @@ class WebService:
             output_parameter_definitions=output_parameter_definitions,
             output_file_names=output_file_names,
             consume_timeout=consume_timeout,
+            vectorized=vectorized,
+            max_batch_rows=max_batch_rows,
             my_permission_on_service=my_permission_on_service,
         )
 

@@ -113,6 +113,24 @@ def publish(
             show_default=False,
         ),
     ] = None,
+    vectorized: Annotated[
+        bool,
+        typer.Option(
+            "--vectorized",
+            help="Call the function once per chunk of rows with a pandas DataFrame of the inputs; it returns one "
+            "output value per row (a DataFrame, a Series or a sequence). No --artifact.",
+        ),
+    ] = False,
+    max_batch_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--max-batch-rows",
+            min=1,
+            max=100_000,
+            help="Most rows per call of a --vectorized service (default: the server's, 1024).",
+            show_default=False,
+        ),
+    ] = None,
     test: Annotated[
         bool,
         typer.Option(
@@ -166,6 +184,8 @@ def publish(
                 alias=alias,
                 consume_timeout=consume_timeout,
                 replace=replace,
+                vectorized=vectorized,
+                max_batch_rows=max_batch_rows,
             )
         except ValueError as error:  # a type without an ML Server name, or no source for the function
             raise CliError(EXIT_USAGE, str(error)) from None
@@ -207,6 +227,18 @@ def services_update(
         float | None,
         typer.Option("--consume-timeout", min=1, help="New seconds one consume may run.", show_default=False),
     ] = None,
+    vectorized: Annotated[
+        bool | None,
+        typer.Option(
+            "--vectorized/--per-row",
+            help="Make the service vectorized (its function gets a DataFrame per chunk) or per-row.",
+            show_default=False,
+        ),
+    ] = None,
+    max_batch_rows: Annotated[
+        int | None,
+        typer.Option("--max-batch-rows", min=1, max=100_000, help="New most rows per call.", show_default=False),
+    ] = None,
     url: UrlOption = None,
     username: UsernameOption = None,
     password: PasswordOption = None,
@@ -235,6 +267,8 @@ def services_update(
                 description=description,
                 alias=alias,
                 consume_timeout=consume_timeout,
+                vectorized=vectorized,
+                max_batch_rows=max_batch_rows,
             )
         except ValueError as error:
             raise CliError(EXIT_USAGE, str(error)) from None

@@ -221,6 +221,7 @@ class _CodeRunner(_Runner):
         self.init_code = init_code
         self.objects = dict(objects)
         self._namespace: dict[str, Any] | None = None
+        self.vectorized = False  # the code gets each input as a Series of the rows (here always one row)
 
     def _base(self) -> dict[str, Any]:
         if self._namespace is None:
@@ -232,12 +233,28 @@ class _CodeRunner(_Runner):
         return self._namespace
 
     def __call__(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        if self.vectorized:  # a chunk of one row, as the server runs a consume: each input a one-value Series
+            import pandas
+
+            inputs = {name: pandas.Series([value]) for name, value in inputs.items()}
         namespace = {**self._base(), **inputs}
         exec(self.code, namespace)
         missing = [name for name in self.outputs if name not in namespace]
         if missing:
             raise NameError(f"output {missing[0]!r} was not set by the code")
+        if self.vectorized:
+            return {name: _one_value(name, namespace[name]) for name in self.outputs}
         return {name: namespace[name] for name in self.outputs}
+
+
+def _one_value(name: str, value: Any) -> Any:
+    """The one row's value of a vectorized output (a Series, one-column DataFrame, array, list or tuple)."""
+    if hasattr(value, "columns") and len(value.columns) == 1:
+        value = value.iloc[:, 0]
+    values = value.tolist() if hasattr(value, "tolist") else list(value) if isinstance(value, list | tuple) else None
+    if values is None or len(values) != 1:
+        raise ValueError(f"output {name!r} must hold one value per row (1 row), got {value!r}")
+    return values[0]
 
 
 @dataclass
@@ -283,6 +300,9 @@ class _Service:
             service["snapshotId"] = self.definition["snapshotId"]
         if self.definition.get("consumeTimeout") is not None:
             service["consumeTimeout"] = self.definition["consumeTimeout"]
+        for key in ("vectorized", "maxBatchRows"):  # extensions, sent when set
+            if self.definition.get(key):
+                service[key] = self.definition[key]
         return service
 
     def execute(self, inputs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, bytes]]:
@@ -780,6 +800,8 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         name, version = path["name"], path["version"]
         if (name, version) in self._services:
             raise _ApiError(409, f"service {name} version {version} exists already; use PATCH to update it", "version")
+        if definition.get("vectorized") and definition.get("outputFileNames"):
+            raise _ApiError(422, "a vectorized service declares no outputFileNames", "outputFileNames")
         runner = self._code_runner(definition)
         self._seq += 1
         self._services[(name, version)] = _Service(name, version, user, self._seq, definition, runner)
@@ -799,7 +821,9 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             objects = snapshot["objects"]
         outputs = [p["name"] for p in definition.get("outputParameterDefinitions", [])]
         try:
-            return _CodeRunner(definition["code"], definition.get("initCode", ""), objects, outputs)
+            runner = _CodeRunner(definition["code"], definition.get("initCode", ""), objects, outputs)
+            runner.vectorized = bool(definition.get("vectorized"))
+            return runner
         except SyntaxError as error:
             raise _ApiError(422, f"code does not compile: {error}", "code") from None
 

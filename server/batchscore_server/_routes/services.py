@@ -59,6 +59,7 @@ async def _publish(
         await json_body(request, settings, settings.max_service_body_bytes), partial=False
     )
     definition["runtimeType"] = "Python"
+    _validation.check_vectorized(definition)
     await _check_starts(server, request, user, definition, definition.get("snapshotId"), None)
     await asyncio.to_thread(store.publish_service, user.name, user.is_owner, name, version, definition)
     return JSONResponse(version, status_code=201, headers={"Location": f"/services/{name}/{version}"})
@@ -119,10 +120,12 @@ async def patch_web_service_version(
     changes = _validation.service_definition(
         await json_body(request, settings, settings.max_service_body_bytes), partial=True
     )
-    if any(key in changes for key in _publish_check.CHECKED_FIELDS):
+    if any(key in changes for key in (*_publish_check.CHECKED_FIELDS, *_validation.VECTORIZED_CHECKED_FIELDS)):
         row = await asyncio.to_thread(service_of, store, name, version)
         definition = {**row["definition"], **changes}
-        await _check_starts(server, request, user, definition, changes.get("snapshotId"), row)
+        _validation.check_vectorized(definition)  # the fields it checks together may come from either
+        if any(key in changes for key in _publish_check.CHECKED_FIELDS):
+            await _check_starts(server, request, user, definition, changes.get("snapshotId"), row)
     await asyncio.to_thread(store.update_service, user.name, user.is_owner, name, version, changes)
     return JSONResponse(version)
 

@@ -64,6 +64,10 @@ def web_service(row: Record, user: User) -> dict[str, Any]:
         service["snapshotId"] = definition["snapshotId"]
     if "consumeTimeout" in definition:
         service["consumeTimeout"] = definition["consumeTimeout"]
+    if definition.get("vectorized"):
+        service["vectorized"] = True
+    if definition.get("maxBatchRows") is not None:
+        service["maxBatchRows"] = definition["maxBatchRows"]
     return service
 
 
@@ -78,6 +82,8 @@ def spec_of(store: Store, row: Record) -> dict[str, Any]:
         "inputs": [(d["name"], d["type"]) for d in definition.get("inputParameterDefinitions", [])],
         "outputs": [(d["name"], d["type"]) for d in definition.get("outputParameterDefinitions", [])],
         "outputFileNames": definition.get("outputFileNames", []),
+        "vectorized": bool(definition.get("vectorized")),
+        "maxBatchRows": definition.get("maxBatchRows"),
         "snapshotDir": str(objects) if objects.exists() else None,
         **store.execution_limits,
     }
