@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import hashlib
 import io
-import itertools
 import queue
 import threading
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from fastapi import Request
 
 from batchscore_server._errors import ApiError
 from batchscore_server._store import RECEIVING, DuplicateIdempotencyKey, Store
-from batchscore_server._validation import iter_batch_records
+from batchscore_server._validation import iter_batch_slices
 
 __all__ = ["RECEIVING", "BodyAbortedError", "DuplicateIdempotencyKey", "Received", "receive_batch", "store_batch"]
 SLICE_ROWS = 5_000  # rows a transaction: ~20 ms of holding SQLite's write lock
@@ -199,10 +198,9 @@ def store_batch(
     store.insert_receiving_batch(batch)
     total = 0
     try:
-        records = iter_batch_records(body, media_type, inputs)
-        while texts := list(itertools.islice(records, SLICE_ROWS)):
-            store.insert_rows(batch_id, total, texts)
-            total += len(texts)
+        for count, array_text in iter_batch_slices(body, media_type, inputs, SLICE_ROWS):
+            store.insert_slice(batch_id, total, array_text)
+            total += count
     except BaseException:
         store.delete_batch(batch_id)
         raise

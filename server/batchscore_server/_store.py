@@ -659,9 +659,13 @@ class Store:
 
     def insert_rows(self, batch_id: str, first_index: int, inputs: list[str]) -> None:
         """Add pending rows (their inputs as JSON texts), indexes from ``first_index`` on, in one transaction."""
+        self.insert_slice(batch_id, first_index, "[" + ",".join(inputs) + "]")
+
+    def insert_slice(self, batch_id: str, first_index: int, inputs: str) -> None:
+        """:meth:`insert_rows` with the rows' inputs as the text of one JSON array (split by the database)."""
         with self.engine.begin() as conn:
             sql = _INSERT_SLICE[conn.dialect.name]
-            conn.exec_driver_sql(sql, (batch_id, first_index, "[" + ",".join(inputs) + "]"))
+            conn.exec_driver_sql(sql, (batch_id, first_index, inputs))
             # A receipt still arriving keeps its lease: other replicas remove only receipts whose replica died.
             conn.execute(
                 sa.update(_db.batches)

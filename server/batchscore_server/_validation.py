@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import re
@@ -11,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
+from batchscore_server._ndjson_fast import ndjson_slices, slice_checker
 from batchscore_server._types import (
     LONE_SURROGATE,
     MAX_JSON_DEPTH,
@@ -276,21 +278,67 @@ def iter_batch_records(body: BinaryIO, media_type: str, inputs: list[tuple[str, 
 
     """
     count = 0
+    for text in _checked_texts(body, media_type, inputs):
+        count += 1
+        yield text
+    if not count:
+        raise ApiError(400, "the batch has no records", "body")
+
+
+def iter_batch_slices(
+    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]], slice_rows: int
+) -> Iterator[tuple[int, str]]:
+    """Read and check a batch body a slice of records at a time: ``(records, their JSON array's text)``.
+
+    What :func:`iter_batch_records` yields, joined into slices of about ``slice_rows`` records, with the same
+    records and the same errors. An NDJSON body of scalar inputs is checked a slice at a time in C
+    (``_ndjson_fast``), falling back to the record-at-a-time check for a slice that it does not accept whole.
+
+    Raises:
+        ApiError: As :func:`iter_batch_records`.
+
+    """
+    check = slice_checker(inputs) if media_type == "application/x-ndjson" else None
+    if check is None:
+        records = iter_batch_records(body, media_type, inputs)
+        while texts := list(itertools.islice(records, slice_rows)):
+            yield len(texts), "[" + ",".join(texts) + "]"
+        return
+    total = 0
+    for lines in ndjson_slices(body, slice_rows):
+        count = check(lines)
+        if count is not None:
+            # Each line is one whole JSON object (JSON text holds no raw newline), and valid UTF-8.
+            yield count, "[" + lines.replace(b"\n", b",").decode() + "]"
+        else:
+            texts = list(_checked_texts(io.BytesIO(lines), media_type, inputs, total))
+            count = len(texts)
+            if count:
+                yield count, "[" + ",".join(texts) + "]"
+        total += count
+    if not total:
+        raise ApiError(400, "the batch has no records", "body")
+
+
+def _checked_texts(
+    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]], first_index: int = 0
+) -> Iterator[str]:
+    """The records of ``body`` as JSON texts, each checked (400 at the first bad one).
+
+    Records are numbered from ``first_index`` in errors (an NDJSON slice of a larger body).
+    """
     passes = fast_record_check(inputs)
-    for index, record, text in _parsed_records(body, media_type, inputs):
+    for index, record, text in _parsed_records(body, media_type, inputs, first_index):
         if passes is None or not passes(record):
             try:
                 decode_inputs(inputs, record, f"body[{index}]")
             except InputError as error:
                 raise ApiError(400, str(error), error.field) from None
-        count += 1
         yield text if text is not None else json.dumps(record)
-    if not count:
-        raise ApiError(400, "the batch has no records", "body")
 
 
 def _parsed_records(
-    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]
+    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]], first_index: int = 0
 ) -> Iterator[tuple[int, Any, str | None]]:
     """``(index, record, its JSON text when the body already has it)`` for each record, parsed but not checked."""
     if media_type == "application/json":
@@ -321,7 +369,7 @@ def _parsed_records(
         finally:
             text.detach()  # the caller closes the body
     else:
-        index = 0
+        index = first_index
         for line in body:
             try:
                 record_text = line.decode("utf-8").strip()
