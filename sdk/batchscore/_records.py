@@ -139,7 +139,7 @@ def _is_missing(value: Any) -> bool:
 def _missing_value(where: str, parameter: Parameter, na: str) -> str:
     message = f"{where}, column {parameter.name!r}: a missing value (NaN or None)"
     if parameter.type != "numeric":
-        return f'{message}; a {parameter.type} input cannot take one (only numeric inputs can, with na="null")'
+        return f'{message}; an input of type {parameter.type} cannot take one (only numeric inputs can, with na="null")'
     return f'{message}; use na="null" to send it as null (the service gets NaN)'
 
 
