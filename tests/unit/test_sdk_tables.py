@@ -177,3 +177,18 @@ def test_cli_output_to_stdout_refuses_parquet_json_and_a_bad_na(
     code, _, stderr = cli("batch", "start", "s", "v1", "--input", str(records), "--na", "zero")
     assert code == EXIT_USAGE
     assert "--na must be error or null" in stderr
+
+
+def test_the_fake_server_keeps_passthrough_and_runs_null_as_nan() -> None:
+    from batchscore.testing import FakeServer
+
+    fake = FakeServer()
+    fake.add_service("svc", "v1", lambda x: -1.0 if math.isnan(x) else x * 2)
+    records = [{"x": 1.0, "car": "Mazda"}, {"x": math.nan, "car": "Fiat"}]
+    with fake.client() as client:
+        batch = client.get_service("svc", "v1").batch(records, passthrough=["car"], na="null").start()
+        batch.wait(progress=False)
+        frame = client.get_service("svc", "v1").get_batch(str(batch.id)).to_frame()
+    assert list(frame.columns) == ["x", "car", "success", "error_message", "answer"]
+    assert frame["car"].tolist() == ["Mazda", "Fiat"]
+    assert frame["answer"].tolist() == [2.0, -1.0]
