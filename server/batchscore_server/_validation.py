@@ -7,7 +7,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
@@ -275,18 +275,43 @@ def iter_batch_records(body: BinaryIO, media_type: str, inputs: list[tuple[str, 
             is not of its media type or has no records.
 
     """
+    for text, _ in iter_batch_rows(body, media_type, inputs):
+        yield text
+
+
+def iter_batch_rows(
+    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]], passthrough: Sequence[str] = ()
+) -> Iterator[tuple[str, str | None]]:
+    """As :func:`iter_batch_records`, with each record's passthrough values kept apart from its inputs.
+
+    A record may carry the keys named in ``passthrough`` besides its inputs (any other key is still refused);
+    they are taken out before the inputs are checked.
+
+    Yields:
+        ``(inputs JSON text, passthrough JSON object text)``; the second is None when ``passthrough`` is empty.
+
+    """
     count = 0
     passes = fast_record_check(inputs)
     for index, record, text in _parsed_records(body, media_type, inputs):
+        extra = None
+        if passthrough:
+            extra, text = _split_passthrough(record, passthrough), None
         if passes is None or not passes(record):
             try:
                 decode_inputs(inputs, record, f"body[{index}]")
             except InputError as error:
                 raise ApiError(400, str(error), error.field) from None
         count += 1
-        yield text if text is not None else json.dumps(record)
+        yield text if text is not None else json.dumps(record), extra
     if not count:
         raise ApiError(400, "the batch has no records", "body")
+
+
+def _split_passthrough(record: Any, passthrough: Sequence[str]) -> str:
+    """Take the passthrough keys out of a record (in place); their values as a JSON object's text."""
+    values = {name: record.pop(name) for name in passthrough if name in record} if isinstance(record, dict) else {}
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
 
 
 def _parsed_records(
