@@ -29,7 +29,7 @@ from batchscore._models import BatchState, BatchStatus, ExecutionAttempt, Execut
 from batchscore._retry import PollPolicy
 from batchscore._wire import CloseStream, Emit, OpenStream, ReadStream, Sleep
 from batchscore_client.api.batch import export_batch_execution_results
-from batchscore_client.models import ExportBatchExecutionResultsOrder
+from batchscore_client.models import ExportBatchExecutionResultsIncludeItem, ExportBatchExecutionResultsOrder
 
 ExportFormat = Literal["ndjson", "csv"]
 ExportOrder = Literal["input", "completion"]
@@ -95,6 +95,7 @@ class _Reader:
         self._carry = ""
         self._pending = ""  # a CSV record whose quoted field goes on over more lines
         self._header_seen = False
+        self._cursor_column = CURSOR_COLUMN
         self.count = 0
         self.end: dict[str, Any] | None = None
 
@@ -134,12 +135,13 @@ class _Reader:
         text, self._pending = self._pending, ""
         if not self._header_seen:
             self._header_seen = True
+            self._cursor_column = cursor_column(text)
             if self._state.csv_header is None:
                 self._state.csv_header = text
                 items.append(text)
             return
         row = next(csv.reader(io.StringIO(text)))
-        self._took(row[CURSOR_COLUMN])
+        self._took(row[self._cursor_column])
         items.append(row if self._parsed else text)
 
     def _took(self, cursor: str) -> None:
@@ -179,6 +181,7 @@ def export(
     state: ExportState,
     *,
     parsed: bool,
+    include_inputs: bool = False,
 ) -> Any:
     """The export flow: stream every record after ``state.cursor``, handing out each chunk's records.
 
@@ -196,7 +199,9 @@ def export(
     while True:
         reader = _Reader(state, format == "csv", parsed)
         arguments = (name, version, execution_id)
-        kwargs = {"order": order_value, "since": state.cursor}
+        kwargs: dict[str, Any] = {"order": order_value, "since": state.cursor}
+        if include_inputs:  # issue 16: each record's stored inputs (a server that does not know it ignores it)
+            kwargs["include"] = [ExportBatchExecutionResultsIncludeItem.INPUTS]
         state.request = httpx.Request("GET", str(export_batch_execution_results._get_kwargs(*arguments)["url"]))
         handle = yield OpenStream(export_batch_execution_results, arguments, kwargs, {"Accept": media})
         try:
@@ -261,13 +266,15 @@ def follow(
         )
 
 
-def _results(flow: Any) -> Any:
-    """``flow``'s emitted NDJSON objects as :class:`ExecutionResult`s."""
+def _results(flow: Any, inputs: dict[int, dict[str, Any]] | None = None) -> Any:
+    """``flow``'s emitted NDJSON objects as :class:`ExecutionResult`s; their ``inputs`` (if sent) into ``inputs``."""
     sent: Any = None
     try:
         instruction = flow.send(None)
         while True:
             if isinstance(instruction, Emit):
+                if inputs is not None:
+                    inputs.update((int(r["index"]), r["inputs"]) for r in instruction.items if "inputs" in r)
                 instruction = Emit([result_of(record) for record in instruction.items])
             try:
                 sent = yield instruction
@@ -277,6 +284,13 @@ def _results(flow: Any) -> Any:
             instruction = flow.send(sent)
     except StopIteration:
         return
+
+
+def inputs_by_index(inputs: dict[int, dict[str, Any]]) -> tuple[dict[str, Any], ...] | None:
+    """The inputs the export sent, as ``BatchStatus.inputs`` holds them (by index; ``{}`` for a record not sent)."""
+    if not inputs:
+        return None
+    return tuple(inputs.get(index, {}) for index in range(max(inputs) + 1))
 
 
 def result_of(record: dict[str, Any]) -> ExecutionResult:
@@ -296,6 +310,7 @@ def result_of(record: dict[str, Any]) -> ExecutionResult:
             for earlier in record.get("attempts") or ()
             if isinstance(earlier, dict) and isinstance(earlier.get("attempt"), int)
         ),
+        passthrough=dict(record["passthrough"]) if isinstance(record.get("passthrough"), dict) else {},
     )
 
 
@@ -313,12 +328,27 @@ def status_of(execution_id: str, end: dict[str, Any], results: tuple[ExecutionRe
     )
 
 
+_FIXED_COLUMNS = ["itemState", "attempt", "success", "errorMessage", "cursor"]
+
+
+def cursor_column(header: str) -> int:
+    """Where ``cursor`` is in a CSV export's header: passthrough and input columns (issue 16) come before it."""
+    names = next(csv.reader(io.StringIO(header)), [])
+    for start in range(1, len(names) - len(_FIXED_COLUMNS) + 1):
+        if names[start : start + len(_FIXED_COLUMNS)] == _FIXED_COLUMNS:
+            return start + len(_FIXED_COLUMNS) - 1
+    return CURSOR_COLUMN
+
+
 class FrameColumns:
     """A DataFrame's columns built record by record (lists, not a dict per row: a million rows stay compact)."""
 
     def __init__(self) -> None:
         self.index: list[int] = []
         self.columns: dict[str, list[Any]] = {"success": [], "error_message": []}
+        # The records' inputs (``include=inputs``) and passthrough values, as the server stored them (issue 16).
+        self.inputs: dict[str, list[Any]] = {}
+        self.passthrough: dict[str, list[Any]] = {}
 
     def add(self, record: dict[str, Any]) -> None:
         """Append one export record."""
@@ -326,26 +356,39 @@ class FrameColumns:
         self.index.append(int(record["index"]))
         self.columns["success"].append(bool(record.get("success")))
         self.columns["error_message"].append(str(record.get("errorMessage") or ""))
-        outputs = record.get("outputParameters")
-        for key, value in (outputs if isinstance(outputs, dict) else {}).items():
-            column = self.columns.get(key)
-            if column is None:
-                column = self.columns[key] = [None] * position
-            column.append(value)
-        for column in self.columns.values():
-            if len(column) <= position:
-                column.append(None)
+        for key, columns in (
+            ("outputParameters", self.columns),
+            ("inputs", self.inputs),
+            ("passthrough", self.passthrough),
+        ):
+            values = record.get(key)
+            for name, value in (values if isinstance(values, dict) else {}).items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = [None] * position
+                column.append(value)
+            for column in columns.values():
+                if len(column) <= position:
+                    column.append(None)
 
     def frame(self, inputs: list[dict[str, Any]] | None) -> Any:
-        """The DataFrame, indexed by ``index``, with the submitted inputs in front when known."""
+        """The DataFrame, indexed by ``index``: inputs, passthrough columns, ``success``, ``error_message``, outputs.
+
+        The inputs and passthrough values come from the export (any client); ``inputs``, the records this client
+        submitted, stand in for a server that does not send them (``include`` unknown to it).
+        """
         import pandas as pd
 
         if not self.index:
             return pd.DataFrame()
         data: dict[str, list[Any]] = {}
-        if inputs is not None:
+        if self.inputs:
+            data.update(self.inputs)
+        elif inputs is not None:
             names = list(dict.fromkeys(key for record in inputs[:1] for key in record))
             data = {name: [inputs[i].get(name) if i < len(inputs) else None for i in self.index] for name in names}
+        for name, column in self.passthrough.items():
+            data.setdefault(name, column)
         data.update(self.columns)
         return pd.DataFrame(data, index=pd.Index(self.index, name="index"))
 

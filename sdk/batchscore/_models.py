@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
@@ -185,6 +185,8 @@ class ExecutionResult:
         files: Consume replies: the declared artifacts' bytes (None for one not produced).
         attempts: A batch record's earlier runs that failed and were retried (``item_retries``), oldest first;
             empty when it ran once. With :attr:`error_message`, every run's error.
+        passthrough: A batch record's values of the batch's passthrough columns (``passthrough=[...]`` at start);
+            empty when it declared none.
 
     """
 
@@ -198,6 +200,7 @@ class ExecutionResult:
     files: dict[str, bytes | None] = field(default_factory=dict)
     attempt: int | None = None
     attempts: tuple[ExecutionAttempt, ...] = ()
+    passthrough: dict[str, Any] = field(default_factory=dict)
     raw: WebServiceResult | BatchExecutionResult | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -261,6 +264,7 @@ class ExecutionResult:
             files=files,
             attempt=int(attempt) if isinstance(attempt, int) else None,
             attempts=attempts,
+            passthrough=_free_form(_set(getattr(model, "passthrough", None), None)),
             raw=model,
         )
 
@@ -293,6 +297,7 @@ class BatchOptionsArguments(TypedDict, total=False):
     expires_after: float | timedelta | None
     callback_url: str | None
     callback_progress: bool | None
+    passthrough: Sequence[str] | None
 
 
 @dataclass(frozen=True)
@@ -312,6 +317,8 @@ class BatchOptions:
             deleted; the server's retention when None.
         callback_url: Where the server POSTs the batch's signed events (``batchscore.webhooks.verify``).
         callback_progress: Also send throttled ``batch.progress`` events.
+        passthrough: Extra columns of the records (an ID column, say) kept with the batch and returned with each
+            result and in ``to_frame()``, not given to the service.
 
     """
 
@@ -324,6 +331,7 @@ class BatchOptions:
     expires_after: float | timedelta | None = None
     callback_url: str | None = None
     callback_progress: bool | None = None
+    passthrough: Sequence[str] | None = None
 
     def request_arguments(self) -> dict[str, Any]:
         """The generated start operation's keyword arguments for the options that are set (none sent otherwise)."""
@@ -336,6 +344,8 @@ class BatchOptions:
             "callback_url": self.callback_url,
             "callback_progress": self.callback_progress,
         }
+        if self.passthrough:
+            arguments["passthrough"] = list(self.passthrough)
         if self.labels:
             arguments["label"] = [f"{key}={value}" for key, value in self.labels.items()]
         if self.expires_after is not None:
@@ -408,8 +418,8 @@ class BatchStatus:
     def to_frame(self) -> Any:
         """One row per record in index order, as a pandas DataFrame.
 
-        Columns: the record's inputs (when this client submitted the batch), ``success``, ``error_message``, and
-        one per output.
+        Columns: the record's inputs (when this client submitted the batch), its passthrough columns,
+        ``success``, ``error_message``, and one per output.
 
         Raises:
             ImportError: pandas is not installed.
@@ -423,13 +433,15 @@ class BatchStatus:
             row: dict[str, Any] = {"index": index}
             if self.inputs is not None and index < len(self.inputs):
                 row.update(self.inputs[index])
+            for name, value in result.passthrough.items():
+                row.setdefault(name, value)
             row["success"] = result.success
             row["error_message"] = result.error_message
             row.update(result.outputs)
             rows.append(row)
         return pd.DataFrame(rows).set_index("index") if rows else pd.DataFrame()
 
-    def to_csv(self, path: str | Any, *, escape_formulas: bool = True) -> None:
+    def to_csv(self, path: str | Any, *, escape_formulas: bool = True, **writer_options: Any) -> None:
         """Write :meth:`to_frame` to a CSV file.
 
         Args:
@@ -438,17 +450,19 @@ class BatchStatus:
                 a tab or a carriage return, so a spreadsheet shows it as text instead of running it as a formula
                 (OWASP's advice against CSV injection: results hold whatever the service's code returned). Number
                 cells are never changed. False writes every cell as it is.
+            **writer_options: Passed to ``pandas.DataFrame.to_csv`` (``sep=";"``, ``decimal=","``,
+                ``float_format="%.3f"``, ``index=False``, ...).
 
         """
         frame = self.to_frame()
         if escape_formulas:
             text_columns = frame.select_dtypes(include=["object", "string"]).columns
             frame[text_columns] = frame[text_columns].map(_escape_formula)
-        frame.to_csv(path)
+        frame.to_csv(path, **writer_options)
 
-    def to_parquet(self, path: str | Any) -> None:
-        """Write :meth:`to_frame` to a Parquet file (needs pyarrow)."""
-        self.to_frame().to_parquet(path)
+    def to_parquet(self, path: str | Any, **writer_options: Any) -> None:
+        """Write :meth:`to_frame` to a Parquet file (needs pyarrow); ``writer_options`` go to pandas' ``to_parquet``."""
+        self.to_frame().to_parquet(path, **writer_options)
 
     @property
     def is_final(self) -> bool:

@@ -70,8 +70,16 @@ def record_factory(source: RecordSource, inputs: Sequence[Parameter]) -> Callabl
     )
 
 
-def check_records(records: Iterable[Any], inputs: Sequence[Parameter]) -> int:
+def check_records(
+    records: Iterable[Any], inputs: Sequence[Parameter], passthrough: Sequence[str] = (), na: str = "error"
+) -> int:
     """Check every record against the service's inputs; return how many there are.
+
+    Args:
+        records: The records.
+        inputs: The service's inputs.
+        passthrough: Extra columns the records may carry (kept with the batch, not given to the service).
+        na: ``"null"``: a missing value (None) of a ``numeric`` input passes (the server takes it as NaN).
 
     Raises:
         InvalidRecordError: The first record that does not match, naming its row and column.
@@ -79,15 +87,17 @@ def check_records(records: Iterable[Any], inputs: Sequence[Parameter]) -> int:
     """
     count = 0
     for index, record in enumerate(records):
-        check_record(record, inputs, index)
+        check_record(record, inputs, index, passthrough, na)
         count += 1
     if count == 0:
         raise InvalidRecordError("the batch has no records", None, None)
     return count
 
 
-def check_record(record: Any, inputs: Sequence[Parameter], index: int | None) -> None:
-    """Check one record (a consume's inputs when ``index`` is None).
+def check_record(
+    record: Any, inputs: Sequence[Parameter], index: int | None, passthrough: Sequence[str] = (), na: str = "error"
+) -> None:
+    """Check one record (a consume's inputs when ``index`` is None); see :func:`check_records`.
 
     Raises:
         InvalidRecordError: Naming the row and the column that do not match.
@@ -98,18 +108,51 @@ def check_record(record: Any, inputs: Sequence[Parameter], index: int | None) ->
         raise InvalidRecordError(f"{where}: a record must be a mapping of input names to values", index, None)
     names = {p.name for p in inputs}
     for key in record:
-        if key not in names:
-            raise InvalidRecordError(
-                f"{where}, column {key!r}: the service has no such input (it takes {', '.join(sorted(names))})",
-                index,
-                str(key),
-            )
+        if key not in names and key not in passthrough:
+            raise InvalidRecordError(_unknown_column(where, str(key), names, record, index), index, str(key))
     for parameter in inputs:
         if parameter.name not in record:
             raise InvalidRecordError(f"{where}: input {parameter.name!r} is missing", index, parameter.name)
-        problem = _type_problem(parameter.type, record[parameter.name])
+        value = record[parameter.name]
+        if _is_missing(value) and index is not None:
+            if parameter.type == "numeric" and na == "null" and value is None:
+                continue
+            raise InvalidRecordError(_missing_value(where, parameter, na), index, parameter.name)
+        problem = _type_problem(parameter.type, value)
         if problem is not None:
             raise InvalidRecordError(f"{where}, column {parameter.name!r}: {problem}", index, parameter.name)
+
+
+def _unknown_column(where: str, key: str, names: set[str], record: Mapping[str, Any], index: int | None) -> str:
+    message = f"{where}, column {key!r}: the service has no such input (it takes {', '.join(sorted(names))})"
+    if index is None:
+        return message
+    # A table's ID or other extra columns: say how to keep them instead of refusing the batch without a way out.
+    extra = [str(name) for name in record if name not in names]
+    return f"{message}; to keep extra columns with the results, use passthrough={extra!r}"
+
+
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _missing_value(where: str, parameter: Parameter, na: str) -> str:
+    message = f"{where}, column {parameter.name!r}: a missing value (NaN or None)"
+    if parameter.type != "numeric":
+        return f'{message}; an input of type {parameter.type} cannot take one (only numeric inputs can, with na="null")'
+    return f'{message}; use na="null" to send it as null (the service gets NaN)'
+
+
+def missing_as_null(factory: Callable[[], Iterator[Record]]) -> Callable[[], Iterator[Record]]:
+    """The records of ``factory`` with NaN values as None (``na="null"``: sent as JSON null)."""
+
+    def records() -> Iterator[Record]:
+        for record in factory():
+            if isinstance(record, dict) and any(isinstance(v, float) and math.isnan(v) for v in record.values()):
+                record = {key: None if isinstance(v, float) and math.isnan(v) else v for key, v in record.items()}
+            yield record
+
+    return records
 
 
 def _type_problem(kind: str, value: Any) -> str | None:
@@ -219,7 +262,7 @@ def _convert_cell(kind: str | None, text: str | None, index: int, name: str) -> 
         raise InvalidRecordError(f"row {index}: the line has fewer cells than the header", index, name)
     try:
         if kind == "numeric":
-            return float(text)
+            return float(text) if text.strip() else math.nan  # an empty cell is a missing value (see na=)
         if kind == "integer":
             return int(text)
         if kind == "logical":

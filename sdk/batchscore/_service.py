@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from batchscore import _export
 from batchscore import _flows as flows
@@ -27,12 +27,21 @@ from batchscore._models import (
     ExecutionResult,
     ServiceInfo,
 )
-from batchscore._records import RecordSource, RecordStream, check_record, check_records, record_factory
+from batchscore._records import (
+    RecordSource,
+    RecordStream,
+    check_record,
+    check_records,
+    missing_as_null,
+    record_factory,
+)
 from batchscore._shared import ProgressCallback, WaitTracker
 from batchscore.webhooks import WebhookDelivery
 
 if TYPE_CHECKING:
     from batchscore._client import AsyncClient, Client
+
+NaPolicy = Literal["error", "null"]  # what a batch does with a missing value (see Service.batch)
 
 
 def _consume_inputs(info: ServiceInfo, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -141,6 +150,7 @@ class Service(_ServiceBase):
         parallel_count: int = 10,
         item_timeout: float | None = None,
         idempotency_key: str | None = None,
+        na: NaPolicy = "error",
         **options: Unpack[BatchOptionsArguments],
     ) -> Batch:
         """A batch of records to run (not started yet: call ``start()``).
@@ -150,9 +160,12 @@ class Service(_ServiceBase):
             parallel_count: How many records may run at once (the server may cap it).
             item_timeout: Seconds one record may run before it fails.
             idempotency_key: Starting twice with the same key gives the same execution (one is generated).
+            na: A missing value (NaN, None, an empty CSV cell): ``"error"`` refuses the batch naming the row and
+                column; ``"null"`` sends it as JSON null to ``numeric`` inputs (the service gets NaN).
             **options: Extension options, each a field of :class:`batchscore.BatchOptions`: ``max_failed_items``,
                 ``max_failure_ratio``, ``min_failure_sample``, ``item_retries``, ``retry_timeouts``, ``labels``,
-                ``expires_after``, ``callback_url``, ``callback_progress``.
+                ``expires_after``, ``callback_url``, ``callback_progress``, ``passthrough`` (extra columns such as
+                an ID kept with the batch and returned with the results, e.g. ``passthrough=["car"]``).
 
         Raises:
             InvalidRecordError: A record does not match the service's inputs (row and column named).
@@ -165,6 +178,7 @@ class Service(_ServiceBase):
             item_timeout=item_timeout,
             idempotency_key=idempotency_key,
             options=BatchOptions(**options),
+            na=na,
         )
 
     def get_batch(self, execution_id: str) -> Batch:
@@ -210,6 +224,7 @@ class AsyncService(_ServiceBase):
         parallel_count: int = 10,
         item_timeout: float | None = None,
         idempotency_key: str | None = None,
+        na: NaPolicy = "error",
         **options: Unpack[BatchOptionsArguments],
     ) -> AsyncBatch:
         """A batch of records to run (see :meth:`Service.batch`)."""
@@ -220,6 +235,7 @@ class AsyncService(_ServiceBase):
             item_timeout=item_timeout,
             idempotency_key=idempotency_key,
             options=BatchOptions(**options),
+            na=na,
         )
 
     def get_batch(self, execution_id: str) -> AsyncBatch:
@@ -248,6 +264,7 @@ class _BatchBase:
         idempotency_key: str | None = None,
         execution_id: str | None = None,
         options: BatchOptions | None = None,
+        na: NaPolicy = "error",
     ) -> None:
         self._service_info = service.info
         self.options = options or BatchOptions()
@@ -258,8 +275,13 @@ class _BatchBase:
         self._factory = None
         self.record_count = 0
         if records is not None:
+            if na not in ("error", "null"):
+                raise ValueError(f'na must be "error" or "null", not {na!r}')
             self._factory = record_factory(records, service.info.inputs)
-            self.record_count = check_records(self._factory(), service.info.inputs)
+            if na == "null":
+                self._factory = missing_as_null(self._factory)
+            passthrough = tuple(self.options.passthrough or ())
+            self.record_count = check_records(self._factory(), service.info.inputs, passthrough, na)
 
     @property
     def id(self) -> str | None:
@@ -319,9 +341,11 @@ class _BatchBase:
             on_result=on_result,
         )
 
-    def _export_flow(self, order: str, format: str, state: _export.ExportState, parsed: bool) -> Any:
+    def _export_flow(
+        self, order: str, format: str, state: _export.ExportState, parsed: bool, include_inputs: bool = False
+    ) -> Any:
         _export.check_options(order, format)
-        return _export.export(*self._ids(), order, format, state, parsed=parsed)
+        return _export.export(*self._ids(), order, format, state, parsed=parsed, include_inputs=include_inputs)
 
     def _follow_flow(
         self, client: Client | AsyncClient, state: _export.ExportState, poll_interval: float | None
@@ -480,21 +504,23 @@ class Batch(_BatchBase):
         """
         summary = self.results(show_partial_results=False)
         state = _export.ExportState()
-        flow = _export._results(self._export_flow(order, "ndjson", state, parsed=True))
+        sent: dict[int, dict[str, Any]] = {}  # the stored inputs, from a server that knows include=inputs
+        flow = _export._results(self._export_flow(order, "ndjson", state, True, include_inputs=True), sent)
         try:
             results = tuple(self._client._iterate(flow))
         except NotFoundError:
             if state.records or state.end is not None:
                 raise
             return self.results()
-        return replace(summary, results=results)
+        return replace(summary, results=results, inputs=_export.inputs_by_index(sent) or summary.inputs)
 
     def to_frame(self, order: _export.ExportOrder = "input") -> Any:
         """Every finished record's result as a pandas DataFrame, streamed from the export (see :meth:`export`).
 
-        Columns: the record's inputs (when this client submitted the batch), ``success``, ``error_message`` and one
-        per output; indexed by ``index``. Records are added to the columns as they arrive (the raw text is never
-        held whole).
+        Columns: the record's inputs, its passthrough columns, ``success``, ``error_message`` and one per output;
+        indexed by ``index``; the same in any process (the server sends the stored inputs; from a server that does
+        not, the inputs are those this client submitted, when it did). Records are added to the columns as they
+        arrive (the raw text is never held whole).
 
         Raises:
             ImportError: pandas is not installed.
@@ -505,7 +531,7 @@ class Batch(_BatchBase):
 
         columns = _export.FrameColumns()
         state = _export.ExportState()
-        for record in self._client._iterate(self._export_flow(order, "ndjson", state, parsed=True)):
+        for record in self._client._iterate(self._export_flow(order, "ndjson", state, True, include_inputs=True)):
             columns.add(record)
         return columns.frame(self._inputs())
 
@@ -641,14 +667,15 @@ class AsyncBatch(_BatchBase):
         """The batch's state and every finished result, from the export (see :meth:`Batch.exported_results`)."""
         summary = await self.results(show_partial_results=False)
         state = _export.ExportState()
-        flow = _export._results(self._export_flow(order, "ndjson", state, parsed=True))
+        sent: dict[int, dict[str, Any]] = {}  # the stored inputs, from a server that knows include=inputs
+        flow = _export._results(self._export_flow(order, "ndjson", state, True, include_inputs=True), sent)
         try:
             results = tuple([result async for result in self._client._iterate(flow)])
         except NotFoundError:
             if state.records or state.end is not None:
                 raise
             return await self.results()
-        return replace(summary, results=results)
+        return replace(summary, results=results, inputs=_export.inputs_by_index(sent) or summary.inputs)
 
     async def to_frame(self, order: _export.ExportOrder = "input") -> Any:
         """Every finished record's result as a pandas DataFrame (see :meth:`Batch.to_frame`)."""
@@ -656,7 +683,7 @@ class AsyncBatch(_BatchBase):
 
         columns = _export.FrameColumns()
         state = _export.ExportState()
-        async for record in self._client._iterate(self._export_flow(order, "ndjson", state, parsed=True)):
+        async for record in self._client._iterate(self._export_flow(order, "ndjson", state, True, include_inputs=True)):
             columns.add(record)
         return columns.frame(self._inputs())
 

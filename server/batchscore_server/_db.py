@@ -151,6 +151,8 @@ batches = sa.Table(
     # Webhooks: where the batch's events go, and whether progress events are wanted.
     sa.Column("callback_url", sa.String),
     sa.Column("callback_progress", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Issue 16 (revision 0004): the passthrough column names given at start, a JSON list (NULL: none).
+    sa.Column("passthrough", JSON_DOCUMENT),
     sa.UniqueConstraint("owner", "idempotency_key", name="uq_batches_idempotency"),
     sa.Index("ix_batches_state", "state"),
     sa.Index("ix_batches_expires_at", "expired", "expires_at"),  # the retention sweep: unexpired and due
@@ -181,6 +183,8 @@ batch_rows = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False, server_default="0"),
     # The errors of its earlier attempts that failed and were retried, as a JSON list (NULL: none).
     sa.Column("attempts", JSON_DOCUMENT),
+    # Issue 16 (revision 0004): the record's passthrough values, a JSON object (NULL: the batch declared none).
+    sa.Column("passthrough", JSON_DOCUMENT),
     sa.Index("ix_batch_rows_seq", "batch_id", "seq"),
 )
 
@@ -428,6 +432,7 @@ POLL_BATCH_COLUMNS = (
     "expires_at",
     "expired",
     "callback_url",
+    "passthrough",  # issue 16
 )
 # Not "SELECT *": the spec (the whole service definition, JSON) is not needed to answer a poll.
 _POLL_BATCH_SQL = f"SELECT {', '.join(POLL_BATCH_COLUMNS)} FROM batches WHERE id = ? AND name = ? AND version = ?"
@@ -602,6 +607,12 @@ _CHUNK_BY_SEQ_SQL = (
     "SELECT idx, state, result, attempt, seq FROM batch_rows "
     "WHERE batch_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
+# The same rows with their passthrough values and inputs after the key (an export of a batch with passthrough
+# columns, or one asked to include the inputs: issue 16).
+_WIDE_CHUNK_SQL = {
+    by_seq: sql.replace(f"{key} FROM batch_rows", f"{key}, passthrough, inputs FROM batch_rows")
+    for by_seq, key, sql in ((False, "idx", _CHUNK_BY_INDEX_SQL), (True, "seq", _CHUNK_BY_SEQ_SQL))
+}
 _NTH_SEQ_AFTER_SQL = "SELECT seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?"
 _LAST_SEQ_AFTER_SQL = "SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?"
 
@@ -619,18 +630,28 @@ def last_seq_after(conn: Any, batch_id: str, after: int) -> int | None:
 
 
 def result_chunk(
-    conn: Any, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
+    conn: Any,
+    batch_id: str,
+    by_seq: bool,
+    after: int,
+    bound: int,
+    max_rows: int,
+    max_bytes: int,
+    passthrough: bool = False,
 ) -> tuple[list[tuple[int, str, str, int]], int | None]:
     """One chunk of a poll's rows: ``(idx, state, result JSON text, attempt)`` and the key to read the next after.
 
-    As :func:`keyed_result_chunk`, without each row's key.
+    As :func:`keyed_result_chunk`, without each row's key; with ``passthrough``, each row's passthrough values
+    (JSON text) as a fifth item.
     """
-    rows, key = keyed_result_chunk(conn, batch_id, by_seq, after, bound, max_rows, max_bytes)
+    rows, key = keyed_result_chunk(conn, batch_id, by_seq, after, bound, max_rows, max_bytes, passthrough)
+    if passthrough:
+        return [(*row[:4], row[5]) for row in rows], key  # type: ignore[misc]
     return [row[:4] for row in rows], key
 
 
 def keyed_result_chunk(
-    conn: Any, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int
+    conn: Any, batch_id: str, by_seq: bool, after: int, bound: int, max_rows: int, max_bytes: int, wide: bool = False
 ) -> tuple[list[tuple[int, str, str, int, int]], int | None]:
     """One chunk of rows with their key: ``(idx, state, result JSON text, attempt, key)`` and the key to read after.
 
@@ -646,19 +667,22 @@ def keyed_result_chunk(
         max_rows: At most this many rows.
         max_bytes: The chunk ends after the row that brings its results to this many characters: its memory is
             bounded whatever the batch's size (rows are read one at a time, and the rest left unread).
+        wide: Each row also has its passthrough values and its inputs (JSON texts; passthrough NULL when none).
 
     Returns:
         The rows, and the key after the last of them, or None when there are no more.
 
     """
-    cursor = conn.execute(_CHUNK_BY_SEQ_SQL if by_seq else _CHUNK_BY_INDEX_SQL, (batch_id, after, bound, max_rows))
-    rows: list[tuple[int, str, str, int, int]] = []
+    sql = _WIDE_CHUNK_SQL[by_seq] if wide else (_CHUNK_BY_SEQ_SQL if by_seq else _CHUNK_BY_INDEX_SQL)
+    cursor = conn.execute(sql, (batch_id, after, bound, max_rows))
+    rows: list[Any] = []
     size = 0
     key = after
     try:
-        for index, state, result, attempt, key in cursor:
-            rows.append((index, state, result, attempt, key))
-            size += len(result)
+        for row in cursor:
+            rows.append(tuple(row))
+            key = row[4]
+            size += len(row[2]) + (len(row[6]) if wide else 0)
             if size >= max_bytes:
                 return rows, key
     finally:

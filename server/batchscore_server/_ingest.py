@@ -14,9 +14,10 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import itertools
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -24,7 +25,7 @@ from fastapi import Request
 
 from batchscore_server._errors import ApiError
 from batchscore_server._store import RECEIVING, DuplicateIdempotencyKey, Store
-from batchscore_server._validation import iter_batch_slices
+from batchscore_server._validation import iter_batch_rows, iter_batch_slices
 
 __all__ = ["RECEIVING", "BodyAbortedError", "DuplicateIdempotencyKey", "Received", "receive_batch", "store_batch"]
 SLICE_ROWS = 5_000  # rows a transaction: ~20 ms of holding SQLite's write lock
@@ -122,6 +123,7 @@ async def receive_batch(
     batch: Mapping[str, Any],
     media_type: str,
     inputs: list[tuple[str, str]],
+    passthrough: Sequence[str] = (),
 ) -> Received:
     """Store a batch's records while its body arrives: the loop reads and hashes, a thread checks and stores.
 
@@ -135,6 +137,7 @@ async def receive_batch(
         batch: The ``batches`` row to insert, without ``state`` and ``total``.
         media_type: The body's media type (see ``_validation.batch_media_type``).
         inputs: The service's inputs as ``(name, type)`` pairs.
+        passthrough: The batch's passthrough column names (kept apart from the inputs, stored with each row).
 
     Returns:
         The records stored and the body's hash.
@@ -150,7 +153,9 @@ async def receive_batch(
         raise ApiError(413, f"the body is over the limit of {limit} bytes", "body")
     pipe = _BodyPipe(asyncio.get_running_loop())
     reader = io.BufferedReader(pipe, buffer_size=64 * 1024)
-    storing = asyncio.ensure_future(asyncio.to_thread(store_batch, store, batch, reader, media_type, inputs))
+    storing = asyncio.ensure_future(
+        asyncio.to_thread(store_batch, store, batch, reader, media_type, inputs, passthrough)
+    )
     digest = hashlib.sha256()
     size = 0
     try:
@@ -174,7 +179,12 @@ async def receive_batch(
 
 
 def store_batch(
-    store: Store, batch: Mapping[str, Any], body: BinaryIO, media_type: str, inputs: list[tuple[str, str]]
+    store: Store,
+    batch: Mapping[str, Any],
+    body: BinaryIO,
+    media_type: str,
+    inputs: list[tuple[str, str]],
+    passthrough: Sequence[str] = (),
 ) -> int:
     """Check every record of ``body`` and store the batch with its rows; blocking (run it in a thread).
 
@@ -184,6 +194,7 @@ def store_batch(
         body: The body, readable in binary mode.
         media_type: Its media type (see ``_validation.batch_media_type``).
         inputs: The service's inputs as ``(name, type)`` pairs.
+        passthrough: The batch's passthrough column names.
 
     Returns:
         The number of records; every row is stored, and the batch is still ``receiving``.
@@ -198,9 +209,16 @@ def store_batch(
     store.insert_receiving_batch(batch)
     total = 0
     try:
-        for count, array_text in iter_batch_slices(body, media_type, inputs, SLICE_ROWS):
-            store.insert_slice(batch_id, total, array_text)
-            total += count
+        if passthrough:
+            records = iter_batch_rows(body, media_type, inputs, passthrough)
+            while rows := list(itertools.islice(records, SLICE_ROWS)):
+                texts = [text for text, _ in rows]
+                store.insert_rows(batch_id, total, texts, [extra for _, extra in rows])
+                total += len(texts)
+        else:
+            for count, array_text in iter_batch_slices(body, media_type, inputs, SLICE_ROWS):
+                store.insert_slice(batch_id, total, array_text)
+                total += count
     except BaseException:
         store.delete_batch(batch_id)
         raise

@@ -15,9 +15,11 @@ from urllib.parse import urlsplit
 
 from batchscore_server._errors import ApiError
 
-__all__ = ["MAX_LABELS", "StartOptions", "parse_start_options"]
+__all__ = ["MAX_LABELS", "MAX_PASSTHROUGH", "StartOptions", "check_passthrough", "parse_start_options"]
 
 MAX_LABELS = 16
+MAX_PASSTHROUGH = 32  # passthrough column names of one batch
+_MAX_PASSTHROUGH_NAME = 128
 _LABEL_KEY = re.compile(r"[A-Za-z0-9_.-]{1,63}")
 _MAX_LABEL_VALUE = 255
 _MAX_ITEM_RETRIES = 10
@@ -41,6 +43,7 @@ class StartOptions:
     expires_after: float | None = None
     callback_url: str | None = None
     callback_progress: bool = False
+    passthrough: tuple[str, ...] | None = None  # issue 16
 
     def columns(self) -> dict[str, Any]:
         """The ``batches`` columns (``labels`` included: the store writes ``batch_labels`` from it)."""
@@ -54,6 +57,7 @@ class StartOptions:
             "expires_after": self.expires_after,
             "callback_url": self.callback_url,
             "callback_progress": self.callback_progress,
+            "passthrough": list(self.passthrough) if self.passthrough else None,
         }
 
     def request_parts(self) -> list[Any]:
@@ -107,6 +111,41 @@ def _labels(values: list[str] | None) -> dict[str, str] | None:
     return labels
 
 
+def _passthrough(values: list[str] | None) -> tuple[str, ...] | None:
+    if not values:
+        return None
+    # The same name twice is one column (liberal, as labels are).
+    names = tuple(dict.fromkeys(values))
+    if len(names) > MAX_PASSTHROUGH:
+        raise ApiError(400, f"passthrough: at most {MAX_PASSTHROUGH} column names, got {len(names)}", "passthrough")
+    for name in names:
+        if not 1 <= len(name) <= _MAX_PASSTHROUGH_NAME or any(ord(character) < 0x20 for character in name):
+            raise ApiError(
+                400,
+                f"passthrough names must have 1 to {_MAX_PASSTHROUGH_NAME} characters, no control ones;"
+                f" got {name[:80]!r}",
+                "passthrough",
+            )
+    return names
+
+
+def check_passthrough(options: StartOptions, spec: dict[str, Any]) -> None:
+    """Refuse passthrough names that are also an input or output of the service (its record or result has them).
+
+    Raises:
+        ApiError: 400 naming ``passthrough``.
+
+    """
+    taken = {str(pair[0]) for key in ("inputs", "outputs") for pair in spec.get(key) or []}
+    for name in options.passthrough or ():
+        if name in taken:
+            raise ApiError(
+                400,
+                f"passthrough {name!r} is an input or output of the service; name only the extra columns",
+                "passthrough",
+            )
+
+
 def _callback_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -135,6 +174,7 @@ def parse_start_options(
     expires_after: str | None = None,
     callback_url: str | None = None,
     callback_progress: bool | None = None,
+    passthrough: list[str] | None = None,
 ) -> StartOptions:
     """Parse the start's extension query parameters (their raw text).
 
@@ -160,4 +200,5 @@ def parse_start_options(
         expires_after=float(expires) if expires is not None else None,
         callback_url=_callback_url(callback_url),
         callback_progress=bool(callback_progress),
+        passthrough=_passthrough(passthrough),
     )

@@ -53,6 +53,15 @@ _INSERT_SLICE = {
     "FROM json_array_elements(%s::json) WITH ORDINALITY AS t(value, ord)",
 }
 
+# The same with each row's passthrough values (issue 16): a second array of JSON objects, matched by position.
+_INSERT_SLICE_PASSTHROUGH = {
+    "sqlite": "INSERT INTO batch_rows (batch_id, idx, inputs, passthrough, state) "
+    "SELECT ?, ? + i.key, i.value, p.value, 'pending' FROM json_each(?) AS i JOIN json_each(?) AS p ON p.key = i.key",
+    "postgresql": "INSERT INTO batch_rows (batch_id, idx, inputs, passthrough, state) "
+    "SELECT %s, %s + i.ord - 1, i.value::text, p.value::text, 'pending' "
+    "FROM json_array_elements(%s::json) WITH ORDINALITY AS i(value, ord) "
+    "JOIN json_array_elements(%s::json) WITH ORDINALITY AS p(value, ord) ON p.ord = i.ord",
+}
 
 _PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 
@@ -441,33 +450,41 @@ class Store:
                 else:
                     bound = page_end
                     has_more = _db.last_seq_after(conn, batch_id, page_end) is not None
-            rows, key = _db.result_chunk(conn, batch_id, by_seq, start, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES)
-        more = None if key is None else self._more_results(batch_id, by_seq, key, bound)
+            wide = batch.get("passthrough") not in (None, "null")  # issue 16: each row's passthrough values too
+            rows, key = _db.result_chunk(conn, batch_id, by_seq, start, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES, wide)
+        more = None if key is None else self._more_results(batch_id, by_seq, key, bound, wide)
         return PollPage(batch, rows, bound, has_more, more)
 
-    def _more_results(self, batch_id: str, by_seq: bool, key: int, bound: int) -> Iterator[list[PolledRow]]:
+    def _more_results(
+        self, batch_id: str, by_seq: bool, key: int, bound: int, wide: bool = False
+    ) -> Iterator[list[PolledRow]]:
         """The chunks of a poll's rows after its first, each read when asked for (see :meth:`poll_page`)."""
         pool = _db.read_pool(self.engine)
         after: int | None = key
         while after is not None:
             with pool.read_snapshot() as conn:
-                rows, after = _db.result_chunk(conn, batch_id, by_seq, after, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES)
+                rows, after = _db.result_chunk(
+                    conn, batch_id, by_seq, after, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES, wide
+                )
             if rows:
                 yield rows
 
-    def keyed_results(self, batch_id: str, by_seq: bool, after: int, bound: int) -> Iterator[list[KeyedRow]]:
+    def keyed_results(
+        self, batch_id: str, by_seq: bool, after: int, bound: int, wide: bool = False
+    ) -> Iterator[list[KeyedRow]]:
         """A batch's rows with a result, in chunks each read (in its own short snapshot) when asked for.
 
         In completion order (``by_seq``) the rows finished after the completion sequence ``after``, else the rows
         after the index ``after``; only rows finished by the completion sequence ``bound``. The export streams
-        these: its memory is one chunk's, whatever the batch's size (see :meth:`poll_page`).
+        these: its memory is one chunk's, whatever the batch's size (see :meth:`poll_page`). ``wide``: each row
+        also has its passthrough values and inputs (see ``_db.keyed_result_chunk``).
         """
         pool = _db.read_pool(self.engine)
         key: int | None = after
         while key is not None:
             with pool.read_snapshot() as conn:
                 rows, key = _db.keyed_result_chunk(
-                    conn, batch_id, by_seq, key, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES
+                    conn, batch_id, by_seq, key, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES, wide
                 )
             if rows:
                 yield rows
@@ -657,15 +674,25 @@ class Store:
         except sa.exc.IntegrityError:
             raise DuplicateIdempotencyKey from None
 
-    def insert_rows(self, batch_id: str, first_index: int, inputs: list[str]) -> None:
-        """Add pending rows (their inputs as JSON texts), indexes from ``first_index`` on, in one transaction."""
-        self.insert_slice(batch_id, first_index, "[" + ",".join(inputs) + "]")
+    def insert_rows(
+        self, batch_id: str, first_index: int, inputs: list[str], passthrough: list[str | None] | None = None
+    ) -> None:
+        """Add pending rows (their inputs as JSON texts), indexes from ``first_index`` on, in one transaction.
 
-    def insert_slice(self, batch_id: str, first_index: int, inputs: str) -> None:
-        """:meth:`insert_rows` with the rows' inputs as the text of one JSON array (split by the database)."""
+        ``passthrough``: each row's passthrough values as a JSON object's text (the batch declared passthrough
+        columns), in the order of ``inputs``.
+        """
+        extras = None if passthrough is None else "[" + ",".join(extra or "{}" for extra in passthrough) + "]"
+        self.insert_slice(batch_id, first_index, "[" + ",".join(inputs) + "]", extras)
+
+    def insert_slice(self, batch_id: str, first_index: int, inputs: str, passthrough: str | None = None) -> None:
+        """:meth:`insert_rows` with the rows' inputs (and passthrough values) as JSON arrays' texts."""
         with self.engine.begin() as conn:
-            sql = _INSERT_SLICE[conn.dialect.name]
-            conn.exec_driver_sql(sql, (batch_id, first_index, inputs))
+            if passthrough is None:
+                conn.exec_driver_sql(_INSERT_SLICE[conn.dialect.name], (batch_id, first_index, inputs))
+            else:
+                sql = _INSERT_SLICE_PASSTHROUGH[conn.dialect.name]
+                conn.exec_driver_sql(sql, (batch_id, first_index, inputs, passthrough))
             # A receipt still arriving keeps its lease: other replicas remove only receipts whose replica died.
             conn.execute(
                 sa.update(_db.batches)

@@ -353,6 +353,10 @@ def _decode_value(type_name: str, value: object, field: str) -> Any:
     if type_name == "integer":
         return _decode_integer(value, field)
     if type_name == "numeric":
+        if value is None:
+            # A missing value (issue 16: the SDK's na="null" sends a table's NaN so): NaN, what pandas and numpy
+            # read as missing. Only numeric takes null; other types have no missing value the code could test.
+            return math.nan
         if isinstance(value, int | float) and not isinstance(value, bool):
             try:
                 number = float(value)

@@ -8,7 +8,7 @@ import itertools
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 from batchscore_server._errors import ApiError
@@ -277,11 +277,43 @@ def iter_batch_records(body: BinaryIO, media_type: str, inputs: list[tuple[str, 
             is not of its media type or has no records.
 
     """
-    count = 0
-    for text in _checked_texts(body, media_type, inputs):
-        count += 1
+    for text, _ in iter_batch_rows(body, media_type, inputs):
         yield text
-    if not count:
+
+
+def iter_batch_rows(
+    body: BinaryIO,
+    media_type: str,
+    inputs: list[tuple[str, str]],
+    passthrough: Sequence[str] = (),
+    first_index: int = 0,
+    *,
+    slice_of_body: bool = False,
+) -> Iterator[tuple[str, str | None]]:
+    """As :func:`iter_batch_records`, with each record's passthrough values kept apart from its inputs.
+
+    A record may carry the keys named in ``passthrough`` besides its inputs (any other key is still refused);
+    they are taken out before the inputs are checked. ``first_index`` and ``slice_of_body``: the body is an NDJSON
+    slice of a larger one, whose records are numbered from ``first_index`` in errors, and which may hold none.
+
+    Yields:
+        ``(inputs JSON text, passthrough JSON object text)``; the second is None when ``passthrough`` is empty.
+
+    """
+    count = 0
+    passes = fast_record_check(inputs)
+    for index, record, text in _parsed_records(body, media_type, inputs, first_index):
+        extra = None
+        if passthrough:
+            extra, text = _split_passthrough(record, passthrough), None
+        if passes is None or not passes(record):
+            try:
+                decode_inputs(inputs, record, f"body[{index}]")
+            except InputError as error:
+                raise ApiError(400, str(error), error.field) from None
+        count += 1
+        yield text if text is not None else json.dumps(record), extra
+    if not count and not slice_of_body:
         raise ApiError(400, "the batch has no records", "body")
 
 
@@ -311,7 +343,8 @@ def iter_batch_slices(
             # Each line is one whole JSON object (JSON text holds no raw newline), and valid UTF-8.
             yield count, "[" + lines.replace(b"\n", b",").decode() + "]"
         else:
-            texts = list(_checked_texts(io.BytesIO(lines), media_type, inputs, total))
+            rows = iter_batch_rows(io.BytesIO(lines), media_type, inputs, (), total, slice_of_body=True)
+            texts = [text for text, _ in rows]
             count = len(texts)
             if count:
                 yield count, "[" + ",".join(texts) + "]"
@@ -320,21 +353,10 @@ def iter_batch_slices(
         raise ApiError(400, "the batch has no records", "body")
 
 
-def _checked_texts(
-    body: BinaryIO, media_type: str, inputs: list[tuple[str, str]], first_index: int = 0
-) -> Iterator[str]:
-    """The records of ``body`` as JSON texts, each checked (400 at the first bad one).
-
-    Records are numbered from ``first_index`` in errors (an NDJSON slice of a larger body).
-    """
-    passes = fast_record_check(inputs)
-    for index, record, text in _parsed_records(body, media_type, inputs, first_index):
-        if passes is None or not passes(record):
-            try:
-                decode_inputs(inputs, record, f"body[{index}]")
-            except InputError as error:
-                raise ApiError(400, str(error), error.field) from None
-        yield text if text is not None else json.dumps(record)
+def _split_passthrough(record: Any, passthrough: Sequence[str]) -> str:
+    """Take the passthrough keys out of a record (in place); their values as a JSON object's text."""
+    values = {name: record.pop(name) for name in passthrough if name in record} if isinstance(record, dict) else {}
+    return json.dumps(values, separators=(",", ":"), ensure_ascii=False)
 
 
 def _parsed_records(

@@ -123,7 +123,16 @@ def test_numeric_accepts_ints_and_floats_as_float() -> None:
     assert isinstance(value, float)
 
 
-@pytest.mark.parametrize("value", [True, False, "1.5", None, [1.0], 10**400])
+def test_numeric_takes_null_as_a_missing_value_nan() -> None:
+    assert math.isnan(decode_one("numeric", None))
+
+
+@pytest.mark.parametrize("kind", ["integer", "logical", "character"])
+def test_other_scalars_still_refuse_null(kind: str) -> None:
+    assert refused(kind, None).field == "body[3].x"
+
+
+@pytest.mark.parametrize("value", [True, False, "1.5", [1.0], 10**400])
 def test_numeric_refuses(value: Any) -> None:
     assert refused("numeric", value).field == "body[3].x"
 

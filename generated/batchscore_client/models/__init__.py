@@ -4,6 +4,7 @@ from .access_token_response import AccessTokenResponse
 from .access_token_response_token_type import AccessTokenResponseTokenType
 from .batch_execution_list import BatchExecutionList
 from .batch_execution_result import BatchExecutionResult
+from .batch_execution_result_passthrough import BatchExecutionResultPassthrough
 from .batch_execution_summary import BatchExecutionSummary
 from .batch_execution_summary_labels import BatchExecutionSummaryLabels
 from .batch_export_end import BatchExportEnd
@@ -18,6 +19,9 @@ from .create_snapshot_request import CreateSnapshotRequest
 from .create_snapshot_response import CreateSnapshotResponse
 from .error import Error
 from .error_detail import ErrorDetail
+from .export_batch_execution_results_include_item import (
+    ExportBatchExecutionResultsIncludeItem,
+)
 from .export_batch_execution_results_order import ExportBatchExecutionResultsOrder
 from .get_web_service_swagger_response_200 import GetWebServiceSwaggerResponse200
 from .input_parameters import InputParameters
@@ -52,6 +56,7 @@ __all__ = (
     "AccessTokenResponseTokenType",
     "BatchExecutionList",
     "BatchExecutionResult",
+    "BatchExecutionResultPassthrough",
     "BatchExecutionSummary",
     "BatchExecutionSummaryLabels",
     "BatchExportEnd",
@@ -66,6 +71,7 @@ __all__ = (
     "CreateSnapshotResponse",
     "Error",
     "ErrorDetail",
+    "ExportBatchExecutionResultsIncludeItem",
     "ExportBatchExecutionResultsOrder",
     "GetWebServiceSwaggerResponse200",
     "InputParameters",

@@ -10,6 +10,9 @@ from ..models.batch_item_state import BatchItemState
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.batch_execution_result_passthrough import (
+        BatchExecutionResultPassthrough,
+    )
     from ..models.batch_item_attempt import BatchItemAttempt
     from ..models.output_parameters import OutputParameters
     from ..models.web_service_result_output_files import WebServiceResultOutputFiles
@@ -41,6 +44,9 @@ class BatchExecutionResult:
                 it never ran (canceled before it started).
             attempts (list[BatchItemAttempt] | Unset): The earlier runs of the record that failed and were retried
                 (`itemRetries`), oldest first; absent when there were none.
+            passthrough (BatchExecutionResultPassthrough | Unset): The record's values of the batch's passthrough columns
+                (`passthrough` at start), as sent (strings from a CSV body); present only when the batch declared passthrough
+                columns.
     """
 
     success: bool
@@ -53,6 +59,7 @@ class BatchExecutionResult:
     item_state: BatchItemState | Unset = UNSET
     attempt: int | Unset = UNSET
     attempts: list[BatchItemAttempt] | Unset = UNSET
+    passthrough: BatchExecutionResultPassthrough | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +96,10 @@ class BatchExecutionResult:
                 attempts_item = attempts_item_data.to_dict()
                 attempts.append(attempts_item)
 
+        passthrough: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.passthrough, Unset):
+            passthrough = self.passthrough.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -114,11 +125,16 @@ class BatchExecutionResult:
             field_dict["attempt"] = attempt
         if attempts is not UNSET:
             field_dict["attempts"] = attempts
+        if passthrough is not UNSET:
+            field_dict["passthrough"] = passthrough
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.batch_execution_result_passthrough import (
+            BatchExecutionResultPassthrough,
+        )
         from ..models.batch_item_attempt import BatchItemAttempt
         from ..models.output_parameters import OutputParameters
         from ..models.web_service_result_output_files import WebServiceResultOutputFiles
@@ -166,6 +182,13 @@ class BatchExecutionResult:
 
                 attempts.append(attempts_item)
 
+        _passthrough = d.pop("passthrough", UNSET)
+        passthrough: BatchExecutionResultPassthrough | Unset
+        if isinstance(_passthrough, Unset):
+            passthrough = UNSET
+        else:
+            passthrough = BatchExecutionResultPassthrough.from_dict(_passthrough)
+
         batch_execution_result = cls(
             success=success,
             error_message=error_message,
@@ -177,6 +200,7 @@ class BatchExecutionResult:
             item_state=item_state,
             attempt=attempt,
             attempts=attempts,
+            passthrough=passthrough,
         )
 
         batch_execution_result.additional_properties = d

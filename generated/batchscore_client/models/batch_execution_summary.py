@@ -45,6 +45,8 @@ class BatchExecutionSummary:
         error_message (str | Unset): **Extension.** Why the batch failed, when `state` is `failed`.
         start_time (datetime.datetime | None | Unset): **Extension.** When its first record started; null before.
         labels (BatchExecutionSummaryLabels | Unset): **Extension.** The labels given at start (`label=key=value`).
+        passthrough (list[str] | Unset): **Extension.** The passthrough column names given at start; absent when none
+            were.
         rows_per_second (float | None | Unset): **Extension.** Records finished per second, observed since the batch
             last started running (so a resumed or retried batch is measured afresh); null until there is a rate to report.
         estimated_seconds_left (float | None | Unset): **Extension.** Records left divided by `rowsPerSecond`, while the
@@ -78,6 +80,7 @@ class BatchExecutionSummary:
     error_message: str | Unset = UNSET
     start_time: datetime.datetime | None | Unset = UNSET
     labels: BatchExecutionSummaryLabels | Unset = UNSET
+    passthrough: list[str] | Unset = UNSET
     rows_per_second: float | None | Unset = UNSET
     estimated_seconds_left: float | None | Unset = UNSET
     expires_at: datetime.datetime | None | Unset = UNSET
@@ -137,6 +140,10 @@ class BatchExecutionSummary:
         labels: dict[str, Any] | Unset = UNSET
         if not isinstance(self.labels, Unset):
             labels = self.labels.to_dict()
+
+        passthrough: list[str] | Unset = UNSET
+        if not isinstance(self.passthrough, Unset):
+            passthrough = self.passthrough
 
         rows_per_second: float | None | Unset
         if isinstance(self.rows_per_second, Unset):
@@ -211,6 +218,8 @@ class BatchExecutionSummary:
             field_dict["startTime"] = start_time
         if labels is not UNSET:
             field_dict["labels"] = labels
+        if passthrough is not UNSET:
+            field_dict["passthrough"] = passthrough
         if rows_per_second is not UNSET:
             field_dict["rowsPerSecond"] = rows_per_second
         if estimated_seconds_left is not UNSET:
@@ -305,6 +314,8 @@ class BatchExecutionSummary:
         else:
             labels = BatchExecutionSummaryLabels.from_dict(_labels)
 
+        passthrough = cast(list[str], d.pop("passthrough", UNSET))
+
         def _parse_rows_per_second(data: object) -> float | None | Unset:
             if data is None:
                 return data
@@ -376,6 +387,7 @@ class BatchExecutionSummary:
             error_message=error_message,
             start_time=start_time,
             labels=labels,
+            passthrough=passthrough,
             rows_per_second=rows_per_second,
             estimated_seconds_left=estimated_seconds_left,
             expires_at=expires_at,

@@ -10,7 +10,11 @@ from ..models.batch_item_state import BatchItemState
 from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
+    from ..models.batch_execution_result_passthrough import (
+        BatchExecutionResultPassthrough,
+    )
     from ..models.batch_item_attempt import BatchItemAttempt
+    from ..models.input_parameters import InputParameters
     from ..models.output_parameters import OutputParameters
     from ..models.web_service_result_output_files import WebServiceResultOutputFiles
 
@@ -41,6 +45,11 @@ class BatchExportRecord:
             it never ran (canceled before it started).
         attempts (list[BatchItemAttempt] | Unset): The earlier runs of the record that failed and were retried
             (`itemRetries`), oldest first; absent when there were none.
+        passthrough (BatchExecutionResultPassthrough | Unset): The record's values of the batch's passthrough columns
+            (`passthrough` at start), as sent (strings from a CSV body); present only when the batch declared passthrough
+            columns.
+        inputs (InputParameters | Unset): The inputs of one execution, by name, encoded as their `ParameterType` says. A
+            consume body, and one record of a batch.
     """
 
     success: bool
@@ -54,6 +63,8 @@ class BatchExportRecord:
     item_state: BatchItemState | Unset = UNSET
     attempt: int | Unset = UNSET
     attempts: list[BatchItemAttempt] | Unset = UNSET
+    passthrough: BatchExecutionResultPassthrough | Unset = UNSET
+    inputs: InputParameters | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +103,14 @@ class BatchExportRecord:
                 attempts_item = attempts_item_data.to_dict()
                 attempts.append(attempts_item)
 
+        passthrough: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.passthrough, Unset):
+            passthrough = self.passthrough.to_dict()
+
+        inputs: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.inputs, Unset):
+            inputs = self.inputs.to_dict()
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -118,12 +137,20 @@ class BatchExportRecord:
             field_dict["attempt"] = attempt
         if attempts is not UNSET:
             field_dict["attempts"] = attempts
+        if passthrough is not UNSET:
+            field_dict["passthrough"] = passthrough
+        if inputs is not UNSET:
+            field_dict["inputs"] = inputs
 
         return field_dict
 
     @classmethod
     def from_dict(cls, src_dict: Mapping[str, Any]) -> Self:
+        from ..models.batch_execution_result_passthrough import (
+            BatchExecutionResultPassthrough,
+        )
         from ..models.batch_item_attempt import BatchItemAttempt
+        from ..models.input_parameters import InputParameters
         from ..models.output_parameters import OutputParameters
         from ..models.web_service_result_output_files import WebServiceResultOutputFiles
 
@@ -172,6 +199,20 @@ class BatchExportRecord:
 
                 attempts.append(attempts_item)
 
+        _passthrough = d.pop("passthrough", UNSET)
+        passthrough: BatchExecutionResultPassthrough | Unset
+        if isinstance(_passthrough, Unset):
+            passthrough = UNSET
+        else:
+            passthrough = BatchExecutionResultPassthrough.from_dict(_passthrough)
+
+        _inputs = d.pop("inputs", UNSET)
+        inputs: InputParameters | Unset
+        if isinstance(_inputs, Unset):
+            inputs = UNSET
+        else:
+            inputs = InputParameters.from_dict(_inputs)
+
         batch_export_record = cls(
             success=success,
             cursor=cursor,
@@ -184,6 +225,8 @@ class BatchExportRecord:
             item_state=item_state,
             attempt=attempt,
             attempts=attempts,
+            passthrough=passthrough,
+            inputs=inputs,
         )
 
         batch_export_record.additional_properties = d

@@ -19,7 +19,8 @@ class ParameterDefinition:
         name (str): A Python identifier.
         type_ (ParameterType): ML Server's parameter types. `logical` bool, `numeric` float, `integer` int, `character`
             str, `vector` a JSON array of scalars, `matrix` a JSON array of equal-length arrays, `data.frame` a column-
-            oriented object `{column: [values...]}`.
+            oriented object `{column: [values...]}`. **Extension:** a `numeric` input takes `null` as a missing value (the
+            code gets NaN); the other scalar types refuse `null` (`vector` elements and `data.frame` cells may be `null`).
     """
 
     name: str

@@ -74,6 +74,34 @@ EscapeFormulasOption = Annotated[
 ]
 
 
+STDOUT = "-"  # --output - writes the results to standard output
+OutputFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--output-format",
+        help="With --output -: csv (default) or ndjson. Parquet is binary: write it to a file.",
+        show_default=False,
+    ),
+]
+
+
+def _check_output(output: Path | None, output_format: str | None, json_output: bool) -> None:
+    """Refuse an --output that cannot be written: an unknown suffix, Parquet to stdout, stdout twice."""
+    if output is None:
+        return
+    if str(output) != STDOUT:
+        _suffix(output, RESULT_SUFFIXES, "results")
+        return
+    if json_output:
+        raise CliError(EXIT_USAGE, "--output - and --json both write to stdout: use one, or --output FILE")
+    if (output_format or "csv") not in ("csv", "ndjson"):
+        raise CliError(
+            EXIT_USAGE,
+            f"--output - writes text (csv or ndjson), not {output_format}: write Parquet to a file, "
+            "e.g. --output results.parquet",
+        )
+
+
 def _remember_batch(execution_id: str, name: str, version: str, url: str) -> None:
     index = _read_state(BATCHES_FILE)
     index[execution_id] = {"name": name, "version": version, "url": url}
@@ -232,10 +260,15 @@ def _bar_label(label: str, status: BatchStatus) -> str:
     return label
 
 
-def _write_results(status: BatchStatus, path: Path, escape_formulas: bool) -> None:
-    suffix = _suffix(path, RESULT_SUFFIXES, "results")
+def _write_results(status: BatchStatus, path: Path, escape_formulas: bool, output_format: str | None = None) -> None:
+    suffix = "" if str(path) == STDOUT else _suffix(path, RESULT_SUFFIXES, "results")
     try:
-        if suffix == ".csv":
+        if not suffix and output_format == "ndjson":
+            status.to_frame().reset_index().to_json(sys.stdout, orient="records", lines=True)
+            sys.stdout.write("\n")
+        elif not suffix:
+            status.to_csv(sys.stdout, escape_formulas=escape_formulas)
+        elif suffix == ".csv":
             status.to_csv(path, escape_formulas=escape_formulas)
         else:
             status.to_parquet(path)
@@ -264,11 +297,13 @@ def _download(batch: Batch, indexes: Sequence[int], dest: Path, per_row: bool) -
     return written
 
 
-def _finish_batch(status: BatchStatus, json_output: bool, extra: dict[str, Any] | None = None) -> NoReturn:
-    """Print a final status and exit with the code it stands for."""
+def _finish_batch(
+    status: BatchStatus, json_output: bool, extra: dict[str, Any] | None = None, *, show: bool = True
+) -> NoReturn:
+    """Print a final status (unless the results went to stdout: ``show`` False) and exit with its code."""
     if json_output:
         _emit_json({**_status_json(status), **(extra or {})})
-    else:
+    elif show:
         _show_status(status)
     code = status_exit_code(status)
     if code == EXIT_ROWS_FAILED and not json_output:
@@ -358,11 +393,29 @@ def batch_start(
         str | None,
         typer.Option("--callback-url", help="Where the server sends the batch's signed events.", show_default=False),
     ] = None,
+    passthrough: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--passthrough",
+            help="An extra column of the records (an ID, say) kept with the batch and returned with the results "
+            "(repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    na: Annotated[
+        str,
+        typer.Option("--na", help="A missing value: error (refuse the batch) or null (send null to numeric inputs)."),
+    ] = "error",
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the batch to finish, with progress.")] = False,
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="With --wait: write the results to a .csv or .parquet file.", show_default=False),
+        typer.Option(
+            "--output",
+            help="With --wait: write the results to a .csv or .parquet file (- : stdout).",
+            show_default=False,
+        ),
     ] = None,
+    output_format: OutputFormatOption = None,
     escape_formulas: EscapeFormulasOption = True,
     artifacts: Annotated[
         Path | None,
@@ -385,8 +438,9 @@ def batch_start(
         _suffix(records, RECORD_SUFFIXES, "records")
         if (output is not None or artifacts is not None) and not wait:
             raise CliError(EXIT_USAGE, "--output and --artifacts need --wait")
-        if output is not None:
-            _suffix(output, RESULT_SUFFIXES, "results")
+        _check_output(output, output_format, json_output)
+        if na not in ("error", "null"):
+            raise CliError(EXIT_USAGE, f"--na must be error or null, not {na!r}")
         label_map = _labels(labels or [])
     with _connect(url, username, password, json_output) as client:
         service = client.get_service(name, version)
@@ -403,6 +457,8 @@ def batch_start(
                 labels=label_map or None,
                 expires_after=expires_after,
                 callback_url=callback_url,
+                passthrough=passthrough or None,
+                na="null" if na == "null" else "error",
             )
         except FileNotFoundError as error:
             raise CliError(EXIT_USAGE, str(error)) from None
@@ -423,29 +479,30 @@ def batch_start(
             else:
                 typer.echo(execution_id)
             return
+        to_stdout = output is not None and str(output) == STDOUT
         if not json_output:
-            typer.echo(execution_id)
+            typer.echo(execution_id, err=to_stdout)  # stdout carries the results then
         try:
             status = _wait(batch, json_output)
         except BatchError as error:
             if output is not None:
-                _write_results(error.batch, output, escape_formulas)
+                _write_results(error.batch, output, escape_formulas, output_format)
             if json_output:
                 _emit_json({**started, **_status_json(error.batch)})
             raise
         extra: dict[str, Any] = {}
         if output is not None:
-            _write_results(status, output, escape_formulas)
+            _write_results(status, output, escape_formulas, output_format)
             extra["output"] = str(output)
         if artifacts is not None:
             files = _download(batch, range(status.total_item_count), artifacts, per_row=True)
             extra["artifacts"] = [str(path) for path in files]
     if not json_output:
-        if output is not None:
+        if output is not None and not to_stdout:
             _stdout.print(f"results written to {output}")
         if artifacts is not None:
             _stdout.print(f"{len(extra['artifacts'])} artifact files downloaded to {artifacts}")
-    _finish_batch(status, json_output, {**started, **extra})
+    _finish_batch(status, json_output, {**started, **extra}, show=not to_stdout)
 
 
 @app.command("status")
@@ -561,8 +618,9 @@ def batch_results(
     version: VersionOption = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", help="Write the results to a .csv or .parquet file.", show_default=False),
+        typer.Option("--output", help="Write the results to a .csv or .parquet file (- : stdout).", show_default=False),
     ] = None,
+    output_format: OutputFormatOption = None,
     escape_formulas: EscapeFormulasOption = True,
     url: UrlOption = None,
     username: UsernameOption = None,
@@ -574,17 +632,18 @@ def batch_results(
     The exit code follows the batch's state: 3 failed or canceled, 1 complete with failed rows, 0 otherwise.
     """
     with _failures(json_output):
-        if output is not None:
-            _suffix(output, RESULT_SUFFIXES, "results")
+        _check_output(output, output_format, json_output)
     with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
         # Streamed from the export (the server's memory stays flat however large the batch), checked whole.
         status = batch.exported_results()
     with _failures(json_output):
         if output is not None:
-            _write_results(status, output, escape_formulas)
+            _write_results(status, output, escape_formulas, output_format)
     if json_output:
         extra = {"output": str(output)} if output is not None else {}
         _emit_json({**_status_json(status, results=output is None), **extra})
+    elif output is not None and str(output) == STDOUT:
+        typer.echo(f"{len(status.results)} results written to stdout", err=True)
     elif output is not None:
         _stdout.print(f"{len(status.results)} results written to {output}")
     else:

@@ -123,6 +123,8 @@ def _now() -> str:
 def _type_problem(kind: str, value: Any) -> str | None:
     """What is wrong with a JSON value for an ML Server parameter type (None when it fits)."""
     is_number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if kind == "numeric" and value is None:
+        return None  # a missing value, run as NaN (as the server does)
     if kind == "numeric":
         return None if is_number and math.isfinite(float(value)) else f"expected a finite number, got {value!r}"
     if kind == "integer":
@@ -154,6 +156,8 @@ def _plain(value: Any) -> Any:
 
 def _argument(kind: str, value: Any) -> Any:
     """An input as the service's code receives it: a ``data.frame`` as a DataFrame when pandas is installed."""
+    if kind == "numeric" and value is None:
+        return math.nan  # a missing number (na="null"), as the server gives it
     if kind != "data.frame":
         return value
     try:
@@ -161,6 +165,21 @@ def _argument(kind: str, value: Any) -> Any:
     except ImportError:
         return value
     return pandas.DataFrame(value)
+
+
+def _split_passthrough(service: Any, records: list[Any], names: tuple[str, ...]) -> list[dict[str, Any] | None]:
+    """Take each record's passthrough values out of it (the server's rules for the names); None without names."""
+    if not names:
+        return [None] * len(records)
+    taken = {name for name, _ in [*service.inputs, *service.outputs]}
+    if len(names) > 32 or any(name in taken or not 1 <= len(name) <= 128 for name in names):
+        raise _ApiError(
+            400, "passthrough: at most 32 names of 1 to 128 characters, none an input or output", "passthrough"
+        )
+    return [
+        {name: record.pop(name) for name in names if name in record} if isinstance(record, dict) else {}
+        for record in records
+    ]
 
 
 def _check_inputs(definitions: Sequence[tuple[str, str]], record: Any, where: str) -> None:
@@ -377,6 +396,7 @@ class _Row:
     files: dict[str, bytes] = field(default_factory=dict)
     runs: int = 0
     attempts: list[dict[str, Any]] = field(default_factory=list)  # earlier runs that failed and were retried
+    passthrough: dict[str, Any] | None = None  # its passthrough values, when the batch declared columns
 
     def result_json(self) -> dict[str, Any]:
         # In-process rows never die mid-run: each ran once (or again after a retryable failure), or never.
@@ -384,6 +404,8 @@ class _Row:
         body = {"index": self.index, "itemState": self.state, "attempt": attempt, **(self.result or {})}
         if self.attempts:
             body["attempts"] = list(self.attempts)
+        if self.passthrough is not None:
+            body["passthrough"] = dict(self.passthrough)
         return body
 
 
@@ -406,6 +428,7 @@ class _Batch:
     max_failed_items: int | None = None
     max_failure_ratio: float | None = None
     min_failure_sample: int = 20
+    passthrough: tuple[str, ...] = ()  # the passthrough column names given at start
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -433,6 +456,8 @@ class _Batch:
         if self.error_message:
             body["errorMessage"] = self.error_message
         body["labels"] = dict(self.labels)
+        if self.passthrough:
+            body["passthrough"] = list(self.passthrough)
         if self.expired_at is not None:
             body.update(expiresAt=self.expired_at, expired=True)
         return body
@@ -932,22 +957,23 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
         kind = media_type(call.request.headers.get("content-type"))
         params = call.params
         key = call.request.headers.get("idempotency-key")
-        digest = hashlib.sha256(
-            json.dumps([call.path, params.get("parallelCount"), params.get("itemTimeout"), kind]).encode() + call.body
-        ).hexdigest()
+        passthrough = tuple(dict.fromkeys(params.get_list("passthrough")))
+        parts = [call.path, params.get("parallelCount"), params.get("itemTimeout"), kind, list(passthrough)]
+        digest = hashlib.sha256(json.dumps(parts).encode() + call.body).hexdigest()
         earlier_digest, earlier_id = self._idempotency.get(key or "", ("", ""))
         if earlier_id in self._batches:  # a deleted batch frees its key
             if earlier_digest != digest:
                 raise _ApiError(409, "this Idempotency-Key was used with another request", "Idempotency-Key")
             return self._started(self._batches[earlier_id])
         records = _batch_records(kind, call.body, service.inputs)
+        extras = _split_passthrough(service, records, passthrough)
         for index, record in enumerate(records):
             _check_inputs(service.inputs, record, f"body[{index}]")
         timeout = params.get("itemTimeout")
         batch = _Batch(
             id=str(uuid.uuid4()),
             service=service,
-            rows=[_Row(index, record) for index, record in enumerate(records)],
+            rows=[_Row(index, record, passthrough=extras[index]) for index, record in enumerate(records)],
             parallel=min(int(params.get("parallelCount", "10")), MAX_PARALLEL_COUNT),
             owner=call.user,
             item_timeout=float(timeout) if timeout is not None else None,
@@ -956,6 +982,7 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             max_failed_items=int(params["maxFailedItems"]) if "maxFailedItems" in params else None,
             max_failure_ratio=float(params["maxFailureRatio"]) if "maxFailureRatio" in params else None,
             min_failure_sample=int(params.get("minFailureSample", "20")),
+            passthrough=passthrough,
         )
         self._batches[batch.id] = batch
         self._callbacks[batch.id] = params.get("callbackUrl")
@@ -1146,7 +1173,11 @@ class FakeServer(httpx.BaseTransport, httpx.AsyncBaseTransport):
             "canceledItemCount": summary["canceledItemCount"],
         }
         if not as_csv:
-            lines = [json.dumps({**row.result_json(), "cursor": str(cursor)}) for row, cursor in chosen]
+            inputs = "inputs" in params.get_list("include")
+            lines = [
+                json.dumps({**row.result_json(), **({"inputs": row.inputs} if inputs else {}), "cursor": str(cursor)})
+                for row, cursor in chosen
+            ]
             text = "".join(f"{line}\n" for line in [*lines, json.dumps(end)])
             return httpx.Response(200, content=text.encode(), headers={"Content-Type": "application/x-ndjson"})
         outputs = [name for name, _ in batch.service.outputs]

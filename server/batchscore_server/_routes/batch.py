@@ -31,7 +31,7 @@ from batchscore_server._routes.views import (
     visible,
 )
 from batchscore_server._routes.webhooks import AllowedCallback
-from batchscore_server._start_options import parse_start_options
+from batchscore_server._start_options import check_passthrough, parse_start_options
 from batchscore_server._state import Server
 from batchscore_server._store import FINAL_STATES, RECEIVING, PolledRow, Store
 
@@ -106,6 +106,7 @@ async def start_batch_execution(
     expires_after: Annotated[str | None, Query(alias="expiresAfter")] = None,
     callback_url: Annotated[str | None, Query(alias="callbackUrl")] = None,
     callback_progress: Annotated[bool | None, Query(alias="callbackProgress")] = None,
+    passthrough: Annotated[list[str] | None, Query(alias="passthrough")] = None,
     allowed_callback: AllowedCallback = None,  # the --webhook-allow check of callbackUrl
 ) -> Response:
     """Start a batch: store its records while the body arrives, then run them."""
@@ -119,6 +120,7 @@ async def start_batch_execution(
         expires_after=expires_after,
         callback_url=callback_url,
         callback_progress=callback_progress,
+        passthrough=passthrough,
     )
     options = {
         "parallel": _validation.positive_number(parallel_count, "parallelCount", integer=True, maximum=2**31 - 1),
@@ -131,6 +133,7 @@ async def start_batch_execution(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= 255:
         raise ApiError(400, "Idempotency-Key must have 1 to 255 characters", "Idempotency-Key")
     batch = await asyncio.to_thread(_new_batch, server, user, name, version, options)
+    check_passthrough(extensions, batch["spec"])
     # A user whose quota is used up is answered before its body is read (not the retry of a request that was
     # accepted: it is answered as the first time, below).
     await asyncio.to_thread(_room_for_start, server, user, idempotency_key)
@@ -138,7 +141,9 @@ async def start_batch_execution(
     request_parts = [name, version, parallel_count, item_timeout, media_type, *extensions.request_parts()]
     store, limit = server.store, server.settings.max_body_bytes
     try:
-        received = await _ingest.receive_batch(request, limit, store, batch, media_type, batch["spec"]["inputs"])
+        received = await _ingest.receive_batch(
+            request, limit, store, batch, media_type, batch["spec"]["inputs"], extensions.passthrough or ()
+        )
     except _ingest.DuplicateIdempotencyKey as taken:
         # A batch has this key: this is its retry (answered as the first time), another request, or a copy
         # of it still being received.
@@ -201,7 +206,8 @@ def _poll(
 
 def _results_text(rows: list[PolledRow]) -> str:
     # The rows' results are the JSON text the workers made: spliced into the reply, never parsed here.
-    return ",".join(result_json(index, state, result, attempt) for index, state, result, attempt in rows)
+    # A batch with passthrough columns reads each row's values too (a fifth item, issue 16).
+    return ",".join(result_json(*row) for row in rows)
 
 
 def _streamed(opening: str, more: Iterator[list[PolledRow]]) -> Iterator[bytes]:

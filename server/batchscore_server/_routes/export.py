@@ -17,7 +17,7 @@ from batchscore_server._auth import User
 from batchscore_server._errors import ApiError
 from batchscore_server._routes.deps import CurrentUser, ServerState
 from batchscore_server._routes.views import batch_of, iso, result_json
-from batchscore_server._store import KeyedRow, Store
+from batchscore_server._store import Store
 
 router = APIRouter(tags=["Batch"])
 
@@ -39,6 +39,13 @@ class ExportPlan:
     bound: int  # only rows finished by this completion sequence (the batch's when the export began)
     outputs: tuple[str, ...]  # the declared outputs' names (the CSV's last columns)
     end: dict[str, Any]  # the end record's fields known at the start: state and counts
+    passthrough: tuple[str, ...] = ()  # the batch's passthrough column names (issue 16)
+    inputs: tuple[str, ...] | None = None  # the inputs' names with include=inputs, else None
+
+    @property
+    def wide(self) -> bool:
+        """Whether the rows are read with their passthrough values and inputs."""
+        return bool(self.passthrough) or self.inputs is not None
 
 
 def negotiate(accept: str | None) -> str:
@@ -102,7 +109,31 @@ def _since(since: str | None) -> int:
     return int(since)
 
 
-def _plan(store: Store, name: str, version: str, execution_id: str, user: User, by_seq: bool, since: int) -> ExportPlan:
+def _include(values: list[str] | None) -> bool:
+    """Whether ``include`` asks for the inputs (its only value so far)."""
+    for value in values or []:
+        if value != "inputs":
+            raise ApiError(400, "include must be inputs", "include")
+    return bool(values)
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    """A JSON list column of names as decoded (SQLAlchemy) or as text (the raw read pool)."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return tuple(str(name) for name in value or ())
+
+
+def _plan(
+    store: Store,
+    name: str,
+    version: str,
+    execution_id: str,
+    user: User,
+    by_seq: bool,
+    since: int,
+    with_inputs: bool = False,
+) -> ExportPlan:
     """The export of a batch ``user`` may see; blocking.
 
     Raises:
@@ -121,7 +152,9 @@ def _plan(store: Store, name: str, version: str, execution_id: str, user: User, 
         "canceledItemCount": batch["canceled_count"],
     }
     outputs = tuple(str(output[0]) for output in (batch["spec"] or {}).get("outputs", []))
-    return ExportPlan(batch["id"], by_seq, since, int(batch["last_seq"]), outputs, end)
+    inputs = tuple(str(item[0]) for item in (batch["spec"] or {}).get("inputs", [])) if with_inputs else None
+    passthrough = _names(batch.get("passthrough"))
+    return ExportPlan(batch["id"], by_seq, since, int(batch["last_seq"]), outputs, end, passthrough, inputs)
 
 
 def _cell(value: Any) -> Any:
@@ -141,12 +174,40 @@ def _csv_text(rows: list[list[Any]]) -> str:
     return buffer.getvalue()
 
 
-def _csv_row(row: KeyedRow, cursor: int, outputs: tuple[str, ...]) -> list[Any]:
-    index, state, result, attempt, _key = row
+def _csv_columns(plan: ExportPlan) -> list[str]:
+    """The CSV header: ``index``, the passthrough columns, the inputs (``include=inputs``), the rest, the outputs."""
+    return [CSV_COLUMNS[0], *plan.passthrough, *(plan.inputs or ()), *CSV_COLUMNS[1:], *plan.outputs]
+
+
+def _csv_row(row: tuple[Any, ...], cursor: int, plan: ExportPlan) -> list[Any]:
+    index, state, result, attempt, _key, *wide = row
     stored = json.loads(result)
     values = stored.get("outputParameters") or {}
-    fixed = [index, state, attempt, _cell(bool(stored.get("success"))), stored.get("errorMessage") or "", cursor]
-    return fixed + [_cell(values.get(name)) for name in outputs]
+    fixed = [state, attempt, _cell(bool(stored.get("success"))), stored.get("errorMessage") or "", cursor]
+    extra, inputs = (_object(wide[0]), _object(wide[1])) if wide else ({}, {})
+    return [
+        index,
+        *(_cell(extra.get(name)) for name in plan.passthrough),
+        *(_cell(inputs.get(name)) for name in plan.inputs or ()),
+        *fixed,
+        *(_cell(values.get(name)) for name in plan.outputs),
+    ]
+
+
+def _object(text: str | None) -> dict[str, Any]:
+    value = json.loads(text) if text else None
+    return value if isinstance(value, dict) else {}
+
+
+def _ndjson_line(row: tuple[Any, ...], cursor: int, plan: ExportPlan) -> str:
+    """One NDJSON record: the stored result (spliced, never parsed), passthrough and inputs if asked, the cursor."""
+    index, state, result, attempt, _key, *wide = row
+    passthrough = (wide[0] or "{}") if plan.passthrough else None
+    parts = [result_json(index, state, result, attempt, passthrough).rstrip()[:-1]]
+    if plan.inputs is not None:
+        parts.append(f'"inputs":{wide[1]}')
+    parts.append(f'"cursor":"{cursor}"}}')
+    return ",".join(parts) + "\n"
 
 
 def export_lines(store: Store, plan: ExportPlan, media: str) -> Iterator[bytes]:
@@ -157,20 +218,17 @@ def export_lines(store: Store, plan: ExportPlan, media: str) -> Iterator[bytes]:
     """
     as_csv = media == CSV
     if as_csv:
-        yield _csv_text([[*CSV_COLUMNS, *plan.outputs]]).encode()
+        yield _csv_text([_csv_columns(plan)]).encode()
     records, cursor = 0, plan.since
     # Input order: a record's cursor is its index + 1 (so 0 is the beginning); completion order: its sequence.
     start = plan.since if plan.by_seq else plan.since - 1
-    for rows in store.keyed_results(plan.batch_id, plan.by_seq, start, plan.bound):
-        cursors = [key if plan.by_seq else key + 1 for *_, key in rows]
+    for rows in store.keyed_results(plan.batch_id, plan.by_seq, start, plan.bound, plan.wide):
+        cursors = [row[4] if plan.by_seq else row[4] + 1 for row in rows]
         if as_csv:
-            text = _csv_text([_csv_row(row, at, plan.outputs) for row, at in zip(rows, cursors, strict=True)])
+            text = _csv_text([_csv_row(row, at, plan) for row, at in zip(rows, cursors, strict=True)])
         else:
             # The stored results are the JSON text the workers made: spliced, never parsed here.
-            text = "".join(
-                f'{result_json(index, state, result, attempt).rstrip()[:-1]},"cursor":"{at}"}}\n'
-                for (index, state, result, attempt, _key), at in zip(rows, cursors, strict=True)
-            )
+            text = "".join(_ndjson_line(row, at, plan) for row, at in zip(rows, cursors, strict=True))
         records += len(rows)
         cursor = cursors[-1]
         yield text.encode("utf-8", "backslashreplace")
@@ -188,9 +246,10 @@ async def export_batch_execution_results(
     order: Annotated[str | None, Query()] = None,
     since: Annotated[str | None, Query()] = None,
     accept: Annotated[str | None, Header()] = None,
+    include: Annotated[list[str] | None, Query()] = None,
 ) -> Response:
     """Stream every finished record's result (NDJSON or CSV, by ``Accept``), then the end record."""
-    by_seq, after, media = _order(order), _since(since), negotiate(accept)
-    plan = await asyncio.to_thread(_plan, server.store, name, version, executionId, user, by_seq, after)
+    by_seq, after, media, with_inputs = _order(order), _since(since), negotiate(accept), _include(include)
+    plan = await asyncio.to_thread(_plan, server.store, name, version, executionId, user, by_seq, after, with_inputs)
     media_type = f"{CSV}; charset=utf-8" if media == CSV else NDJSON
     return StreamingResponse(export_lines(server.store, plan, media), media_type=media_type)

@@ -147,6 +147,11 @@ def summary(batch: BatchRecord, running: int) -> dict[str, Any]:
     if batch["error_message"]:
         body["errorMessage"] = batch["error_message"]
     body.update(_round_two(batch, time.time()))
+    passthrough = batch.get("passthrough")
+    if isinstance(passthrough, str):  # JSON text from the raw read pool ("null": none)
+        passthrough = json.loads(passthrough)
+    if passthrough:  # issue 16: the passthrough column names given at start
+        body["passthrough"] = list(passthrough)
     return body
 
 
@@ -227,13 +232,17 @@ def poll_hint(batch: BatchRecord, now: float) -> int:
     return 0 if left * elapsed / finished_rows < POLL_HINT_SECONDS else POLL_HINT_SECONDS
 
 
-def result_json(index: int, state: str, result: str, attempt: int) -> str:
+def result_json(index: int, state: str, result: str, attempt: int, passthrough: str | None = None) -> str:
     """A row's stored result (a JSON object's text) with its ``index``, ``itemState`` and ``attempt`` in front.
 
     ``attempt`` (an extension) counts the times the row was handed to a worker: 2 for a row that was running
     when its replica or server died and ran again; 0 for a row that never ran (canceled before it started).
+    ``passthrough``: the row's passthrough values (a JSON object's text) of a batch that declared passthrough
+    columns (issue 16), spliced in as ``passthrough``.
     """
     head = f'{{"index":{int(index)},"itemState":{json.dumps(state)},"attempt":{int(attempt)}'
+    if passthrough is not None:
+        head = f'{head},"passthrough":{passthrough or "{}"}'
     return f"{head}}}" if result.strip() == "{}" else f"{head},{result.lstrip()[1:]}"
 
 

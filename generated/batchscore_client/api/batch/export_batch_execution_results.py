@@ -7,6 +7,9 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error import Error
+from ...models.export_batch_execution_results_include_item import (
+    ExportBatchExecutionResultsIncludeItem,
+)
 from ...models.export_batch_execution_results_order import (
     ExportBatchExecutionResultsOrder,
 )
@@ -18,12 +21,22 @@ def _get_kwargs(
     version: str,
     execution_id: str,
     *,
+    include: list[ExportBatchExecutionResultsIncludeItem] | Unset = UNSET,
     order: ExportBatchExecutionResultsOrder
     | Unset = ExportBatchExecutionResultsOrder.INPUT,
     since: str | Unset = "0",
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
+
+    json_include: list[str] | Unset = UNSET
+    if not isinstance(include, Unset):
+        json_include = []
+        for include_item_data in include:
+            include_item = include_item_data.value
+            json_include.append(include_item)
+
+    params["include"] = json_include
 
     json_order: str | Unset = UNSET
     if not isinstance(order, Unset):
@@ -108,6 +121,7 @@ def sync_detailed(
     execution_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include: list[ExportBatchExecutionResultsIncludeItem] | Unset = UNSET,
     order: ExportBatchExecutionResultsOrder
     | Unset = ExportBatchExecutionResultsOrder.INPUT,
     since: str | Unset = "0",
@@ -133,7 +147,9 @@ def sync_detailed(
     or whose
     `records` differs from the lines received, was truncated.
 
-    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, `itemState`, `attempt`, `success`,
+    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, one column per passthrough column of
+    the batch
+    (`passthrough` at start), one per input with `include=inputs`, `itemState`, `attempt`, `success`,
     `errorMessage`, `cursor`, then one column per declared output (JSON text for other than a single
     number,
     string or boolean).
@@ -144,6 +160,7 @@ def sync_detailed(
         version (str): A service version - letters, digits, `_`, `.`, `-`; starts with a letter or
             digit.
         execution_id (str): A server-assigned id (a GUID).
+        include (list[ExportBatchExecutionResultsIncludeItem] | Unset):
         order (ExportBatchExecutionResultsOrder | Unset):  Default:
             ExportBatchExecutionResultsOrder.INPUT.
         since (str | Unset):  Default: '0'.
@@ -160,6 +177,7 @@ def sync_detailed(
         name=name,
         version=version,
         execution_id=execution_id,
+        include=include,
         order=order,
         since=since,
     )
@@ -177,6 +195,7 @@ def sync(
     execution_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include: list[ExportBatchExecutionResultsIncludeItem] | Unset = UNSET,
     order: ExportBatchExecutionResultsOrder
     | Unset = ExportBatchExecutionResultsOrder.INPUT,
     since: str | Unset = "0",
@@ -202,7 +221,9 @@ def sync(
     or whose
     `records` differs from the lines received, was truncated.
 
-    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, `itemState`, `attempt`, `success`,
+    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, one column per passthrough column of
+    the batch
+    (`passthrough` at start), one per input with `include=inputs`, `itemState`, `attempt`, `success`,
     `errorMessage`, `cursor`, then one column per declared output (JSON text for other than a single
     number,
     string or boolean).
@@ -213,6 +234,7 @@ def sync(
         version (str): A service version - letters, digits, `_`, `.`, `-`; starts with a letter or
             digit.
         execution_id (str): A server-assigned id (a GUID).
+        include (list[ExportBatchExecutionResultsIncludeItem] | Unset):
         order (ExportBatchExecutionResultsOrder | Unset):  Default:
             ExportBatchExecutionResultsOrder.INPUT.
         since (str | Unset):  Default: '0'.
@@ -230,6 +252,7 @@ def sync(
         version=version,
         execution_id=execution_id,
         client=client,
+        include=include,
         order=order,
         since=since,
     ).parsed
@@ -241,6 +264,7 @@ async def asyncio_detailed(
     execution_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include: list[ExportBatchExecutionResultsIncludeItem] | Unset = UNSET,
     order: ExportBatchExecutionResultsOrder
     | Unset = ExportBatchExecutionResultsOrder.INPUT,
     since: str | Unset = "0",
@@ -266,7 +290,9 @@ async def asyncio_detailed(
     or whose
     `records` differs from the lines received, was truncated.
 
-    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, `itemState`, `attempt`, `success`,
+    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, one column per passthrough column of
+    the batch
+    (`passthrough` at start), one per input with `include=inputs`, `itemState`, `attempt`, `success`,
     `errorMessage`, `cursor`, then one column per declared output (JSON text for other than a single
     number,
     string or boolean).
@@ -277,6 +303,7 @@ async def asyncio_detailed(
         version (str): A service version - letters, digits, `_`, `.`, `-`; starts with a letter or
             digit.
         execution_id (str): A server-assigned id (a GUID).
+        include (list[ExportBatchExecutionResultsIncludeItem] | Unset):
         order (ExportBatchExecutionResultsOrder | Unset):  Default:
             ExportBatchExecutionResultsOrder.INPUT.
         since (str | Unset):  Default: '0'.
@@ -293,6 +320,7 @@ async def asyncio_detailed(
         name=name,
         version=version,
         execution_id=execution_id,
+        include=include,
         order=order,
         since=since,
     )
@@ -308,6 +336,7 @@ async def asyncio(
     execution_id: str,
     *,
     client: AuthenticatedClient | Client,
+    include: list[ExportBatchExecutionResultsIncludeItem] | Unset = UNSET,
     order: ExportBatchExecutionResultsOrder
     | Unset = ExportBatchExecutionResultsOrder.INPUT,
     since: str | Unset = "0",
@@ -333,7 +362,9 @@ async def asyncio(
     or whose
     `records` differs from the lines received, was truncated.
 
-    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, `itemState`, `attempt`, `success`,
+    NDJSON lines are `BatchExportRecord`s. CSV columns: `index`, one column per passthrough column of
+    the batch
+    (`passthrough` at start), one per input with `include=inputs`, `itemState`, `attempt`, `success`,
     `errorMessage`, `cursor`, then one column per declared output (JSON text for other than a single
     number,
     string or boolean).
@@ -344,6 +375,7 @@ async def asyncio(
         version (str): A service version - letters, digits, `_`, `.`, `-`; starts with a letter or
             digit.
         execution_id (str): A server-assigned id (a GUID).
+        include (list[ExportBatchExecutionResultsIncludeItem] | Unset):
         order (ExportBatchExecutionResultsOrder | Unset):  Default:
             ExportBatchExecutionResultsOrder.INPUT.
         since (str | Unset):  Default: '0'.
@@ -362,6 +394,7 @@ async def asyncio(
             version=version,
             execution_id=execution_id,
             client=client,
+            include=include,
             order=order,
             since=since,
         )

@@ -27,6 +27,7 @@ def _get_kwargs(
     expires_after: int | Unset = UNSET,
     callback_url: str | Unset = UNSET,
     callback_progress: bool | Unset = UNSET,
+    passthrough: list[str] | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
@@ -60,6 +61,12 @@ def _get_kwargs(
     params["callbackUrl"] = callback_url
 
     params["callbackProgress"] = callback_progress
+
+    json_passthrough: list[str] | Unset = UNSET
+    if not isinstance(passthrough, Unset):
+        json_passthrough = passthrough
+
+    params["passthrough"] = json_passthrough
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -166,6 +173,7 @@ def sync_detailed(
     expires_after: int | Unset = UNSET,
     callback_url: str | Unset = UNSET,
     callback_progress: bool | Unset = UNSET,
+    passthrough: list[str] | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Error | StartBatchExecutionResponse]:
     """Start a batch execution
@@ -205,6 +213,7 @@ def sync_detailed(
         expires_after (int | Unset):
         callback_url (str | Unset):
         callback_progress (bool | Unset):
+        passthrough (list[str] | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -231,6 +240,7 @@ def sync_detailed(
         expires_after=expires_after,
         callback_url=callback_url,
         callback_progress=callback_progress,
+        passthrough=passthrough,
         idempotency_key=idempotency_key,
     )
 
@@ -258,6 +268,7 @@ def sync(
     expires_after: int | Unset = UNSET,
     callback_url: str | Unset = UNSET,
     callback_progress: bool | Unset = UNSET,
+    passthrough: list[str] | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Error | StartBatchExecutionResponse | None:
     """Start a batch execution
@@ -297,6 +308,7 @@ def sync(
         expires_after (int | Unset):
         callback_url (str | Unset):
         callback_progress (bool | Unset):
+        passthrough (list[str] | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -324,6 +336,7 @@ def sync(
         expires_after=expires_after,
         callback_url=callback_url,
         callback_progress=callback_progress,
+        passthrough=passthrough,
         idempotency_key=idempotency_key,
     ).parsed
 
@@ -345,6 +358,7 @@ async def asyncio_detailed(
     expires_after: int | Unset = UNSET,
     callback_url: str | Unset = UNSET,
     callback_progress: bool | Unset = UNSET,
+    passthrough: list[str] | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Response[Error | StartBatchExecutionResponse]:
     """Start a batch execution
@@ -384,6 +398,7 @@ async def asyncio_detailed(
         expires_after (int | Unset):
         callback_url (str | Unset):
         callback_progress (bool | Unset):
+        passthrough (list[str] | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -410,6 +425,7 @@ async def asyncio_detailed(
         expires_after=expires_after,
         callback_url=callback_url,
         callback_progress=callback_progress,
+        passthrough=passthrough,
         idempotency_key=idempotency_key,
     )
 
@@ -435,6 +451,7 @@ async def asyncio(
     expires_after: int | Unset = UNSET,
     callback_url: str | Unset = UNSET,
     callback_progress: bool | Unset = UNSET,
+    passthrough: list[str] | Unset = UNSET,
     idempotency_key: str | Unset = UNSET,
 ) -> Error | StartBatchExecutionResponse | None:
     """Start a batch execution
@@ -474,6 +491,7 @@ async def asyncio(
         expires_after (int | Unset):
         callback_url (str | Unset):
         callback_progress (bool | Unset):
+        passthrough (list[str] | Unset):
         idempotency_key (str | Unset):
         body (File):
 
@@ -502,6 +520,7 @@ async def asyncio(
             expires_after=expires_after,
             callback_url=callback_url,
             callback_progress=callback_progress,
+            passthrough=passthrough,
             idempotency_key=idempotency_key,
         )
     ).parsed
