@@ -250,3 +250,26 @@ def test_a_failed_upgrade_leaves_the_sqlite_file_as_it_was(tmp_path: Path, monke
     monkeypatch.undo()
     _db.create_engine(path).dispose()
     assert "server_keys" in dict(_schema(path))
+
+
+def test_the_completion_sequence_index_holds_finished_rows_only(fresh_url: str) -> None:
+    # Revision 0005: pending rows stay out of ix_batch_rows_seq (a 1M-row start writes one b-tree less a row),
+    # and the polls' "seq > ?" still finds it.
+    engine = _db.create_engine(fresh_url)
+    try:
+        with engine.connect() as conn:
+            if conn.dialect.name == "sqlite":
+                sql = conn.exec_driver_sql(
+                    "SELECT sql FROM sqlite_master WHERE name = 'ix_batch_rows_seq'"
+                ).scalar_one()
+                plan = conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT seq FROM batch_rows WHERE batch_id = 'b' AND seq > 0 ORDER BY seq"
+                ).all()
+                assert "ix_batch_rows_seq" in str(plan)
+            else:
+                sql = conn.exec_driver_sql(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_batch_rows_seq'"
+                ).scalar_one()
+        assert "seq IS NOT NULL" in sql.replace("(", "").replace(")", "")
+    finally:
+        engine.dispose()

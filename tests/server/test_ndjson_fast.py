@@ -23,9 +23,7 @@ def _old(body: bytes, inputs: list[tuple[str, str]]) -> list[object] | tuple[int
         return (error.status, error.message, error.field)
 
 
-def _new(
-    body: bytes, inputs: list[tuple[str, str]], slice_rows: int
-) -> list[object] | tuple[int, str, str | None]:
+def _new(body: bytes, inputs: list[tuple[str, str]], slice_rows: int) -> list[object] | tuple[int, str, str | None]:
     try:
         records: list[object] = []
         for count, text in iter_batch_slices(io.BytesIO(body), NDJSON, inputs, slice_rows):
@@ -72,14 +70,22 @@ def test_slices_agree_with_records_line_by_line(bad: str, slice_rows: int, where
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"\n\n", b"   \n", f"{GOOD}".encode(), f"\n\n{GOOD}\n\n{GOOD}".encode(), b"\xff\xfe\n", f"{GOOD}\r\n".encode()],
+    [
+        b"",
+        b"\n\n",
+        b"   \n",
+        f"{GOOD}".encode(),
+        f"\n\n{GOOD}\n\n{GOOD}".encode(),
+        b"\xff\xfe\n",
+        f"{GOOD}\r\n".encode(),
+    ],
 )
 def test_edges_agree(body: bytes) -> None:
     assert _new(body, SCALARS, 2) == _old(body, SCALARS)
 
 
 def test_a_bad_record_in_a_later_slice_is_named_by_its_index_in_the_body() -> None:
-    lines = ['{"x": %d}' % i for i in range(25)]
+    lines = [f'{{"x": {i}}}' for i in range(25)]
     lines[17] = '{"x": "seventeen"}'
     error = _new(("\n".join(lines)).encode(), [("x", "integer")], 5)
     assert isinstance(error, tuple)
