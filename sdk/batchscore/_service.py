@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Unpack
 
-from batchscore import _export
+from batchscore import _export, _upload
 from batchscore import _flows as flows
 from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import BatchscoreError, NotFoundError
@@ -26,7 +26,7 @@ from batchscore._models import (
     ExecutionResult,
     ServiceInfo,
 )
-from batchscore._records import RecordSource, RecordStream, check_record, check_records, record_factory
+from batchscore._records import RecordSource, check_record, record_factory
 from batchscore._shared import ProgressCallback, WaitTracker
 from batchscore.webhooks import WebhookDelivery
 
@@ -238,9 +238,11 @@ class _BatchBase:
         self.execution_id = execution_id
         self._factory = None
         self.record_count = 0
+        self.body_bytes = 0  # the encoded records' size, counted while they are checked
+        self._media_type = _upload.media_type_for(records)
         if records is not None:
             self._factory = record_factory(records, service.info.inputs)
-            self.record_count = check_records(self._factory(), service.info.inputs)
+            self.record_count, self.body_bytes = _upload.measure(self._factory, service.info.inputs, self._media_type)
 
     @property
     def id(self) -> str | None:
@@ -258,13 +260,15 @@ class _BatchBase:
             raise BatchscoreError("the batch has not been started: call start() first")
         return self._service_info.name, self._service_info.version, self.execution_id
 
-    def _start_flow(self) -> flows.Flow[str]:
+    def _start_flow(self, on_chunk: _upload.ProgressHook | None = None) -> flows.Flow[str]:
         if self._factory is None:
             raise BatchscoreError("this batch has no records (it was fetched by id); start a new one instead")
-        return flows.start(
+        return flows.start_within_limit(
+            self.body_bytes,
+            self.record_count,
             self._service_info.name,
             self._service_info.version,
-            RecordStream(self._factory),
+            _upload.UploadBody(self._factory, self._service_info.inputs, self._media_type, on_chunk),
             self.parallel_count,
             self.item_timeout,
             self.idempotency_key,
@@ -338,14 +342,26 @@ class Batch(_BatchBase):
         super().__init__(service, records, **options)
         self._client = service._client
 
-    def start(self) -> Batch:
+    def start(self, progress: bool = True) -> Batch:
         """Send the records and start the batch (a no-op once started). Returns the batch, for chaining.
 
-        The records go up as a streamed NDJSON body with an Idempotency-Key, so a retry after a dropped
-        connection cannot start the batch twice.
+        The records go up as a streamed body (CSV for a CSV, TSV or Parquet file, NDJSON otherwise) with an
+        Idempotency-Key, so a retry after a dropped connection cannot start the batch twice.
+
+        Args:
+            progress: Show the upload's bytes and rows in a terminal or notebook.
+
+        Raises:
+            BatchTooLargeError: The records are over the server's body limit (nothing was sent).
+
         """
         if self.execution_id is None:
-            self.execution_id = self._client._run(self._start_flow())
+            hook, close = _upload.upload_bar(self.body_bytes, self.record_count) if progress else (None, None)
+            try:
+                self.execution_id = self._client._run(self._start_flow(hook))
+            finally:
+                if close is not None:
+                    close()
         return self
 
     def results(self, show_partial_results: bool = True) -> BatchStatus:
@@ -561,10 +577,15 @@ class AsyncBatch(_BatchBase):
         super().__init__(service, records, **options)
         self._client = service._client
 
-    async def start(self) -> AsyncBatch:
+    async def start(self, progress: bool = True) -> AsyncBatch:
         """Send the records and start the batch (see :meth:`Batch.start`)."""
         if self.execution_id is None:
-            self.execution_id = await self._client._run(self._start_flow())
+            hook, close = _upload.upload_bar(self.body_bytes, self.record_count) if progress else (None, None)
+            try:
+                self.execution_id = await self._client._run(self._start_flow(hook))
+            finally:
+                if close is not None:
+                    close()
         return self
 
     async def results(self, show_partial_results: bool = True) -> BatchStatus:

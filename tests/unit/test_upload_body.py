@@ -1,0 +1,125 @@
+"""The batch body: CSV for file sources that the server reads back with the same values, its size and limit."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from batchscore import BatchTooLargeError, InvalidRecordError
+from batchscore._models import Parameter
+from batchscore._upload import (
+    CSV,
+    NDJSON,
+    UploadBody,
+    check_size,
+    measure,
+    media_type_for,
+    set_body_media_type,
+)
+from batchscore_server._validation import iter_batch_records
+
+INPUTS = [
+    Parameter("x", "numeric"),
+    Parameter("n", "integer"),
+    Parameter("ok", "logical"),
+    Parameter("s", "character"),
+    Parameter("v", "vector"),
+]
+RECORDS: list[dict[str, Any]] = [
+    {"x": 0.1, "n": 3, "ok": True, "s": "plain", "v": [1, 2.5]},
+    {"x": 1e-300, "n": 2**62, "ok": False, "s": 'a, "quoted"\nline', "v": ["a", None]},
+    {"x": -123456789.123456789, "n": -7, "ok": True, "s": "", "v": []},
+    {"x": 5, "n": 4.0, "ok": False, "s": "  spaced  ", "v": ["é", 1]},
+    {"x": 2.5e20, "n": 0, "ok": True, "s": "ünïcødé 😀", "v": [True]},
+]
+
+
+def _body(records: list[dict[str, Any]], media_type: str, inputs: list[Parameter] = INPUTS) -> bytes:
+    return b"".join(UploadBody(lambda: iter(records), inputs, media_type))
+
+
+def test_csv_round_trips_through_the_servers_csv_reader_with_the_same_types() -> None:
+    body = _body(RECORDS, CSV)
+    back = [
+        json.loads(text)
+        for text in iter_batch_records(io.BytesIO(body), "text/csv", [(p.name, p.type) for p in INPUTS])
+    ]
+    assert len(back) == len(RECORDS)
+    for sent, got in zip(RECORDS, back, strict=True):
+        assert got["x"] == float(sent["x"])
+        assert type(got["x"]) is float
+        assert got["n"] == int(sent["n"])
+        assert type(got["n"]) is int
+        assert got["ok"] is sent["ok"]
+        assert got["s"] == sent["s"]
+        assert got["v"] == sent["v"]
+
+
+def test_csv_body_refuses_a_missing_scalar_instead_of_sending_an_empty_cell() -> None:
+    with pytest.raises(InvalidRecordError, match="row 0, column 'x'"):
+        _body([{**RECORDS[0], "x": None}], CSV)
+
+
+def test_file_sources_go_as_csv_and_the_others_as_ndjson(tmp_path: Path) -> None:
+    assert media_type_for(tmp_path / "a.csv") == CSV
+    assert media_type_for(str(tmp_path / "a.PARQUET")) == CSV
+    assert media_type_for(tmp_path / "a.ndjson") == NDJSON
+    assert media_type_for(RECORDS) == NDJSON
+    assert media_type_for({"x": [1.0]}) == NDJSON
+
+
+@pytest.mark.parametrize("media_type", [CSV, NDJSON])
+def test_measure_counts_the_bytes_that_are_sent(media_type: str) -> None:
+    rows, size = measure(lambda: iter(RECORDS), INPUTS, media_type)
+    assert (rows, size) == (len(RECORDS), len(_body(RECORDS, media_type)))
+
+
+def test_csv_is_several_times_smaller_than_ndjson_for_a_table() -> None:
+    inputs = [Parameter(f"column_{i}", "numeric") for i in range(10)]
+    records = [{p.name: float(row % 97) for p in inputs} for row in range(1000)]
+    _, csv_size = measure(lambda: iter(records), inputs, CSV)
+    _, ndjson_size = measure(lambda: iter(records), inputs, NDJSON)
+    assert ndjson_size > 3 * csv_size
+
+
+def test_measure_checks_every_record() -> None:
+    with pytest.raises(InvalidRecordError, match="row 1"):
+        measure(lambda: iter([RECORDS[0], {**RECORDS[1], "n": "x"}]), INPUTS, CSV)
+
+
+def test_a_body_over_the_limit_says_how_many_rows_a_batch_may_hold() -> None:
+    check_size(1000, 10, 1000, CSV)  # at the limit: fine
+    check_size(10**12, 10, None, CSV)  # a server that does not say: not checked
+    with pytest.raises(BatchTooLargeError) as raised:
+        check_size(820 * 1024 * 1024, 2_000_000, 256 * 1024 * 1024, CSV)
+    error = raised.value
+    assert error.limit == 256 * 1024 * 1024
+    assert error.size == 820 * 1024 * 1024
+    assert error.split_rows * error.size / 2_000_000 < error.limit
+    assert "820 MiB as CSV" in str(error)
+    assert "256 MiB" in str(error)
+    assert f"--split-rows {error.split_rows}" in str(error)
+
+
+def test_the_body_is_replayable_and_labelled_with_its_media_type() -> None:
+    seen: list[tuple[int, int]] = []
+    body = UploadBody(lambda: iter(RECORDS), INPUTS, CSV, lambda size, rows: seen.append((size, rows)))
+    request = httpx.Request("POST", "http://test/api/s/v1/batch", content=body)
+    request.headers["Content-Type"] = "application/x-ndjson"  # what the generated function writes
+    set_body_media_type(request)
+    assert request.headers["Content-Type"] == "text/csv"
+    first = b"".join(request.stream)  # type: ignore[arg-type]
+    assert first == b"".join(request.stream)  # type: ignore[arg-type]
+    assert sum(size for size, _ in seen) == 2 * len(first)
+    assert sum(rows for _, rows in seen) == 2 * len(RECORDS)
+
+
+def test_an_ordinary_request_keeps_its_content_type() -> None:
+    request = httpx.Request("POST", "http://test/login", json={"a": 1})
+    set_body_media_type(request)
+    assert request.headers["Content-Type"] == "application/json"
