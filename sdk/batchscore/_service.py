@@ -7,12 +7,13 @@ A batch mirrors the seed's R object: ``start``, ``id``, ``results``, ``wait``, `
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from batchscore import _export, _upload
 from batchscore import _flows as flows
@@ -253,6 +254,32 @@ class _BatchBase:
     def api(self) -> str:
         """The batch collection's path."""
         return flows.batch_path(self._service_info.name, self._service_info.version)
+
+    def split(self, rows: int) -> list[Self]:
+        """Split the batch into several of at most ``rows`` records each, in order, not started yet.
+
+        Each part has its own Idempotency-Key (this batch's, with ``.1``, ``.2``, ... appended, so starting the
+        parts again after a dropped connection does not start any twice). Each part is measured again (its records
+        are read once more), so each is checked against the server's body limit exactly.
+
+        Raises:
+            BatchscoreError: The batch was fetched by id or already started, or ``rows`` is under 1.
+
+        """
+        if self._factory is None or self.execution_id is not None:
+            raise BatchscoreError("only a batch made from records and not started yet can be split")
+        if rows < 1:
+            raise BatchscoreError(f"a part of a split batch holds at least 1 row, not {rows}")
+        parts = []
+        for number, start in enumerate(range(0, self.record_count, rows), 1):
+            part = copy.copy(self)
+            part.idempotency_key = f"{self.idempotency_key}.{number}"
+            part._factory = _upload.row_slice(self._factory, start, start + rows)
+            part.record_count, part.body_bytes = _upload.measure(
+                part._factory, self._service_info.inputs, self._media_type
+            )
+            parts.append(part)
+        return parts
 
     def _ids(self) -> tuple[str, str, str]:
         """Service name, version and execution id, for a flow on the started batch."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 import os
 import sys
@@ -225,3 +226,8 @@ def upload_bar(total_bytes: int, rows: int) -> tuple[ProgressHook | None, Callab
         bar.set_postfix_str(f"{sent}/{rows} rows", refresh=False)
 
     return hook, bar.close
+
+
+def row_slice(factory: Callable[[], Iterator[Record]], start: int, stop: int) -> Callable[[], Iterator[Record]]:
+    """A factory of the records ``start`` to ``stop`` of ``factory``'s (a part of a split batch)."""
+    return lambda: itertools.islice(factory(), start, stop)

@@ -10,7 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from batchscore import BatchTooLargeError, InvalidRecordError
+import batchscore
+from batchscore import BatchscoreError, BatchTooLargeError, InvalidRecordError, Service, ServiceInfo
 from batchscore._models import Parameter
 from batchscore._upload import (
     CSV,
@@ -123,3 +124,52 @@ def test_an_ordinary_request_keeps_its_content_type() -> None:
     request = httpx.Request("POST", "http://test/login", json={"a": 1})
     set_body_media_type(request)
     assert request.headers["Content-Type"] == "application/json"
+
+
+def test_split_makes_parts_with_their_own_keys_that_start_as_separate_batches(tmp_path: Path) -> None:
+    sent: list[tuple[str, str, bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = b"".join(request.stream)  # type: ignore[arg-type]
+        sent.append((request.headers["Idempotency-Key"], request.headers["Content-Type"], body))
+        return httpx.Response(202, json={"batchExecutionId": f"b{len(sent)}"})
+
+    info = ServiceInfo("svc", "v1", (Parameter("hp", "numeric"),), (Parameter("answer", "numeric"),), (), "score")
+    path = tmp_path / "cars.csv"
+    path.write_text("hp\n1\n2\n3\n4\n5\n", encoding="utf-8")
+    with batchscore.Client("http://test", token="tok", transport=httpx.MockTransport(handler)) as client:
+        batch = Service(client, info).batch(path, idempotency_key="k")
+        parts = batch.split(2)
+        assert [part.record_count for part in parts] == [2, 2, 1]
+        assert sum(part.body_bytes for part in parts) == batch.body_bytes + 2 * len(b"hp\n")
+        assert [part.start(progress=False).id for part in parts] == ["b1", "b2", "b3"]
+        with pytest.raises(BatchscoreError, match="not started yet"):
+            parts[0].split(1)
+    assert [key for key, _, _ in sent] == ["k.1", "k.2", "k.3"]
+    assert {kind for _, kind, _ in sent} == {"text/csv"}
+    assert [body for _, _, body in sent] == [b"hp\n1.0\n2.0\n", b"hp\n3.0\n4.0\n", b"hp\n5.0\n"]
+
+
+@pytest.mark.parametrize("limit", [3 * 1024 * 1024, 1024 * 1024 + 1])
+def test_start_checks_a_body_over_1_mib_against_the_servers_limit(limit: int) -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/status":
+            return httpx.Response(200, json={"statusCode": "pass", "details": {"maxBodyBytes": limit}})
+        b"".join(request.stream)  # type: ignore[arg-type]
+        return httpx.Response(202, json={"batchExecutionId": "b1"})
+
+    info = ServiceInfo("svc", "v1", (Parameter("hp", "numeric"),), (Parameter("answer", "numeric"),), (), "score")
+    records = [{"hp": 123456.789}] * 100_000  # about 1.8 MiB of NDJSON
+    with batchscore.Client("http://test", token="tok", transport=httpx.MockTransport(handler)) as client:
+        batch = Service(client, info).batch(records)
+        assert 1024 * 1024 < batch.body_bytes < 3 * 1024 * 1024
+        if limit > batch.body_bytes:
+            batch.start(progress=False)
+            assert seen == ["GET /status", "POST /api/svc/v1/batch"]
+            return
+        with pytest.raises(BatchTooLargeError, match="as NDJSON, over the server's limit"):
+            batch.start(progress=False)
+    assert seen == ["GET /status"]

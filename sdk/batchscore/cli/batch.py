@@ -25,10 +25,13 @@ from batchscore import (
     Batch,
     BatchError,
     BatchStatus,
+    Client,
 )
 from batchscore.cli._common import (
     BATCHES_FILE,
+    EXIT_BATCH_STOPPED,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_ROWS_FAILED,
     EXIT_USAGE,
     RECORD_SUFFIXES,
@@ -346,6 +349,16 @@ def batch_start(
         str | None,
         typer.Option("--callback-url", help="Where the server sends the batch's signed events.", show_default=False),
     ] = None,
+    split_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--split-rows",
+            min=1,
+            help="Start several batches of at most N records each (for a file over the server's body limit); "
+            "prints every id, and `batch wait ID...` follows them all.",
+            show_default=False,
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the batch to finish, with progress.")] = False,
     output: Annotated[
         Path | None,
@@ -373,6 +386,8 @@ def batch_start(
         _suffix(records, RECORD_SUFFIXES, "records")
         if (output is not None or artifacts is not None) and not wait:
             raise CliError(EXIT_USAGE, "--output and --artifacts need --wait")
+        if split_rows is not None and wait:
+            raise CliError(EXIT_USAGE, "--split-rows starts several batches: follow them with `batch wait ID...`")
         if output is not None:
             _suffix(output, RESULT_SUFFIXES, "results")
         label_map = _labels(labels or [])
@@ -394,7 +409,10 @@ def batch_start(
             )
         except FileNotFoundError as error:
             raise CliError(EXIT_USAGE, str(error)) from None
-        batch.start()
+        if split_rows is not None:
+            _start_parts(client, batch.split(split_rows), json_output)
+            return
+        batch.start(progress=not json_output)
         execution_id = str(batch.id)
         try:
             _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))
@@ -432,6 +450,24 @@ def batch_start(
     _finish_batch(status, json_output, {**started, **extra})
 
 
+def _start_parts(client: Client, parts: list[Batch], json_output: bool) -> None:
+    """Start the parts of a split batch in order, remembering and printing each id as it starts."""
+    started = []
+    for part in parts:
+        part.start(progress=not json_output)
+        execution_id = str(part.id)
+        name, version = part._service_info.name, part._service_info.version
+        try:
+            _remember_batch(execution_id, name, version, normalize_url(str(client.base_url)))
+        except CliError as error:  # the batch runs anyway: say so rather than fail
+            typer.echo(f"warning: {error.message}; later batch commands need --service and --version", err=True)
+        started.append({"execution_id": execution_id, "record_count": part.record_count})
+        if not json_output:
+            typer.echo(execution_id)
+    if json_output:
+        _emit_json({"name": parts[0]._service_info.name, "version": parts[0]._service_info.version, "batches": started})
+
+
 @app.command("status")
 def batch_status(
     execution_id: ExecutionArgument,
@@ -450,7 +486,9 @@ def batch_status(
 
 @app.command("wait")
 def batch_wait(
-    execution_id: ExecutionArgument,
+    execution_ids: Annotated[
+        list[str], typer.Argument(help="The batch execution ids (several: e.g. a --split-rows start's).")
+    ],
     service: ServiceOption = None,
     version: VersionOption = None,
     url: UrlOption = None,
@@ -458,7 +496,13 @@ def batch_wait(
     password: PasswordOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Wait for a batch to finish, with progress (exit code 0 complete, 1 rows failed, 3 failed or canceled)."""
+    """Wait for batches to finish, with progress (exit code 0 complete, 1 rows failed, 3 failed or canceled).
+
+    With several ids each is followed in turn (they all run meanwhile) and the exit code is the worst of them.
+    """
+    if len(execution_ids) > 1:
+        _wait_all(execution_ids, service, version, url, username, password, json_output)
+    execution_id = execution_ids[0]
     with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
         try:
             status = _wait(batch, json_output)
@@ -467,6 +511,38 @@ def batch_wait(
                 _emit_json(_status_json(error.batch))
             raise
     _finish_batch(status, json_output)
+
+
+def _wait_all(
+    execution_ids: list[str],
+    service: str | None,
+    version: str | None,
+    url: str | None,
+    username: str | None,
+    password: str | None,
+    json_output: bool,
+) -> NoReturn:
+    """Follow several batches in turn, print each one's final status, and exit with the worst code."""
+    worst = EXIT_OK
+    statuses = []
+    for execution_id in execution_ids:
+        with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+            try:
+                status = _wait(batch, json_output)
+            except BatchError as error:
+                status = error.batch
+            if not json_output:
+                _show_status(status)
+        statuses.append(_status_json(status))
+        worst = max(worst, status_exit_code(status), key=_severity)
+    if json_output:
+        _emit_json({"batches": statuses})
+    raise typer.Exit(worst)
+
+
+def _severity(code: int) -> int:
+    """How bad an exit code of a batch is: a stopped batch (3) is worse than failed rows (1)."""
+    return {EXIT_OK: 0, EXIT_ROWS_FAILED: 1, EXIT_BATCH_STOPPED: 2}.get(code, 3)
 
 
 @app.command("cancel")
