@@ -82,6 +82,30 @@ def test_a_csv_file_goes_up_as_csv_and_scores_the_same(
     assert answers == pytest.approx([row["hp"] * 2 + row["wt"] for row in records])
 
 
+def test_split_rows_starts_several_batches_and_wait_follows_them_all(
+    server: RunningServer, api: httpx.Client, tmp_path: Path
+) -> None:
+    publish(api, "bigfiles_split", "if hp > 200:\n    raise ValueError('too big')\nanswer = hp * 2 + wt")
+    path = tmp_path / "cars.csv"
+    path.write_text("hp,wt\n110,2.62\n93,2.32\n175,3.44\n105,3.46\n245,3.57\n", encoding="utf-8")
+    config = tmp_path / "config"
+    run(clean_env(config), "login", "--url", server.url, "--username", "admin", "--password", server.admin_password)
+    env = clean_env(config, BATCHSCORE_URL=server.url)
+
+    started = run_json(env, "batch", "start", "bigfiles_split", "v1", "--input", str(path), "--split-rows", "2")
+    assert [part["record_count"] for part in started["batches"]] == [2, 2, 1]
+    ids = [part["execution_id"] for part in started["batches"]]
+    assert len(set(ids)) == 3
+
+    # The last part has the failing row: the exit code is the worst of the three (1: rows failed).
+    waited = run_json(env, "batch", "wait", *ids, expect=1)
+    assert [batch["state"] for batch in waited["batches"]] == ["complete"] * 3
+    assert [batch["failed_item_count"] for batch in waited["batches"]] == [0, 0, 1]
+    assert run(env, "batch", "wait", *ids[:2]).returncode == 0
+    plain = run(env, "batch", "start", "bigfiles_split", "v1", "--input", str(path), "--split-rows", "4")
+    assert len(plain.stdout.split()) == 2
+
+
 def test_a_body_over_the_servers_limit_is_refused_before_it_is_sent(
     small_server: RunningServer, small_api: httpx.Client, tmp_path: Path
 ) -> None:
@@ -135,27 +159,3 @@ def test_a_refused_upload_leaves_no_lasting_growth_of_the_database(
     after = _lasting_size(database)
     # Rows of several MiB were stored before the refusal; without giving their pages back the file keeps them.
     assert after - before < 1024 * 1024, (before, after)
-
-
-def test_split_rows_starts_several_batches_and_wait_follows_them_all(
-    server: RunningServer, api: httpx.Client, tmp_path: Path
-) -> None:
-    publish(api, "bigfiles_split", "if hp > 200:\n    raise ValueError('too big')\nanswer = hp * 2 + wt")
-    path = tmp_path / "cars.csv"
-    path.write_text("hp,wt\n110,2.62\n93,2.32\n175,3.44\n105,3.46\n245,3.57\n", encoding="utf-8")
-    config = tmp_path / "config"
-    run(clean_env(config), "login", "--url", server.url, "--username", "admin", "--password", server.admin_password)
-    env = clean_env(config, BATCHSCORE_URL=server.url)
-
-    started = run_json(env, "batch", "start", "bigfiles_split", "v1", "--input", str(path), "--split-rows", "2")
-    assert [part["record_count"] for part in started["batches"]] == [2, 2, 1]
-    ids = [part["execution_id"] for part in started["batches"]]
-    assert len(set(ids)) == 3
-
-    # The last part has the failing row: the exit code is the worst of the three (1: rows failed).
-    waited = run_json(env, "batch", "wait", *ids, expect=1)
-    assert [batch["state"] for batch in waited["batches"]] == ["complete"] * 3
-    assert [batch["failed_item_count"] for batch in waited["batches"]] == [0, 0, 1]
-    assert run(env, "batch", "wait", *ids[:2]).returncode == 0
-    plain = run(env, "batch", "start", "bigfiles_split", "v1", "--input", str(path), "--split-rows", "4")
-    assert len(plain.stdout.split()) == 2
