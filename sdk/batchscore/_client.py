@@ -18,8 +18,10 @@ from typing import Any, Self, TypeVar
 import httpx
 
 from batchscore import _flows as flows
+from batchscore import _republish as republish
 from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import status_error
+from batchscore._free_names import warn_undefined_names
 from batchscore._http import (
     DEFAULT_TIMEOUT,
     AsyncRetryTransport,
@@ -29,6 +31,7 @@ from batchscore._http import (
     connection_error,
 )
 from batchscore._models import BatchState, BatchStatus, ServiceInfo
+from batchscore._profile import resolve_connection, save_tokens, stored_tokens
 from batchscore._publish import TypeSpec, publish_body, serialize_model, update_body
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
@@ -60,7 +63,7 @@ class _BaseClient:
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None,
         *,
         username: str | None,
         password: str | None,
@@ -71,6 +74,13 @@ class _BaseClient:
         retry: RetryPolicy | None,
         polling: PollPolicy | None,
     ) -> None:
+        # No URL: the environment or the current profile (see batchscore._profile).
+        self._stored_as: str | None = None
+        if base_url is None:
+            found = resolve_connection(username, password, token, refresh_token)
+            base_url, username, password = found.url, found.username, found.password
+            token, refresh_token, self._stored_as = found.token, found.refresh_token, found.stored_as
+        self._stored_token = token
         # A trailing slash keeps a path prefix when the generated paths are resolved against the URL.
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
         self._auth = TokenAuth(self.base_url, username, password, token, refresh_token)
@@ -85,6 +95,21 @@ class _BaseClient:
     def tokens(self) -> Tokens:
         """The access and refresh tokens held now (after a log-in or a renewal), e.g. to store and resume."""
         return self._auth.tokens
+
+    def _keep_renewed_tokens(self) -> None:
+        """Write tokens read from ``credentials.json`` back there when they were renewed meanwhile.
+
+        The server revokes a whole login when a rotated refresh token is presented again: the CLI must find the
+        new pair, not the one this client started with.
+        """
+        if self._stored_as is None:
+            return
+        tokens = self._auth.tokens
+        stored = stored_tokens(str(self.base_url))
+        # Only over the pair this client read: a later `batchscore login` or `logout` wins.
+        if stored is not None and stored["access_token"] == self._stored_token != tokens.access_token:
+            save_tokens(str(self.base_url), tokens.access_token, tokens.refresh_token, self._stored_as)
+        self._stored_as = None
 
     def _answer(self, instruction: Call, response: Response[Any] | None, error: Exception | None) -> Any:
         """What a generated call gives the flow: its parsed answer, read again leniently after a parse error.
@@ -112,7 +137,9 @@ class Client(_BaseClient):
     """A synchronous connection to a batchscore (or ML Server 9.x) server.
 
     Args:
-        base_url: The server, e.g. ``http://127.0.0.1:12800``.
+        base_url: The server, e.g. ``http://127.0.0.1:12800``. Without it: ``$BATCHSCORE_URL``, else the URL of
+            the profile ``batchscore login`` stored (``$BATCHSCORE_PROFILE`` or ``default``); credentials then
+            come from ``$BATCHSCORE_USERNAME``/``$BATCHSCORE_PASSWORD``, else the tokens stored for that URL.
         username: User name; with ``password`` the client logs in on first use and renews tokens by itself.
         password: The password.
         token: An access token obtained elsewhere, instead of a user name and password.
@@ -124,6 +151,9 @@ class Client(_BaseClient):
         transport: An httpx transport to send through (tests pass ``httpx.MockTransport`` or
             ``batchscore.testing.FakeServer``).
 
+    Raises:
+        BatchscoreError: No ``base_url`` and none configured (no ``$BATCHSCORE_URL``, no stored profile).
+
     Example:
         >>> client = batchscore.Client("http://127.0.0.1:12800", username="admin", password=pw)
         >>> api = client.get_service("mtService", "v1.0.0")
@@ -132,7 +162,7 @@ class Client(_BaseClient):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None = None,
         *,
         username: str | None = None,
         password: str | None = None,
@@ -178,6 +208,7 @@ class Client(_BaseClient):
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
+        self._keep_renewed_tokens()
 
     # --- the driver: runs a flow, doing its I/O ---
 
@@ -301,6 +332,7 @@ class Client(_BaseClient):
         description: str | None = None,
         alias: str | None = None,
         consume_timeout: float | None = None,
+        replace: bool = False,
     ) -> Service:
         """Publish a function (or source text) as a web service (mrsdeploy's ``publishService``).
 
@@ -308,7 +340,9 @@ class Client(_BaseClient):
             name: Service name.
             code: A function (published with its source and a call binding the inputs to its parameters and
                 its return value to the outputs) or Python source that sets the outputs.
-            version: The version; the server assigns one when omitted.
+            version: The version; when omitted, the next readable one: ``v<N+1>`` after the highest ``v<N>`` the
+                service has (``v1`` for a new service). Two publishers at once: the second gets a 409 and takes
+                the next number (a few tries).
             init: Code run once per worker before the first execution: source, or a function whose returned
                 dict becomes globals of the service.
             models: Objects (fitted models, lookup tables) to upload and bind under their names.
@@ -320,18 +354,21 @@ class Client(_BaseClient):
             alias: The consume method's name (defaults to the function's name).
             consume_timeout: Seconds one request-response consume may run before it fails and its process is
                 killed (the server's default when None). Batch rows use ``itemTimeout`` instead.
+            replace: When ``version`` exists, replace its definition (a PATCH: a new revision that new consumes
+                and batches run; batches already running keep the revision they started with).
 
         Returns:
             The published service.
 
         Raises:
-            ConflictError: The name and version exist already.
+            ConflictError: The name and version exist already (and ``replace`` is false).
             PermissionDeniedError: The user may not publish (Reader) or the name belongs to another user.
             ValueError: A type has no ML Server equivalent, or the function's source is unavailable.
 
         """
+        warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
         body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
-        return Service(self, self._run(flows.publish(name, version, body, self._payloads(models))))
+        return Service(self, self._run(republish.publish(name, version, body, self._payloads(models), replace=replace)))
 
     def update_service(
         self,
@@ -464,7 +501,7 @@ class AsyncClient(_BaseClient):
     """The asynchronous twin of :class:`Client`: the same methods, awaited.
 
     Args:
-        base_url: The server, e.g. ``http://127.0.0.1:12800``.
+        base_url: The server, e.g. ``http://127.0.0.1:12800``; without it, as :class:`Client` finds it.
         username: User name; with ``password`` the client logs in on first use and renews tokens by itself.
         password: The password.
         token: An access token obtained elsewhere.
@@ -480,7 +517,7 @@ class AsyncClient(_BaseClient):
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | None = None,
         *,
         username: str | None = None,
         password: str | None = None,
@@ -526,6 +563,7 @@ class AsyncClient(_BaseClient):
     async def close(self) -> None:
         """Close the connection pool."""
         await self._http.aclose()
+        self._keep_renewed_tokens()
 
     # --- the driver: runs a flow, awaiting its I/O ---
 
@@ -643,10 +681,13 @@ class AsyncClient(_BaseClient):
         description: str | None = None,
         alias: str | None = None,
         consume_timeout: float | None = None,
+        replace: bool = False,
     ) -> AsyncService:
         """Publish a function or source text as a web service (see :meth:`Client.publish_service`)."""
+        warn_undefined_names(code, init, [*(inputs or {}), *(models or {})])
         body = publish_body(code, init, inputs, outputs, artifacts, description, alias, consume_timeout)
-        return AsyncService(self, await self._run(flows.publish(name, version, body, self._payloads(models))))
+        flow = republish.publish(name, version, body, self._payloads(models), replace=replace)
+        return AsyncService(self, await self._run(flow))
 
     async def update_service(
         self,

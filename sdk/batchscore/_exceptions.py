@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 if TYPE_CHECKING:
-    from batchscore._models import BatchStatus
+    from batchscore._models import BatchStatus, ExecutionResult
 
 
 class BatchscoreError(Exception):
@@ -265,3 +265,26 @@ class BatchTooLargeError(BatchscoreError):
         self.size = size
         self.limit = limit
         self.split_rows = split_rows
+
+
+class ServiceError(BatchscoreError):
+    """An execution failed in the service itself (its snapshot, ``initCode`` or code), and an output was asked for.
+
+    Attributes:
+        error_message: The service's own error message (with its traceback), as the server reported it.
+        result: The failed execution.
+
+    """
+
+    def __init__(self, message: str, result: ExecutionResult) -> None:
+        super().__init__(message)
+        self.error_message = result.error_message
+        self.result = result
+
+
+class UndefinedNameWarning(UserWarning):
+    """A published function uses names the service will not have (a helper or global left behind): ``NameError``.
+
+    Not an error: the name may come from the service's ``init`` or its models. Pass the helpers to
+    ``publish_service(..., helpers=[...])`` to publish their source with the function.
+    """

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,8 @@ from typing import Any, Literal
 import httpx
 
 from batchscore._exceptions import APIConnectionError, BatchCanceledError, BatchFailedError, IncompleteExportError
-from batchscore._models import BatchState, BatchStatus, ExecutionResult
+from batchscore._files import partial_file
+from batchscore._models import BatchState, BatchStatus, ExecutionAttempt, ExecutionResult
 from batchscore._retry import PollPolicy
 from batchscore._wire import CloseStream, Emit, OpenStream, ReadStream, Sleep
 from batchscore_client.api.batch import export_batch_execution_results
@@ -291,6 +291,11 @@ def result_of(record: dict[str, Any]) -> ExecutionResult:
         index=int(record["index"]),
         item_state=str(record.get("itemState")) if record.get("itemState") is not None else None,
         attempt=int(record["attempt"]) if isinstance(record.get("attempt"), int) else None,
+        attempts=tuple(
+            ExecutionAttempt(int(earlier["attempt"]), str(earlier.get("errorMessage") or ""))
+            for earlier in record.get("attempts") or ()
+            if isinstance(earlier, dict) and isinstance(earlier.get("attempt"), int)
+        ),
     )
 
 
@@ -360,8 +365,7 @@ def sink(destination: Destination, default_name: str) -> Iterator[Callable[[str]
         yield (lambda text: destination.write(text.encode())) if binary else destination.write
         return
     target = Path(default_name if destination is None else os.fspath(destination))
-    descriptor, created = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    temporary = Path(created)
+    descriptor, temporary = partial_file(target)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
             yield handle.write

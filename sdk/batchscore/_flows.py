@@ -11,7 +11,6 @@ No flow does I/O, builds a URL or names a query parameter or header: the generat
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable, Generator, Mapping
 from functools import partial
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 
 from batchscore._exceptions import APIResponseValidationError, BatchscoreError, NotFoundError
+from batchscore._files import partial_file
 from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, ServiceInfo
 from batchscore._records import RecordStream
 from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
@@ -334,9 +334,8 @@ def download(
     written = []
     for each in names:
         target = folder / safe_file_name(each)
-        descriptor, created = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=folder)
+        descriptor, temporary = partial_file(target)
         os.close(descriptor)
-        temporary = Path(created)
         try:
             yield Download(get_batch_execution_file, (name, version, execution_id, index, target.name), temporary)
             temporary.replace(target)

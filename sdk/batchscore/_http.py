@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import httpx
 
 from batchscore._exceptions import APIConnectionError, APITimeoutError, AuthenticationError, status_error
+from batchscore._logging import log_answer, log_given_up, log_retry
 from batchscore._retry import RETRY_STATUSES, RetryPolicy, is_replayable, may_retry, retry_delay
 from batchscore._wire import normalize, request_of
 from batchscore_client.api.authentication import login, renew_token
@@ -222,24 +224,35 @@ class RetryTransport(httpx.BaseTransport):
         """Send the request, retrying as the policy allows."""
         retry = 0
         while True:
+            started = time.monotonic()
             try:
                 response = self._inner.handle_request(request)
-            except httpx.TransportError:
+            except httpx.TransportError as error:
+                log_answer(request, None, started)
                 if retry >= self._policy.max_retries or not may_retry(request):
+                    if retry:
+                        log_given_up(request, type(error).__name__, retry)
                     raise
                 retry += 1
-                self._sleep(retry_delay(self._policy, retry, None, self._rng))
+                delay = retry_delay(self._policy, retry, None, self._rng)
+                log_retry(request, type(error).__name__, retry, self._policy.max_retries, delay)
+                self._sleep(delay)
                 continue
+            log_answer(request, response, started)
             if (
                 response.status_code not in RETRY_STATUSES
                 or retry >= self._policy.max_retries
                 or not may_retry(request)
             ):
+                if retry and response.status_code in RETRY_STATUSES:
+                    log_given_up(request, f"status {response.status_code}", retry)
                 return response
             retry += 1
             response.read()
             response.close()
-            self._sleep(retry_delay(self._policy, retry, response, self._rng))
+            delay = retry_delay(self._policy, retry, response, self._rng)
+            log_retry(request, f"status {response.status_code}", retry, self._policy.max_retries, delay)
+            self._sleep(delay)
 
     def close(self) -> None:
         """Close the inner transport."""
@@ -264,35 +277,58 @@ class AsyncRetryTransport(httpx.AsyncBaseTransport):
         """Send the request, retrying as the policy allows."""
         retry = 0
         while True:
+            started = time.monotonic()
             try:
                 response = await self._inner.handle_async_request(request)
-            except httpx.TransportError:
+            except httpx.TransportError as error:
+                log_answer(request, None, started)
                 if retry >= self._policy.max_retries or not may_retry(request):
+                    if retry:
+                        log_given_up(request, type(error).__name__, retry)
                     raise
                 retry += 1
-                await self._sleep(retry_delay(self._policy, retry, None, self._rng))
+                delay = retry_delay(self._policy, retry, None, self._rng)
+                log_retry(request, type(error).__name__, retry, self._policy.max_retries, delay)
+                await self._sleep(delay)
                 continue
+            log_answer(request, response, started)
             if (
                 response.status_code not in RETRY_STATUSES
                 or retry >= self._policy.max_retries
                 or not may_retry(request)
             ):
+                if retry and response.status_code in RETRY_STATUSES:
+                    log_given_up(request, f"status {response.status_code}", retry)
                 return response
             retry += 1
             await response.aread()
             await response.aclose()
-            await self._sleep(retry_delay(self._policy, retry, response, self._rng))
+            delay = retry_delay(self._policy, retry, response, self._rng)
+            log_retry(request, f"status {response.status_code}", retry, self._policy.max_retries, delay)
+            await self._sleep(delay)
 
     async def aclose(self) -> None:
         """Close the inner transport."""
         await self._inner.aclose()
 
 
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
+
+
 def connection_error(error: httpx.TransportError) -> APIConnectionError:
-    """Map an httpx transport error to the SDK's connection errors."""
+    """Map an httpx transport error to the SDK's connection errors, naming the server that failed.
+
+    A refused local server most likely is not running: the message says how to start one.
+    """
+    try:
+        url = error.request.url
+    except RuntimeError:  # an error raised outside any request carries none
+        return APIConnectionError(f"could not reach the server: {error}", httpx.Request("GET", "http://unknown/"))
+    server = str(url.copy_with(path="/", query=None, fragment=None, username=None, password=None)).rstrip("/")
     if isinstance(error, httpx.TimeoutException):
-        return APITimeoutError(f"no answer in time: {error}", error.request)
-    return APIConnectionError(f"could not reach the server: {error}", error.request)
+        return APITimeoutError(f"no answer in time from {server}: {error}", error.request)
+    hint = "; is it running? start one with `batchscore serve`" if url.host in _LOCAL_HOSTS else ""
+    return APIConnectionError(f"could not reach the server at {server}: {error}{hint}", error.request)
 
 
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)

@@ -16,6 +16,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, TypedDict
 
+from batchscore._exceptions import ServiceError
 from batchscore._wire import normalize
 from batchscore_client.models import (
     BatchExecutionResult,
@@ -204,10 +205,21 @@ class ExecutionResult:
         """One output by name.
 
         Raises:
-            KeyError: The service has no such output (or the execution failed before setting it).
+            ServiceError: The execution failed (its ``error_message`` is the service's own message), so it has no
+                outputs.
+            KeyError: The execution succeeded, and the service has no output ``name``.
 
         """
-        return self.outputs[name]
+        if not self.success and name not in self.outputs:
+            # A bare KeyError('answer') hid the reason (a missing module, a NameError) in error_message.
+            first_line = next((line for line in reversed(self.error_message.splitlines()) if line.strip()), "")
+            raise ServiceError(
+                f"the execution failed, so it has no output {name!r}: {first_line or 'no error message'}", self
+            )
+        try:
+            return self.outputs[name]
+        except KeyError:
+            raise KeyError(f"{name!r}: the service has no such output (it has {sorted(self.outputs)})") from None
 
     def artifact(self, name: str) -> bytes | None:
         """A consume reply's artifact bytes (None when the execution did not produce it).

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Self, Unpack
 
 from batchscore import _export, _upload
 from batchscore import _flows as flows
+from batchscore import _republish as republish
 from batchscore import _webhook_flows as webhook_flows
 from batchscore._exceptions import BatchscoreError, NotFoundError
 from batchscore._models import (
@@ -121,6 +122,19 @@ class Service(_ServiceBase):
         """The service's own OpenAPI document (to generate an application client from)."""
         return self._client._run(flows.swagger(self.name, self.version))
 
+    def update(self, **changes: Any) -> Service:
+        """Change this version in place (a new revision); the arguments are :meth:`Client.update_service`'s.
+
+        Batches already running keep the revision they started with. Returns this service, refreshed.
+
+        Raises:
+            PermissionDeniedError: The service belongs to another user, or the user is a Reader.
+            NotFoundError: The version was deleted.
+
+        """
+        self.info = self._client.update_service(self.name, self.version, **changes).info
+        return self
+
     def batch(
         self,
         records: RecordSource,
@@ -184,6 +198,11 @@ class AsyncService(_ServiceBase):
     async def swagger(self) -> dict[str, Any]:
         """The service's own OpenAPI document."""
         return await self._client._run(flows.swagger(self.name, self.version))
+
+    async def update(self, **changes: Any) -> AsyncService:
+        """Change this version in place (see :meth:`Service.update`). Returns this service, refreshed."""
+        self.info = (await self._client.update_service(self.name, self.version, **changes)).info
+        return self
 
     def batch(
         self,
@@ -302,6 +321,10 @@ class _BatchBase:
             self.options,
         )
 
+    def _parallel_flow(self) -> flows.Flow[int | None]:
+        """Warn (``UserWarning``) when the server capped the ``parallel_count`` asked for."""
+        return republish.check_parallel(*self._ids(), self.parallel_count)
+
     def _tracker(
         self,
         client: Client | AsyncClient,
@@ -389,6 +412,8 @@ class Batch(_BatchBase):
             finally:
                 if close is not None:
                     close()
+            if self.parallel_count > republish.DEFAULT_PARALLEL:  # the check costs a request
+                self._client._run(self._parallel_flow())
         return self
 
     def results(self, show_partial_results: bool = True) -> BatchStatus:
@@ -613,6 +638,8 @@ class AsyncBatch(_BatchBase):
             finally:
                 if close is not None:
                     close()
+            if self.parallel_count > republish.DEFAULT_PARALLEL:  # the check costs a request
+                await self._client._run(self._parallel_flow())
         return self
 
     async def results(self, show_partial_results: bool = True) -> BatchStatus:

@@ -336,20 +336,53 @@ def _base_namespace(spec: ServiceSpec, scratch: Path) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "__main__"}
     if spec.snapshot_dir is not None:
         namespace.update(_load_snapshot(Path(spec.snapshot_dir)))
-    if spec.init_code:
-        # A throwaway working directory: initCode runs once per process, so files it writes must neither land
-        # in the worker's own directory nor count as the first record's changed files.
-        with (
-            tempfile.TemporaryDirectory(dir=scratch, ignore_cleanup_errors=True) as init_dir,
-            contextlib.chdir(init_dir),
-        ):
-            try:
-                exec(_compile(spec.init_code, _INIT_CODE_FILE), namespace)
-            # Any BaseException (CancelledError, KeyboardInterrupt, ...): escaping, it ended the task's row running.
-            except BaseException as error:
-                raise ServiceInitError(f"initCode failed:\n{_format_user_error(error, spec)}") from None
+    _run_init_code(spec, namespace, scratch)
     _BASE_NAMESPACES[spec.key] = namespace
     return namespace
+
+
+def _run_init_code(spec: ServiceSpec, namespace: dict[str, Any], scratch: Path) -> None:
+    """Run the service's ``initCode`` (if any) in ``namespace``; a ServiceInitError says why it failed."""
+    if not spec.init_code:
+        return
+    # A throwaway working directory: initCode runs once per process, so files it writes must neither land
+    # in the worker's own directory nor count as the first record's changed files.
+    with (
+        tempfile.TemporaryDirectory(dir=scratch, ignore_cleanup_errors=True) as init_dir,
+        contextlib.chdir(init_dir),
+    ):
+        try:
+            exec(_compile(spec.init_code, _INIT_CODE_FILE), namespace)
+        # Any BaseException (CancelledError, KeyboardInterrupt, ...): escaping, it ended the task's row running.
+        except BaseException as error:
+            raise ServiceInitError(f"initCode failed:\n{_format_user_error(error, spec)}") from None
+
+
+def check_service(spec: ServiceSpec, scratch: Path) -> tuple[str, str] | None:
+    """Start the service as a first record would (load its snapshot, run its ``initCode``), without keeping it.
+
+    A publish runs this so a service that cannot start fails there, not at its first consume. Nothing is cached:
+    the namespace is dropped (its objects with it), as the version it would be cached for is not stored yet.
+
+    Returns:
+        ``None`` when the service starts, else the definition field to blame (``snapshotId`` or ``initCode``)
+        and the message its first record would have failed with.
+
+    """
+    namespace: dict[str, Any] = {"__name__": "__main__"}
+    # What initCode prints is nobody's console output here: counted, not kept, and off the worker's own streams.
+    console = _BoundedConsole(0)
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+        if spec.snapshot_dir is not None:
+            try:
+                namespace.update(_load_snapshot(Path(spec.snapshot_dir)))
+            except ServiceInitError as error:
+                return "snapshotId", str(error)
+        try:
+            _run_init_code(spec, namespace, scratch)
+        except ServiceInitError as error:
+            return "initCode", str(error)
+    return None
 
 
 def _load_snapshot(snapshot_dir: Path) -> dict[str, Any]:

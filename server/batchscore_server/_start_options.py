@@ -100,8 +100,9 @@ def _labels(values: list[str] | None) -> dict[str, str] | None:
             )
         if len(text) > _MAX_LABEL_VALUE or any(ord(character) < 0x20 for character in text):
             raise ApiError(400, f"label {key}: the value must be at most 255 characters, no control ones", "label")
-        if key in labels:
-            raise ApiError(400, f"label {key} is given twice", "label")
+        if key in labels and labels[key] != text:
+            # The same label twice is one label (liberal in what we accept); two values for one key are a mistake.
+            raise ApiError(400, f"label {key} is given twice, with two values", "label")
         labels[key] = text
     return labels
 

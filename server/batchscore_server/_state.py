@@ -6,10 +6,10 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version
 from multiprocessing import get_context
-from typing import Any
+from typing import Any, TypeVar
 
 from pebble import ProcessFuture, ProcessPool
 
@@ -20,6 +20,8 @@ from batchscore_server._datadir_lock import lock_data_dir
 from batchscore_server._settings import Settings
 from batchscore_server._store import Store
 from batchscore_server._webhooks import AllowList, Dispatcher
+
+_T = TypeVar("_T")
 
 
 class Server:
@@ -51,7 +53,7 @@ class Server:
         # Read once here: importlib.metadata reads files, which /status must not do on the event loop.
         self.version = version("batchscore")
         self._pool: ProcessPool | None = None
-        self._consumes: set[ProcessFuture[dict[str, Any]]] = set()
+        self._consumes: set[ProcessFuture[Any]] = set()
         self.stopping = False
 
     def pool(self) -> ProcessPool:
@@ -95,7 +97,23 @@ class Server:
         stops (:meth:`stop_consumes`): nobody waits for its answer any more, and it must not hold a pool process.
         """
         arguments = (spec, record, str(self.settings.scratch_dir))
-        future = self.pool().schedule(_worker.consume, arguments, timeout=time_limit)
+        return await self.run_in_pool(_worker.consume, arguments, time_limit, client_gone)
+
+    async def check_service(
+        self, spec: dict[str, Any], time_limit: float, client_gone: Awaitable[object]
+    ) -> ProcessFuture[tuple[str, str] | None]:
+        """Check in the pool that a service being published starts (``_worker.check_service``), as a consume runs.
+
+        Its process is killed as a consume's is (a hung ``initCode`` cannot hold the publish, nor a pool process).
+        """
+        arguments = (spec, str(self.settings.scratch_dir))
+        return await self.run_in_pool(_worker.check_service, arguments, time_limit, client_gone)
+
+    async def run_in_pool(
+        self, function: Callable[..., _T], arguments: tuple[Any, ...], time_limit: float, client_gone: Awaitable[object]
+    ) -> ProcessFuture[_T]:
+        """Run ``function(*arguments)`` in the pool with a consume's limits (see :meth:`consume`)."""
+        future = self.pool().schedule(function, arguments, timeout=time_limit)
         self._consumes.add(future)
         done: asyncio.Future[Any] = asyncio.wrap_future(future)
         done.add_done_callback(_retrieve)

@@ -310,6 +310,18 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(_db.snapshots).where(_db.snapshots.c.id == snapshot_id)).mappings().first()
 
+    def snapshot_objects(self, owner: str, is_owner: bool, snapshot_id: str) -> Path:
+        """Where a snapshot the caller may use keeps its objects (read by a publish's check before it copies them).
+
+        Raises:
+            ApiError: 422 when the snapshot is not the caller's (as a publish naming it says).
+
+        """
+        snapshot = self.snapshot(snapshot_id)
+        if snapshot is None or not (is_owner or snapshot["owner"] == owner):
+            raise ApiError(422, f"snapshot {snapshot_id} does not exist", "snapshotId")
+        return self._objects / "snapshots" / snapshot_id
+
     def delete_snapshot(self, snapshot_id: str) -> None:
         """Delete a snapshot and its objects."""
         with self.engine.begin() as conn:

@@ -23,6 +23,7 @@ from typing import Any
 import psutil
 
 from batchscore_server._execution import ServiceSpec, StoredResult, execute, run_rows, stored_result
+from batchscore_server._execution import check_service as _check_service
 from batchscore_server._types import decode_inputs
 
 # A cancel must stop rows from starting, but asking the scheduler before every row costs ~0.5 ms; the answer is
@@ -82,6 +83,12 @@ def consume(spec: Mapping[str, Any], record: Mapping[str, Any], scratch_root: st
     inputs = decode_inputs(service.inputs, record, "body")
     with reaping_children():
         return execute(service, inputs, Path(scratch_root) / uuid.uuid4().hex)
+
+
+def check_service(spec: Mapping[str, Any], scratch_root: str) -> tuple[str, str] | None:
+    """Check that a service being published starts (in the consume pool): see ``_execution.check_service``."""
+    with reaping_children():
+        return _check_service(spec_from_dict(spec), Path(scratch_root))
 
 
 # The kernel's most recently allocated process id (the last field of /proc/loadavg). Unchanged since a row started

@@ -125,7 +125,8 @@ DOCUMENTED_REFUSALS = {
     "POST /sessions": (422, ("snapshotId", "runtimeType")),
     CONSUME: (400, ("body",)),
     # A schema-valid callbackUrl whose host the server's --webhook-allow does not allow (none here), as documented.
-    START_BATCH: (400, ("body", "callbackUrl")),
+    # ... and two values for one label key (the contract: "keys unique"; the schema cannot say it).
+    START_BATCH: (400, ("body", "callbackUrl", "label")),
     # A schema-valid cursor this server did not make (its check digest fails), and a version without its service.
     "GET /batches": (400, ("cursor", "version")),
 }

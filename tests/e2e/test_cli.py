@@ -167,6 +167,35 @@ def test_login_reads_the_password_from_the_environment(server: RunningServer, tm
     run(clean_env(tmp_path, BATCHSCORE_URL=server.url), "services", "list")
 
 
+def test_login_makes_the_server_current_for_the_cli_and_the_sdk(server: RunningServer, tmp_path: Path) -> None:
+    # No BATCHSCORE_URL anywhere: every later command and batchscore.Client() find the server in the profile.
+    env = clean_env(tmp_path)
+    run(
+        env,
+        "login",
+        "--profile",
+        "here",
+        "--url",
+        server.url,
+        "--username",
+        "admin",
+        "--password",
+        server.admin_password,
+    )
+    assert json.loads((tmp_path / "profiles.json").read_text(encoding="utf-8"))["profiles"]["here"]["url"] == server.url
+    run(env, "services", "list", expect=4)  # the default profile is not logged in
+    run(env, "--profile", "here", "services", "list")
+    sdk = "import batchscore\nwith batchscore.Client() as client:\n    print(len(client.list_services()) >= 0)"
+    listed = subprocess.run(
+        [sys.executable, "-c", sdk],
+        env={**env, "BATCHSCORE_PROFILE": "here"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (listed.returncode, listed.stdout.strip()) == (0, "True"), listed.stderr
+
+
 def test_publish_list_get_consume_and_swagger(env: dict[str, str], published: None) -> None:
     listed = run_json(env, "services", "list", "cliAdd")
     assert [(s["name"], s["version"]) for s in listed] == [("cliAdd", "v1")]
@@ -357,3 +386,33 @@ def test_version_and_help_are_unchanged(env: dict[str, str]) -> None:
     assert "Exit codes" in run(env, "--help").stdout
     assert "--data-dir" in run(env, "serve", "--help").stdout
     assert "--role" in run(env, "users", "add", "--help").stdout
+
+
+def test_publish_test_consumes_once_and_a_failure_exits_1(env: dict[str, str], services_file: Path) -> None:
+    target = f"{services_file}:add"
+    done = run(env, "publish", target, "--name", "cliTested", "--version", "v1", *NUMERIC, "--test", "hp=120", "wt=2.8")
+    assert "published cliTested v1" in done.stdout
+    assert "122.8" in done.stdout
+    flaky = f"{services_file}:flaky"
+    failed = run(
+        env, "publish", flaky, "--name", "cliTested", "--version", "v2", *NUMERIC, "--test", "hp=-1", "wt=2", expect=1
+    )
+    assert "negative horsepower" in failed.stderr
+    answer = json.loads(
+        run(
+            env,
+            "publish",
+            target,
+            "--name",
+            "cliTested",
+            "--version",
+            "v3",
+            *NUMERIC,
+            "--json",
+            "--test",
+            "hp=1",
+            "wt=2",
+        ).stdout
+    )
+    assert answer["outputs"] == {"answer": 3}
+    run(env, "publish", target, "--name", "cliTested", "--version", "v4", *NUMERIC, "hp=1", expect=2)  # no --test

@@ -16,13 +16,25 @@ from distributed import Client as DaskClient
 from batchscore_server import RunningServer, running_server
 from tests.e2e.conftest import login, publish, wait_until_finished
 
-INIT_RAISES = "raise RuntimeError('the model file is missing')"
+
+def init_raises_once_missing(model_file: Path) -> str:
+    """initCode that starts while ``model_file`` exists (the publish checks it does) and fails once it is removed."""
+    return (
+        f"import os\nif not os.path.exists({str(model_file)!r}):\n    raise RuntimeError('the model file is missing')\n"
+    )
+
+
 BIG_ARTIFACT = "open('big.bin', 'wb').write(b'x' * 300_000)\nanswer = hp\n"
 SLOW = "import time\ntime.sleep(0.3)\nanswer = hp + wt\n"
 
 
-def test_init_code_that_raises_fails_the_batch_with_the_reason(own_api: httpx.Client) -> None:
-    publish(own_api, "initRaises", "answer = hp", init_code=INIT_RAISES)
+def test_init_code_that_raises_fails_the_batch_with_the_reason(own_api: httpx.Client, tmp_path: Path) -> None:
+    # An initCode that raises is refused at publish (tests/e2e/test_publish_check.py); one that broke after (its
+    # model file went) fails the batch.
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(b"model")
+    publish(own_api, "initRaises", "answer = hp", init_code=init_raises_once_missing(model_file))
+    model_file.unlink()
     started = own_api.post("/api/initRaises/v1/batch", json=[{"hp": 1.0, "wt": 1.0}, {"hp": 2.0, "wt": 1.0}]).json()
     final = wait_until_finished(own_api, "initRaises", started["batchExecutionId"])
     assert final["state"] == "failed"

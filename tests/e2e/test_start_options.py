@@ -32,6 +32,7 @@ def test_the_status_echoes_the_options_and_reports_a_rate(api: httpx.Client) -> 
             ("itemRetries", "2"),
             ("label", "team=risk"),
             ("label", "note=a=b c"),
+            ("label", "team=risk"),  # the same label again is the same label
             ("expiresAfter", "3600"),
         ],
         json=records,

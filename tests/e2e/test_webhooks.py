@@ -92,7 +92,9 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture(scope="module")
-def hook_server(test_postgres: Postgres | None) -> Iterator[RunningServer]:
+def hook_server(test_postgres: Postgres | None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    model_file = tmp_path_factory.mktemp("wh_broken") / "model.bin"
+    model_file.write_bytes(b"model")
     with running_server(workers=2, webhook_allow=ALLOW, **_database(test_postgres)) as running:
         client = batchscore.Client(running.url, username="admin", password=running.admin_password, timeout=120)
         with client:
@@ -104,10 +106,13 @@ def hook_server(test_postgres: Postgres | None) -> Iterator[RunningServer]:
                 "wh_broken",
                 "answer = hp",
                 version="v1",
-                init="raise RuntimeError('initCode is broken')",
+                # Starts at publish (which checks it), fails on the workers once the file is gone.
+                init=f"import os\nif not os.path.exists({str(model_file)!r}):\n"
+                "    raise RuntimeError('initCode is broken')",
                 inputs=_INPUTS,
                 outputs=_OUTPUTS,
             )
+        model_file.unlink()
         yield running
 
 

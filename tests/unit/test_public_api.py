@@ -46,8 +46,10 @@ PUBLIC_API = [
     "RetryPolicy",
     "Retryable",
     "Service",
+    "ServiceError",
     "ServiceInfo",
     "Tokens",
+    "UndefinedNameWarning",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WebhookVerificationError",
@@ -78,8 +80,13 @@ def test_retryable_is_raised_by_service_code_not_by_the_sdk() -> None:
 def test_every_error_is_a_batchscore_error() -> None:
     for name in batchscore.__all__:
         value = getattr(batchscore, name)
-        # Retryable is raised by service code on the server's workers, never by the SDK.
-        if isinstance(value, type) and issubclass(value, Exception) and value is not batchscore.Retryable:
+        # Retryable is raised by service code on the server's workers, never by the SDK; warnings are not raised.
+        if (
+            isinstance(value, type)
+            and issubclass(value, Exception)
+            and not issubclass(value, Warning)
+            and value is not batchscore.Retryable
+        ):
             assert issubclass(value, batchscore.BatchscoreError), name
 
 

@@ -182,3 +182,14 @@ def test_export_since_asks_for_what_follows_and_leaves_the_csv_header_out(h: Har
     assert status.cursor == "4"
     with pytest.raises(ValueError, match="since"):
         h.run(batch.export(io.StringIO(), since="-1"))
+
+
+def test_a_retried_records_earlier_attempts_come_with_it(h: Harness) -> None:
+    # Found by the CLI's `batch results --json` after it moved to the export: the attempts were dropped.
+    retried = json.loads(record(0))
+    retried.update(attempt=2, attempts=[{"attempt": 1, "errorMessage": "Retryable: once more"}])
+    answers = [([json.dumps(retried) + "\n", end(1, 1)], False)]
+    batch = h.service(exporter(answers, [])).get_batch(EXECUTION)
+    (result,) = h.collect(batch.iter_results())
+    assert result.attempt == 2
+    assert [(a.attempt, a.error_message) for a in result.attempts] == [(1, "Retryable: once more")]

@@ -1,6 +1,7 @@
 """The ``batchscore`` command line: run a server, log in, publish, consume, and run batches.
 
-Every command that talks to a server takes ``--url`` (``BATCHSCORE_URL``, default ``http://127.0.0.1:12800``)
+Every command that talks to a server takes ``--url`` (``BATCHSCORE_URL``, default: the URL ``batchscore login``
+stored in the profile, ``--profile``/``BATCHSCORE_PROFILE`` or ``default``, else ``http://127.0.0.1:12800``)
 and authenticates with ``--username``/``--password`` (``BATCHSCORE_USERNAME``/``BATCHSCORE_PASSWORD``) when
 given, otherwise with the token ``batchscore login`` stored for that URL. ``--json`` prints machine-readable JSON
 only. Everything goes through the SDK (:class:`batchscore.Client`); the CLI never speaks HTTP itself.
@@ -14,7 +15,8 @@ the SDK never imports the server.
 
 Local state lives in ``$BATCHSCORE_CONFIG_DIR`` (default: ``typer.get_app_dir("batchscore")``):
 ``credentials.json`` (``{url: {access_token, refresh_token, username}}``, mode 0600) and ``batches.json``
-(``{execution_id: {name, version, url}}``, written by ``batch start`` so later ``batch`` commands need only the id).
+(``{execution_id: {name, version, url}}``, written by ``batch start`` so later ``batch`` commands need only the id)
+and ``profiles.json`` (``{"profiles": {name: {url, username}}}``, written by ``login``; see :mod:`batchscore._profile`).
 
 Exit codes:
 
@@ -44,6 +46,7 @@ import typer
 
 from batchscore import __version__
 from batchscore.cli import batch, batch_list, consume, login, publish, services, webhooks
+from batchscore.cli._common import select_profile
 
 PLUGIN_GROUP = "batchscore.cli"
 EXIT_CODES_HELP = """Exit codes:
@@ -56,7 +59,9 @@ EXIT_CODES_HELP = """Exit codes:
   130  interrupted (Ctrl-C); a batch being waited for goes on running"""
 APP_HELP = (
     "Publish Python functions as web services and consume them, one call at a time or in batches.\n\n"
-    "Log in once with `batchscore login`; later commands use the stored token for --url.\n\n" + EXIT_CODES_HELP
+    "Log in once with `batchscore login --url URL --username NAME`: later commands use that server and its stored "
+    "token when --url is not given (several servers: `--profile NAME`). Shell completion: "
+    "`batchscore --install-completion`.\n\n" + EXIT_CODES_HELP
 )
 
 __all__ = ["PLUGIN_GROUP", "app", "build_app", "load_plugins", "main"]
@@ -69,11 +74,20 @@ def _print_version(value: bool) -> None:
 
 
 def root(
+    context: typer.Context,
     version: bool = typer.Option(
         False, "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
     ),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        envvar="BATCHSCORE_PROFILE",
+        help="The login profile whose server commands use when --url is not given (default: `default`).",
+        show_default=False,
+    ),
 ) -> None:
     """Publish Python functions as web services and consume them, one call at a time or in batches."""
+    select_profile(context, profile)
 
 
 def load_plugins(app: typer.Typer) -> None:
@@ -92,7 +106,7 @@ def load_plugins(app: typer.Typer) -> None:
 
 def build_app(*, plugins: bool = True) -> typer.Typer:
     """The ``batchscore`` command line: the SDK's commands, and the plugins' when ``plugins`` is true."""
-    app = typer.Typer(name="batchscore", help=APP_HELP, no_args_is_help=True, add_completion=False)
+    app = typer.Typer(name="batchscore", help=APP_HELP, no_args_is_help=True, add_completion=True)
     app.callback()(root)
     # Plugins first: help lists commands, then groups, each in the order they were added, and the server's
     # `serve` and `users` have always come first.
@@ -101,6 +115,7 @@ def build_app(*, plugins: bool = True) -> typer.Typer:
     for command in (login.login, login.logout, publish.publish, consume.consume):
         app.command()(command)
     app.add_typer(services.app, name="services")
+    services.app.command("update")(publish.services_update)
     batch.app.command("list")(batch_list.batch_list)
     app.add_typer(batch.app, name="batch")
     app.add_typer(webhooks.app, name="webhooks")  # (importing it added `batch webhooks` and `batch redeliver`)

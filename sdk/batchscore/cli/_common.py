@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -28,7 +28,9 @@ from batchscore import (
     ExecutionResult,
     InvalidRecordError,
     ServiceInfo,
+    _profile,
 )
+from batchscore._profile import write_private_json
 
 EXIT_OK = 0
 EXIT_ROWS_FAILED = 1
@@ -57,7 +59,10 @@ UrlOption = Annotated[
     typer.Option(
         "--url",
         envvar="BATCHSCORE_URL",
-        help=f"The server (default {DEFAULT_URL}; batch commands: the URL the batch was started on).",
+        help=(
+            f"The server (default: the login profile's URL, else {DEFAULT_URL}; batch commands: the URL the batch "
+            "was started on)."
+        ),
         show_default=False,
     ),
 ]
@@ -170,8 +175,35 @@ def status_exit_code(status: BatchStatus) -> int:
 
 def config_dir() -> Path:
     """Where the CLI keeps credentials and the batch index (``$BATCHSCORE_CONFIG_DIR`` or the app directory)."""
-    configured = os.environ.get(CONFIG_DIR_ENV)
-    return Path(configured) if configured else Path(typer.get_app_dir("batchscore"))
+    return _profile.config_dir()
+
+
+# The root's --profile while a command runs (set by the root callback, reset when its context closes).
+_SELECTED_PROFILE: ContextVar[str | None] = ContextVar("batchscore_cli_profile", default=None)
+
+
+def select_profile(context: typer.Context, name: str | None) -> None:
+    """Make ``name`` (the root's ``--profile``) the profile of the command ``context`` runs."""
+    token = _SELECTED_PROFILE.set(name or None)
+    context.call_on_close(lambda: _SELECTED_PROFILE.reset(token))
+
+
+def selected_profile() -> str | None:
+    """The profile named by the root's ``--profile`` in the command being run (None: the environment's or default)."""
+    return _SELECTED_PROFILE.get()
+
+
+def current_profile(name: str | None = None) -> _profile.Profile | None:
+    """The stored profile in use (``name``, else ``--profile``, else ``$BATCHSCORE_PROFILE``, else ``default``)."""
+    try:
+        return _profile.load_profile(name or selected_profile())
+    except BatchscoreError as error:
+        raise CliError(EXIT_USAGE, str(error)) from None
+
+
+def _profile_url() -> str | None:
+    found = current_profile()
+    return found.url if found is not None else None
 
 
 def normalize_url(url: str) -> str:
@@ -192,21 +224,6 @@ def _read_state(name: str) -> dict[str, Any]:
     except ValueError:
         raise CliError(EXIT_USAGE, f"{path} is not valid JSON: fix or delete it") from None
     return data if isinstance(data, dict) else {}
-
-
-def write_private_json(path: Path, data: object) -> None:
-    """Write JSON atomically to a file readable by its owner only (mode 0600, directory 0700)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.unlink(missing_ok=True)
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _write_state(name: str, data: object) -> None:
@@ -238,9 +255,10 @@ def _connect(
 
     A stored token the SDK renewed on the way (with the refresh token) is saved again afterwards.
     """
-    base = normalize_url(url or fallback_url or DEFAULT_URL)
     stored: dict[str, Any] | None = None
     with _failures(json_output):
+        # The batch index's URL before the profile's: a batch lives on the server it was started on.
+        base = normalize_url(url or fallback_url or _profile_url() or DEFAULT_URL)
         if username:
             client = Client(base, username=username, password=password or _read_password(username))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -409,10 +410,16 @@ def batch_start(
             )
         except FileNotFoundError as error:
             raise CliError(EXIT_USAGE, str(error)) from None
+        with warnings.catch_warnings(record=True) as caught:  # the SDK warns of a capped --parallel
+            warnings.simplefilter("always")
+            if split_rows is None:
+                batch.start(progress=not json_output)
+            else:
+                _start_parts(client, batch.split(split_rows), json_output)
+        for warning in caught:
+            typer.echo(f"warning: {warning.message}", err=True)
         if split_rows is not None:
-            _start_parts(client, batch.split(split_rows), json_output)
             return
-        batch.start(progress=not json_output)
         execution_id = str(batch.id)
         try:
             _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))

@@ -31,7 +31,10 @@ from batchscore.cli._common import (
 
 def consume(
     name: Annotated[str, typer.Argument(help="Service name.", show_default=False)],
-    version: Annotated[str, typer.Argument(help="Version.", show_default=False)],
+    version: Annotated[
+        str | None,
+        typer.Argument(help="Version (default: the latest; may be left out before KEY=VALUE).", show_default=False),
+    ] = None,
     values: Annotated[
         list[str] | None,
         typer.Argument(
@@ -49,12 +52,17 @@ def consume(
 ) -> None:
     """Run a service once with KEY=VALUE inputs and print its outputs (exit code 1 when the code raised).
 
+    Without VERSION the latest published version runs (the last one published, whatever its name).
+
     Values are JSON when they parse (120 is a number, true a boolean, "[1, 2]" a list), text otherwise.
     """
+    if version is not None and "=" in version:  # no version ('=' is not allowed in one): it is the first input
+        values, version = [version, *(values or [])], None
     with _failures(json_output):
         inputs = parse_pairs(values or [], "an input", parse_value)
     with _connect(url, username, password, json_output) as client:
-        result = client.get_service(name, version).consume(**inputs)
+        service = client.get_service(name, version)
+        result = service.consume(**inputs)
     written: list[str] = []
     with _failures(json_output):
         if artifacts is not None:
@@ -68,12 +76,13 @@ def consume(
                 raise CliError(EXIT_USAGE, f"cannot write artifacts to {artifacts}: {error}") from None
     if json_output:
         data = _result_json(result)
+        data["version"] = service.version  # the one that ran (the latest when VERSION was left out)
         data["artifacts"] = sorted(name for name, content in result.files.items() if content is not None)
         data["written"] = written
         _emit_json(data)
     else:
         if result.outputs:
-            table = Table(title=f"{name} {version}")
+            table = Table(title=f"{name} {service.version}")
             table.add_column("output", style="bold")
             table.add_column("value")
             for key, value in result.outputs.items():

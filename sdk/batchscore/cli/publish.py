@@ -25,6 +25,7 @@ from batchscore.cli._common import (
     _stdout,
     parse_pairs,
 )
+from batchscore.cli.consume import consume
 
 
 def load_function(target: str) -> Callable[..., Any]:
@@ -77,7 +78,8 @@ def publish(
     ],
     name: Annotated[str, typer.Option("--name", help="Service name.", show_default=False)],
     version: Annotated[
-        str | None, typer.Option("--version", help="Version (the server assigns one when omitted).")
+        str | None,
+        typer.Option("--version", help="Version (default: the next v1, v2, ... after the service's highest)."),
     ] = None,
     inputs: Annotated[
         list[str] | None,
@@ -111,6 +113,25 @@ def publish(
             show_default=False,
         ),
     ] = None,
+    test: Annotated[
+        bool,
+        typer.Option(
+            "--test",
+            help="After publishing, consume once with the KEY=VALUE inputs that follow the target and print the "
+            "result, as `consume` does (exit code 1 when it fails).",
+        ),
+    ] = False,
+    test_values: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[KEY=VALUE...]", help="The --test consume's inputs.", show_default=False),
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Replace --version when it exists (running batches keep the code they started with).",
+        ),
+    ] = False,
     url: UrlOption = None,
     username: UsernameOption = None,
     password: PasswordOption = None,
@@ -123,6 +144,10 @@ def publish(
     bool, str). Model files are unpickled locally, so load only files you trust.
     """
     with _failures(json_output):
+        if test_values and not test:
+            raise CliError(EXIT_USAGE, f"unexpected arguments {' '.join(test_values)} (inputs for --test?)")
+        if replace and version is None:
+            raise CliError(EXIT_USAGE, "--replace needs --version: the version to replace")
         input_types = parse_pairs(inputs or [], "--input")
         output_types = parse_pairs(outputs or [], "--output")
         function = load_function(target)
@@ -140,10 +165,80 @@ def publish(
                 description=description,
                 alias=alias,
                 consume_timeout=consume_timeout,
+                replace=replace,
             )
         except ValueError as error:  # a type without an ML Server name, or no source for the function
             raise CliError(EXIT_USAGE, str(error)) from None
-    if json_output:
-        _emit_json(published.capabilities())
-    else:
+    if not test:
+        if json_output:
+            _emit_json(published.capabilities())
+        else:
+            _stdout.print(f"published {published.name} {published.version}")
+        return
+    if not json_output:
         _stdout.print(f"published {published.name} {published.version}")
+    # The test is the `consume` command's, run on the version just published (its output, exit code and --json).
+    consume(published.name, published.version, test_values, None, url, username, password, json_output)
+
+
+def services_update(
+    name: Annotated[str, typer.Argument(help="Service name.", show_default=False)],
+    version: Annotated[str, typer.Argument(help="The version to change.", show_default=False)],
+    target: Annotated[
+        str | None,
+        typer.Argument(metavar="[FILE.py:FUNCTION]", help="New code (default: keep the code).", show_default=False),
+    ] = None,
+    inputs: Annotated[
+        list[str] | None, typer.Option("--input", help="A new input as NAME=TYPE.", show_default=False)
+    ] = None,
+    outputs: Annotated[
+        list[str] | None, typer.Option("--output", help="A new output as NAME=TYPE.", show_default=False)
+    ] = None,
+    artifacts: Annotated[
+        list[str] | None, typer.Option("--artifact", help="A new artifact file name.", show_default=False)
+    ] = None,
+    models: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="NAME=FILE.pkl: new objects (replace the service's).", show_default=False),
+    ] = None,
+    description: Annotated[str | None, typer.Option("--description", help="A new description.")] = None,
+    alias: Annotated[str | None, typer.Option("--alias", help="A new consume method name.")] = None,
+    consume_timeout: Annotated[
+        float | None,
+        typer.Option("--consume-timeout", min=1, help="New seconds one consume may run.", show_default=False),
+    ] = None,
+    url: UrlOption = None,
+    username: UsernameOption = None,
+    password: PasswordOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Change a published version in place; what is not given keeps its value.
+
+    New code keeps the current inputs and outputs unless --input/--output are given. Batches already running keep
+    the code they started with; new consumes and batches run the new one.
+    """
+    with _failures(json_output):
+        input_types = parse_pairs(inputs or [], "--input")
+        output_types = parse_pairs(outputs or [], "--output")
+        function = None if target is None else load_function(target)
+        loaded = {key: _load_model(path) for key, path in parse_pairs(models or [], "--model").items()}
+    with _connect(url, username, password, json_output) as client:
+        try:
+            updated = client.update_service(
+                name,
+                version,
+                code=function,
+                models=loaded or None,
+                inputs=input_types or None,
+                outputs=output_types or None,
+                artifacts=artifacts or None,
+                description=description,
+                alias=alias,
+                consume_timeout=consume_timeout,
+            )
+        except ValueError as error:
+            raise CliError(EXIT_USAGE, str(error)) from None
+    if json_output:
+        _emit_json(updated.capabilities())
+    else:
+        _stdout.print(f"updated {updated.name} {updated.version}")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from batchscore_server import _validation
+from batchscore_server import _publish_check, _validation
 from batchscore_server._auth import Role, User
 from batchscore_server._errors import ApiError
+from batchscore_server._routes.consume import _client_gone
 from batchscore_server._routes.deps import CurrentUser, ServerState, SettingsDep, StoreDep, json_body, json_response
 from batchscore_server._routes.views import service_of, web_service
 from batchscore_server._store import Store
@@ -33,8 +35,21 @@ async def get_all_web_service_versions_by_name(name: str, user: CurrentUser, sto
     return await json_response([web_service(row, user) for row in rows])
 
 
+async def _check_starts(
+    server: ServerState, request: Request, user: User, definition: dict[str, Any], snapshot_id: str | None, row: Any
+) -> None:
+    """Refuse (422) a definition whose service cannot start: its snapshot ``snapshot_id`` (or ``row``'s objects)."""
+    if snapshot_id:
+        objects = await asyncio.to_thread(server.store.snapshot_objects, user.name, user.is_owner, snapshot_id)
+    elif row is not None:
+        objects = server.store.service_objects(row["name"], row["version"], row["revision"])
+    else:
+        objects = None
+    await _publish_check.check_starts(server, definition, objects, _client_gone(request))
+
+
 async def _publish(
-    name: str, version: str, request: Request, user: User, store: StoreDep, settings: SettingsDep
+    name: str, version: str, request: Request, user: User, store: StoreDep, settings: SettingsDep, server: ServerState
 ) -> Response:
     _validation.check(_validation.NAME_PATTERN, name, "name", "service name")
     _validation.check(_validation.NAME_PATTERN, version, "version", "service version")
@@ -44,24 +59,31 @@ async def _publish(
         await json_body(request, settings, settings.max_service_body_bytes), partial=False
     )
     definition["runtimeType"] = "Python"
+    await _check_starts(server, request, user, definition, definition.get("snapshotId"), None)
     await asyncio.to_thread(store.publish_service, user.name, user.is_owner, name, version, definition)
     return JSONResponse(version, status_code=201, headers={"Location": f"/services/{name}/{version}"})
 
 
 @router.post("/services/{name}")
 async def publish_web_service(
-    name: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep
+    name: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep, server: ServerState
 ) -> Response:
     """Publish a service under a new (random) version."""
-    return await _publish(name, str(uuid.uuid4()), request, user, store, settings)
+    return await _publish(name, str(uuid.uuid4()), request, user, store, settings, server)
 
 
 @router.post("/services/{name}/{version}")
 async def publish_web_service_version(
-    name: str, version: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep
+    name: str,
+    version: str,
+    request: Request,
+    user: CurrentUser,
+    store: StoreDep,
+    settings: SettingsDep,
+    server: ServerState,
 ) -> Response:
     """Publish a service version."""
-    return await _publish(name, version, request, user, store, settings)
+    return await _publish(name, version, request, user, store, settings, server)
 
 
 @router.get("/services/{name}/{version}")
@@ -84,13 +106,23 @@ def _require_write(store: Store, name: str, version: str, user: User) -> None:
 
 @router.patch("/services/{name}/{version}")
 async def patch_web_service_version(
-    name: str, version: str, request: Request, user: CurrentUser, store: StoreDep, settings: SettingsDep
+    name: str,
+    version: str,
+    request: Request,
+    user: CurrentUser,
+    store: StoreDep,
+    settings: SettingsDep,
+    server: ServerState,
 ) -> Response:
     """Change a service version's definition (a new revision)."""
     await asyncio.to_thread(_require_write, store, name, version, user)
     changes = _validation.service_definition(
         await json_body(request, settings, settings.max_service_body_bytes), partial=True
     )
+    if any(key in changes for key in _publish_check.CHECKED_FIELDS):
+        row = await asyncio.to_thread(service_of, store, name, version)
+        definition = {**row["definition"], **changes}
+        await _check_starts(server, request, user, definition, changes.get("snapshotId"), row)
     await asyncio.to_thread(store.update_service, user.name, user.is_owner, name, version, changes)
     return JSONResponse(version)
 
