@@ -35,7 +35,6 @@ from batchscore._profile import resolve_connection, save_tokens, stored_tokens
 from batchscore._publish import TypeSpec, publish_body, serialize_model, update_body
 from batchscore._retry import PollPolicy, RetryPolicy
 from batchscore._service import AsyncBatch, AsyncService, Batch, Service
-from batchscore._upload import aset_body_media_type, set_body_media_type
 from batchscore._wire import (
     Call,
     CloseStream,
@@ -193,7 +192,7 @@ class Client(_BaseClient):
             headers=self._headers,
             timeout=self._timeout,
             transport=RetryTransport(inner, self._retry, lambda seconds: self._sleep(seconds)),
-            event_hooks={"response": [remember_response], "request": [set_body_media_type]},
+            event_hooks={"response": [remember_response]},
         )
         self._api.set_httpx_client(self._http)
 
@@ -548,7 +547,7 @@ class AsyncClient(_BaseClient):
             headers=self._headers,
             timeout=self._timeout,
             transport=AsyncRetryTransport(inner, self._retry, lambda seconds: self._sleep(seconds)),
-            event_hooks={"response": [aremember_response], "request": [aset_body_media_type]},
+            event_hooks={"response": [aremember_response]},
         )
         self._api.set_async_httpx_client(self._http)
 

@@ -21,7 +21,6 @@ import httpx
 from batchscore._exceptions import APIResponseValidationError, BatchscoreError, NotFoundError
 from batchscore._files import partial_file
 from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, ServiceInfo
-from batchscore._records import RecordStream
 from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
 from batchscore._upload import UNCHECKED_BODY_BYTES, UploadBody, check_size
 from batchscore._wire import Call, CloseStream, Download, Emit, OpenStream, ReadStream, Sleep
@@ -181,19 +180,22 @@ def batch_path(name: str, version: str) -> str:
 def start(
     name: str,
     version: str,
-    body: RecordStream,
+    body: UploadBody,
     parallel_count: int,
     item_timeout: float | None,
     idempotency_key: str,
     options: BatchOptions | None = None,
 ) -> Flow[str]:
-    """Stream the records up as NDJSON (a replayable body, so a retry resends it) and return the execution id."""
+    """Stream the records up (a replayable body, so a retry resends it) and return the execution id.
+
+    The generated function labels the body with the ``File``'s ``mime_type`` (NDJSON or CSV, both in the contract).
+    """
     started = yield Call.of(
         partial(
             start_batch_execution.sync_detailed,
             name,
             version,
-            body=File(payload=body),  # type: ignore[arg-type]  # an iterable of bytes, streamed by httpx
+            body=File(payload=body, mime_type=body.media_type),  # type: ignore[arg-type]  # bytes streamed by httpx
             parallel_count=parallel_count,
             item_timeout=UNSET if item_timeout is None else item_timeout,
             idempotency_key=idempotency_key,

@@ -25,14 +25,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from batchscore._exceptions import BatchTooLargeError, InvalidRecordError
 from batchscore._models import Parameter
 from batchscore._records import (
     _ENCODER,
     UPLOAD_CHUNK_BYTES,
-    AsyncRecordStream,
     Record,
     RecordSource,
     RecordStream,
@@ -183,29 +180,6 @@ class UploadBody(RecordStream):
         if self.on_chunk is not None:
             self.on_chunk(size, rows)
         return b"".join(buffer)
-
-    def for_async(self) -> AsyncRecordStream:
-        """The same body as an async iterable only, keeping its media type."""
-        stream = AsyncRecordStream(self)
-        stream.media_type = self.media_type  # type: ignore[attr-defined]  # read by set_body_media_type
-        return stream
-
-
-def set_body_media_type(request: httpx.Request) -> None:
-    """Label a batch body with its own media type (an httpx request hook).
-
-    The contract's start operation takes ``application/x-ndjson`` and ``text/csv`` bodies, but the generated
-    function can only label a binary body with one of them: the body object knows which it is.
-    """
-    inner = getattr(request.stream, "_stream", None)
-    media_type = getattr(inner, "media_type", None)
-    if isinstance(media_type, str):
-        request.headers["Content-Type"] = media_type
-
-
-async def aset_body_media_type(request: httpx.Request) -> None:
-    """:func:`set_body_media_type` for ``httpx.AsyncClient``."""
-    set_body_media_type(request)
 
 
 def upload_bar(total_bytes: int, rows: int) -> tuple[ProgressHook | None, Callable[[], None]]:
