@@ -23,10 +23,16 @@ The generator reads a *view* of the contract, not the contract itself. Every dif
   binary forms share one branch). The generated ``start_batch_execution`` then sends a replayable byte stream
   with the NDJSON content type, so the SDK never builds that request itself.
 
-One template is overridden (``openapi/templates/str_enum.py.jinja``, passed as ``--custom-template-path``): string
-enums get a ``_missing_`` that matches values case-insensitively (ML Server 9.2 sent ``Complete``) and keeps an
-unknown value as a pseudo-member named ``UNKNOWN`` rather than failing the reply. The generator calls its template
-API unstable, so the override is that one file, a copy of 0.29.1's template plus the method.
+Two templates are overridden (in ``openapi/templates``, passed as ``--custom-template-path``). The generator calls
+its template API unstable, so each override is a copy of 0.29.1's template with the smallest change:
+
+- ``str_enum.py.jinja``: string enums get a ``_missing_`` that matches values case-insensitively (ML Server 9.2 sent
+  ``Complete``) and keeps an unknown value as a pseudo-member named ``UNKNOWN`` rather than failing the reply; the
+  copy plus the method.
+- ``endpoint_module.py.jinja``: a binary (``File``) request body is labelled with its own ``File.mime_type`` when
+  set, falling back to the declared media type. Only the ``Content-Type`` lines of ``content`` bodies differ. The
+  view above keeps one media type for batch start, but the contract also declares ``text/csv`` for it: the SDK
+  passes ``File(payload=..., mime_type="text/csv")`` for a CSV body, so the generated function sends both.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@
     │   ├── BatchCanceledError           state canceled
     │   └── WaitTimeoutError             wait(timeout=...) ran out first
     ├── InvalidRecordError               a record does not match the service's inputs (checked before upload)
+    ├── BatchTooLargeError               the records are over the server's body limit (checked before upload)
     └── DownloadError                    an artifact could not be written where it was asked to go
 """
 
@@ -247,6 +248,23 @@ class InvalidRecordError(BatchscoreError, ValueError):
 
 class DownloadError(BatchscoreError):
     """An artifact could not be written where it was asked to go (missing folder, unsafe name, ...)."""
+
+
+class BatchTooLargeError(BatchscoreError):
+    """The records, encoded, are over the server's body limit; nothing was sent.
+
+    Attributes:
+        size: The body's bytes.
+        limit: The server's limit (``GET /status``'s ``details.maxBodyBytes``).
+        split_rows: Rows a batch may hold to stay under the limit (e.g. for ``--split-rows``).
+
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int, split_rows: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+        self.split_rows = split_rows
 
 
 class ServiceError(BatchscoreError):

@@ -21,8 +21,8 @@ import httpx
 from batchscore._exceptions import APIResponseValidationError, BatchscoreError, NotFoundError
 from batchscore._files import partial_file
 from batchscore._models import BatchOptions, BatchState, BatchStatus, ExecutionResult, ServiceInfo
-from batchscore._records import RecordStream
 from batchscore._shared import WaitTracker, destination_folder, latest, safe_file_name
+from batchscore._upload import UNCHECKED_BODY_BYTES, UploadBody, check_size
 from batchscore._wire import Call, CloseStream, Download, Emit, OpenStream, ReadStream, Sleep
 from batchscore_client.api.batch import (
     cancel_and_delete_batch_execution,
@@ -45,6 +45,7 @@ from batchscore_client.api.services import (
 )
 from batchscore_client.api.sessions import close_session, create_session, set_workspace_object
 from batchscore_client.api.snapshots import create_snapshot, delete_snapshot
+from batchscore_client.api.status import status as server_status
 from batchscore_client.models import BatchState as WireBatchState
 from batchscore_client.models import (
     CreateSessionRequest,
@@ -158,19 +159,22 @@ def batch_path(name: str, version: str) -> str:
 def start(
     name: str,
     version: str,
-    body: RecordStream,
+    body: UploadBody,
     parallel_count: int,
     item_timeout: float | None,
     idempotency_key: str,
     options: BatchOptions | None = None,
 ) -> Flow[str]:
-    """Stream the records up as NDJSON (a replayable body, so a retry resends it) and return the execution id."""
+    """Stream the records up (a replayable body, so a retry resends it) and return the execution id.
+
+    The generated function labels the body with the ``File``'s ``mime_type`` (NDJSON or CSV, both in the contract).
+    """
     started = yield Call.of(
         partial(
             start_batch_execution.sync_detailed,
             name,
             version,
-            body=File(payload=body),  # type: ignore[arg-type]  # an iterable of bytes, streamed by httpx
+            body=File(payload=body, mime_type=body.media_type),  # type: ignore[arg-type]  # bytes streamed by httpx
             parallel_count=parallel_count,
             item_timeout=UNSET if item_timeout is None else item_timeout,
             idempotency_key=idempotency_key,
@@ -182,6 +186,29 @@ def start(
         if isinstance(candidate, str) and candidate:
             return candidate
     raise APIResponseValidationError("the start answer carried no batch execution id", None)
+
+
+def body_limit() -> Flow[int | None]:
+    """The server's largest request body in bytes (``GET /status``'s ``details.maxBodyBytes``; None if unsaid)."""
+    answer = yield Call.of(partial(server_status.sync_detailed))
+    details = getattr(answer, "details", None)
+    limit = getattr(details, "additional_properties", {}).get("maxBodyBytes")
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit > 0 else None
+
+
+def start_within_limit(size: int, rows: int, name: str, version: str, body: UploadBody, *args: Any) -> Flow[str]:
+    """:func:`start`, after checking the body's ``size`` against the server's limit (nothing is sent if over).
+
+    A body of at most ``UNCHECKED_BODY_BYTES`` goes without the check (and its request): no server is started
+    with a smaller limit, and a small body costs little to send in vain.
+
+    Raises:
+        BatchTooLargeError: The body is over the limit; the message says how many rows a batch may hold.
+
+    """
+    if size > UNCHECKED_BODY_BYTES:
+        check_size(size, rows, (yield from body_limit()), body.media_type)
+    return (yield from start(name, version, body, *args))
 
 
 def status(name: str, version: str, execution_id: str, show_partial_results: bool) -> Flow[BatchStatus]:

@@ -7,14 +7,15 @@ A batch mirrors the seed's R object: ``start``, ``id``, ``results``, ``wait``, `
 
 from __future__ import annotations
 
+import copy
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 
-from batchscore import _export
+from batchscore import _export, _upload
 from batchscore import _flows as flows
 from batchscore import _republish as republish
 from batchscore import _webhook_flows as webhook_flows
@@ -27,14 +28,7 @@ from batchscore._models import (
     ExecutionResult,
     ServiceInfo,
 )
-from batchscore._records import (
-    RecordSource,
-    RecordStream,
-    check_record,
-    check_records,
-    missing_as_null,
-    record_factory,
-)
+from batchscore._records import RecordSource, check_record, missing_as_null, record_factory
 from batchscore._shared import ProgressCallback, WaitTracker
 from batchscore.webhooks import WebhookDelivery
 
@@ -274,14 +268,22 @@ class _BatchBase:
         self.execution_id = execution_id
         self._factory = None
         self.record_count = 0
+        self.body_bytes = 0  # the encoded records' size, counted while they are checked
+        self._media_type = _upload.media_type_for(records)
+        self._passthrough: tuple[str, ...] = ()
+        self._na = na
         if records is not None:
             if na not in ("error", "null"):
                 raise ValueError(f'na must be "error" or "null", not {na!r}')
             self._factory = record_factory(records, service.info.inputs)
             if na == "null":
                 self._factory = missing_as_null(self._factory)
-            passthrough = tuple(self.options.passthrough or ())
-            self.record_count = check_records(self._factory(), service.info.inputs, passthrough, na)
+                # CSV has no null for a number: records with missing values go up as NDJSON.
+                self._media_type = _upload.NDJSON
+            self._passthrough = tuple(self.options.passthrough or ())
+            self.record_count, self.body_bytes = _upload.measure(
+                self._factory, service.info.inputs, self._media_type, self._passthrough, na
+            )
 
     @property
     def id(self) -> str | None:
@@ -293,19 +295,47 @@ class _BatchBase:
         """The batch collection's path."""
         return flows.batch_path(self._service_info.name, self._service_info.version)
 
+    def split(self, rows: int) -> list[Self]:
+        """Split the batch into several of at most ``rows`` records each, in order, not started yet.
+
+        Each part has its own Idempotency-Key (this batch's, with ``.1``, ``.2``, ... appended, so starting the
+        parts again after a dropped connection does not start any twice). Each part is measured again (its records
+        are read once more), so each is checked against the server's body limit exactly.
+
+        Raises:
+            BatchscoreError: The batch was fetched by id or already started, or ``rows`` is under 1.
+
+        """
+        if self._factory is None or self.execution_id is not None:
+            raise BatchscoreError("only a batch made from records and not started yet can be split")
+        if rows < 1:
+            raise BatchscoreError(f"a part of a split batch holds at least 1 row, not {rows}")
+        parts = []
+        for number, start in enumerate(range(0, self.record_count, rows), 1):
+            part = copy.copy(self)
+            part.idempotency_key = f"{self.idempotency_key}.{number}"
+            part._factory = _upload.row_slice(self._factory, start, start + rows)
+            part.record_count, part.body_bytes = _upload.measure(
+                part._factory, self._service_info.inputs, self._media_type, self._passthrough, self._na
+            )
+            parts.append(part)
+        return parts
+
     def _ids(self) -> tuple[str, str, str]:
         """Service name, version and execution id, for a flow on the started batch."""
         if self.execution_id is None:
             raise BatchscoreError("the batch has not been started: call start() first")
         return self._service_info.name, self._service_info.version, self.execution_id
 
-    def _start_flow(self) -> flows.Flow[str]:
+    def _start_flow(self, on_chunk: _upload.ProgressHook | None = None) -> flows.Flow[str]:
         if self._factory is None:
             raise BatchscoreError("this batch has no records (it was fetched by id); start a new one instead")
-        return flows.start(
+        return flows.start_within_limit(
+            self.body_bytes,
+            self.record_count,
             self._service_info.name,
             self._service_info.version,
-            RecordStream(self._factory),
+            _upload.UploadBody(self._factory, self._service_info.inputs, self._media_type, on_chunk, self._passthrough),
             self.parallel_count,
             self.item_timeout,
             self.idempotency_key,
@@ -385,14 +415,26 @@ class Batch(_BatchBase):
         super().__init__(service, records, **options)
         self._client = service._client
 
-    def start(self) -> Batch:
+    def start(self, progress: bool = True) -> Batch:
         """Send the records and start the batch (a no-op once started). Returns the batch, for chaining.
 
-        The records go up as a streamed NDJSON body with an Idempotency-Key, so a retry after a dropped
-        connection cannot start the batch twice.
+        The records go up as a streamed body (CSV for a CSV, TSV or Parquet file, NDJSON otherwise) with an
+        Idempotency-Key, so a retry after a dropped connection cannot start the batch twice.
+
+        Args:
+            progress: Show the upload's bytes and rows in a terminal or notebook.
+
+        Raises:
+            BatchTooLargeError: The records are over the server's body limit (nothing was sent).
+
         """
         if self.execution_id is None:
-            self.execution_id = self._client._run(self._start_flow())
+            hook, close = _upload.upload_bar(self.body_bytes, self.record_count) if progress else (None, None)
+            try:
+                self.execution_id = self._client._run(self._start_flow(hook))
+            finally:
+                if close is not None:
+                    close()
             if self.parallel_count > republish.DEFAULT_PARALLEL:  # the check costs a request
                 self._client._run(self._parallel_flow())
         return self
@@ -612,10 +654,15 @@ class AsyncBatch(_BatchBase):
         super().__init__(service, records, **options)
         self._client = service._client
 
-    async def start(self) -> AsyncBatch:
+    async def start(self, progress: bool = True) -> AsyncBatch:
         """Send the records and start the batch (see :meth:`Batch.start`)."""
         if self.execution_id is None:
-            self.execution_id = await self._client._run(self._start_flow())
+            hook, close = _upload.upload_bar(self.body_bytes, self.record_count) if progress else (None, None)
+            try:
+                self.execution_id = await self._client._run(self._start_flow(hook))
+            finally:
+                if close is not None:
+                    close()
             if self.parallel_count > republish.DEFAULT_PARALLEL:  # the check costs a request
                 await self._client._run(self._parallel_flow())
         return self

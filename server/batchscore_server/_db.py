@@ -27,6 +27,8 @@ from sqlalchemy import event
 
 metadata = sa.MetaData()
 DELETE_SLICE_ROWS = 50_000
+VACUUM_SLICE_PAGES = 4096  # pages freed a transaction (16 MiB of 4 KiB pages)
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 
 class JSONText(sa.types.TypeDecorator[Any]):
@@ -283,7 +285,13 @@ def create_engine(target: Path | str) -> sa.Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
+    # Before the first table is made, so a new file frees the pages of deleted rows (release_free_pages): a
+    # refused 300 MB upload would otherwise leave the file 300 MB larger for good. A file made without it keeps
+    # its mode (only a VACUUM changes it), and the pragma is then a no-op.
+    cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # The WAL file shrinks back to this after a checkpoint (it would stay as large as the largest upload).
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
@@ -746,6 +754,30 @@ def delete_batch(engine: sa.Engine, batch_id: str) -> None:
     delete_batch_rows(engine, batch_id)
     with engine.begin() as conn:
         conn.execute(sa.delete(batches).where(batches.c.id == batch_id))
+    release_free_pages(engine)
+
+
+def release_free_pages(engine: sa.Engine) -> None:
+    """Give a SQLite file's free pages back to the file system, a slice a transaction; blocking.
+
+    Does nothing for PostgreSQL (its autovacuum reuses the space) or a SQLite file made before
+    ``auto_vacuum=INCREMENTAL`` (run ``VACUUM`` on it once, server stopped, to switch it).
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert raw is not None  # an open connection's
+        if raw.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: incremental
+            return
+        before = None
+        while (free := raw.execute("PRAGMA freelist_count").fetchone()[0]) and free != before:
+            # executescript steps the pragma to its end (execute frees one page); each script is its own short
+            # transaction, as one over every page would hold the write lock for long.
+            raw.executescript(f"PRAGMA incremental_vacuum({VACUUM_SLICE_PAGES});")
+            before = free
+        # The file shrinks when the WAL is copied back into it; a busy reader only delays that to a later one.
+        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def delete_batch_rows(engine: sa.Engine, batch_id: str) -> None:

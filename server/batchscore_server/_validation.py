@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import json
@@ -11,6 +10,7 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
+from batchscore_server._csv_records import csv_records
 from batchscore_server._errors import ApiError
 from batchscore_server._ndjson_fast import ndjson_slices, slice_checker
 from batchscore_server._types import (
@@ -18,7 +18,6 @@ from batchscore_server._types import (
     MAX_JSON_DEPTH,
     PARAMETER_TYPES,
     InputError,
-    coerce_text_record,
     decode_inputs,
     fast_record_check,
     holds_lone_surrogate,
@@ -369,27 +368,7 @@ def _parsed_records(
             raise ApiError(400, "the body must be a JSON array of input records", "body")
         yield from ((index, record, None) for index, record in enumerate(records))
     elif media_type == "text/csv":
-        text = io.TextIOWrapper(body, encoding="utf-8-sig", newline="")
-        # strict: a body that ends inside a quoted cell is an error (its last record was accepted cut short).
-        reader = csv.DictReader(text, strict=True)
-        where = "body"  # what a csv.Error is in: the header, then the record being read
-        try:
-            if reader.fieldnames is not None:  # reads the header
-                where = "body[0]"
-            for index, row in enumerate(reader):
-                if None in row:
-                    raise ApiError(400, f"CSV row {index} has more cells than the header", f"body[{index}]")
-                try:
-                    yield index, coerce_text_record(inputs, row, f"body[{index}]"), None
-                except InputError as error:
-                    raise ApiError(400, str(error), error.field) from None
-                where = f"body[{index + 1}]"
-        except UnicodeDecodeError:
-            raise ApiError(400, "the CSV body is not UTF-8", "body") from None
-        except csv.Error as error:
-            raise ApiError(400, f"the CSV body is malformed at {where}: {error}", where) from None
-        finally:
-            text.detach()  # the caller closes the body
+        yield from csv_records(body, inputs)
     else:
         index = first_index
         for line in body:

@@ -25,6 +25,7 @@ PUBLIC_API = [
     "BatchOptions",
     "BatchState",
     "BatchStatus",
+    "BatchTooLargeError",
     "BatchscoreError",
     "Client",
     "ConflictError",

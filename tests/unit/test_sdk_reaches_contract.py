@@ -114,7 +114,8 @@ def _cases(tmp_path: Path) -> dict[str, Callable[[Harness, ExampleServer], Any] 
         "GetBatchExecutionFile": lambda h, s: h.run(_batch(h, s).download(0, "Histogram.png", dest=tmp_path)),
         "ExportBatchExecutionResults": lambda h, s: h.run(_batch(h, s).export(tmp_path / "results.ndjson")),
         "ListBatchExecutions": lambda h, s: h.collect(h.client(s).list_batches(state="inProgress", labels={"a": "b"})),
-        "status": "server health is for operators and load balancers (GET /status), not for applications",
+        "status": "server health is for operators and load balancers (GET /status), not for applications; Batch.start "
+        "reads its maxBodyBytes for a body over 1 MiB (tests/unit/test_upload_body.py)",
         "GetWebhookSecret": lambda h, s: h.run(h.client(s).webhook_secret()),
         "RotateWebhookSecret": lambda h, s: h.run(h.client(s).rotate_webhook_secret()),
         "ListBatchWebhookDeliveries": lambda h, s: h.run(_batch(h, s).webhook_deliveries()),

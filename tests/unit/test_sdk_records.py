@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import math
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,6 +27,7 @@ from batchscore import (
 from batchscore._publish import function_code, parameter_type, parameters
 from batchscore._records import UPLOAD_CHUNK_BYTES, RecordStream, record_factory
 from batchscore._shared import safe_file_name
+from batchscore_server._validation import iter_batch_records
 from tests.unit._harness import Harness as SharedHarness
 
 BASE = "http://batchscore.test"
@@ -69,15 +71,20 @@ def service(handler: Callable[..., httpx.Response] | None = None) -> Service:
 def uploaded(source: Any) -> list[dict[str, Any]]:
     """The records a batch of ``source`` sends, read back from the NDJSON body."""
     bodies: list[bytes] = []
+    media_types: list[str] = []
 
     def handler(request: httpx.Request, body: bytes) -> httpx.Response:
         bodies.append(body)
+        media_types.append(request.headers["Content-Type"])
         return httpx.Response(202, json={"batchExecutionId": "b1"})
 
     svc = service(handler)
     svc.batch(source).start()
     svc._client.close()
     assert bodies[0].endswith(b"\n")
+    if media_types[0] == "text/csv":  # a file source: read back as the server reads it
+        definitions = [(p.name, p.type) for p in INPUTS]
+        return [json.loads(text) for text in iter_batch_records(io.BytesIO(bodies[0]), "text/csv", definitions)]
     return [json.loads(line) for line in bodies[0].splitlines()]
 
 

@@ -27,10 +27,13 @@ from batchscore import (
     BatchError,
     BatchState,
     BatchStatus,
+    Client,
 )
 from batchscore.cli._common import (
     BATCHES_FILE,
+    EXIT_BATCH_STOPPED,
     EXIT_INTERRUPTED,
+    EXIT_OK,
     EXIT_ROWS_FAILED,
     EXIT_USAGE,
     RECORD_SUFFIXES,
@@ -406,6 +409,16 @@ def batch_start(
         str,
         typer.Option("--na", help="A missing value: error (refuse the batch) or null (send null to numeric inputs)."),
     ] = "error",
+    split_rows: Annotated[
+        int | None,
+        typer.Option(
+            "--split-rows",
+            min=1,
+            help="Start several batches of at most N records each (for a file over the server's body limit); "
+            "prints every id, and `batch wait ID...` follows them all.",
+            show_default=False,
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the batch to finish, with progress.")] = False,
     output: Annotated[
         Path | None,
@@ -441,6 +454,8 @@ def batch_start(
         _check_output(output, output_format, json_output)
         if na not in ("error", "null"):
             raise CliError(EXIT_USAGE, f"--na must be error or null, not {na!r}")
+        if split_rows is not None and wait:
+            raise CliError(EXIT_USAGE, "--split-rows starts several batches: follow them with `batch wait ID...`")
         label_map = _labels(labels or [])
     with _connect(url, username, password, json_output) as client:
         service = client.get_service(name, version)
@@ -464,9 +479,14 @@ def batch_start(
             raise CliError(EXIT_USAGE, str(error)) from None
         with warnings.catch_warnings(record=True) as caught:  # the SDK warns of a capped --parallel
             warnings.simplefilter("always")
-            batch.start()
+            if split_rows is None:
+                batch.start(progress=not json_output)
+            else:
+                _start_parts(client, batch.split(split_rows), json_output)
         for warning in caught:
             typer.echo(f"warning: {warning.message}", err=True)
+        if split_rows is not None:
+            return
         execution_id = str(batch.id)
         try:
             _remember_batch(execution_id, service.name, service.version, normalize_url(str(client.base_url)))
@@ -505,6 +525,24 @@ def batch_start(
     _finish_batch(status, json_output, {**started, **extra}, show=not to_stdout)
 
 
+def _start_parts(client: Client, parts: list[Batch], json_output: bool) -> None:
+    """Start the parts of a split batch in order, remembering and printing each id as it starts."""
+    started = []
+    for part in parts:
+        part.start(progress=not json_output)
+        execution_id = str(part.id)
+        name, version = part._service_info.name, part._service_info.version
+        try:
+            _remember_batch(execution_id, name, version, normalize_url(str(client.base_url)))
+        except CliError as error:  # the batch runs anyway: say so rather than fail
+            typer.echo(f"warning: {error.message}; later batch commands need --service and --version", err=True)
+        started.append({"execution_id": execution_id, "record_count": part.record_count})
+        if not json_output:
+            typer.echo(execution_id)
+    if json_output:
+        _emit_json({"name": parts[0]._service_info.name, "version": parts[0]._service_info.version, "batches": started})
+
+
 @app.command("status")
 def batch_status(
     execution_id: ExecutionArgument,
@@ -523,7 +561,9 @@ def batch_status(
 
 @app.command("wait")
 def batch_wait(
-    execution_id: ExecutionArgument,
+    execution_ids: Annotated[
+        list[str], typer.Argument(help="The batch execution ids (several: e.g. a --split-rows start's).")
+    ],
     service: ServiceOption = None,
     version: VersionOption = None,
     url: UrlOption = None,
@@ -531,7 +571,13 @@ def batch_wait(
     password: PasswordOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Wait for a batch to finish, with progress (exit code 0 complete, 1 rows failed, 3 failed or canceled)."""
+    """Wait for batches to finish, with progress (exit code 0 complete, 1 rows failed, 3 failed or canceled).
+
+    With several ids each is followed in turn (they all run meanwhile) and the exit code is the worst of them.
+    """
+    if len(execution_ids) > 1:
+        _wait_all(execution_ids, service, version, url, username, password, json_output)
+    execution_id = execution_ids[0]
     with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
         try:
             status = _wait(batch, json_output)
@@ -540,6 +586,38 @@ def batch_wait(
                 _emit_json(_status_json(error.batch))
             raise
     _finish_batch(status, json_output)
+
+
+def _wait_all(
+    execution_ids: list[str],
+    service: str | None,
+    version: str | None,
+    url: str | None,
+    username: str | None,
+    password: str | None,
+    json_output: bool,
+) -> NoReturn:
+    """Follow several batches in turn, print each one's final status, and exit with the worst code."""
+    worst = EXIT_OK
+    statuses = []
+    for execution_id in execution_ids:
+        with _open_batch(execution_id, service, version, url, username, password, json_output) as batch:
+            try:
+                status = _wait(batch, json_output)
+            except BatchError as error:
+                status = error.batch
+            if not json_output:
+                _show_status(status)
+        statuses.append(_status_json(status))
+        worst = max(worst, status_exit_code(status), key=_severity)
+    if json_output:
+        _emit_json({"batches": statuses})
+    raise typer.Exit(worst)
+
+
+def _severity(code: int) -> int:
+    """How bad an exit code of a batch is: a stopped batch (3) is worse than failed rows (1)."""
+    return {EXIT_OK: 0, EXIT_ROWS_FAILED: 1, EXIT_BATCH_STOPPED: 2}.get(code, 3)
 
 
 @app.command("cancel")

@@ -19,7 +19,8 @@ async def status(server: ServerState) -> dict[str, Any]:
     workers = await server.batches.worker_count()
     return {
         "statusCode": "pass" if workers else "warn",
-        "details": {"version": server.version},
+        # maxBodyBytes: the SDK refuses a batch over it before uploading, and says how to split it.
+        "details": {"version": server.version, "maxBodyBytes": server.settings.max_body_bytes},
         "components": {
             "database": {"statusCode": "pass", "details": {"type": "sqlite"}, "components": {}},
             "cluster": {

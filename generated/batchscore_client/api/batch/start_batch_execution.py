@@ -80,7 +80,7 @@ def _get_kwargs(
     }
 
     _kwargs["content"] = body.payload
-    headers["Content-Type"] = "application/x-ndjson"
+    headers["Content-Type"] = body.mime_type or "application/x-ndjson"
 
     _kwargs["headers"] = headers
     return _kwargs

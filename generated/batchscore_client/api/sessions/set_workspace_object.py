@@ -27,7 +27,7 @@ def _get_kwargs(
     }
 
     _kwargs["content"] = body.payload
-    headers["Content-Type"] = "application/octet-stream"
+    headers["Content-Type"] = body.mime_type or "application/octet-stream"
 
     _kwargs["headers"] = headers
     return _kwargs
