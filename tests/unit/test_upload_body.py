@@ -194,3 +194,24 @@ def test_the_sdk_sends_the_body_with_its_own_media_type(mode: str, name: str, me
     finally:
         harness.close()
     assert sent == [media_type]
+
+
+def test_ndjson_blocks_hold_the_same_records_as_json_would_send() -> None:
+    import numpy
+
+    records: list[dict[str, Any]] = [
+        *RECORDS,
+        {"x": numpy.float64(2.5), "n": numpy.int64(7), "ok": numpy.bool_(True), "s": "s", "v": numpy.arange(3)},
+        *({"x": float(i), "n": i, "ok": i % 2 == 0, "s": str(i), "v": [i]} for i in range(2500)),
+    ]
+    sent: list[int] = []
+    body = UploadBody(lambda: iter(records), INPUTS, NDJSON, lambda size, rows: sent.append(rows))
+    lines = b"".join(body).decode().splitlines()
+    assert [json.loads(line) for line in lines] == json.loads(json.dumps(records, default=lambda v: v.tolist()))
+    assert sum(sent) == len(records)  # the upload bar's rows
+
+
+def test_a_block_msgspec_cannot_encode_goes_record_by_record_as_json_would() -> None:
+    records = [{"x": 1.0, "n": 1, "ok": True, "s": "lone \ud800", "v": []}]
+    body = b"".join(UploadBody(lambda: iter(records), INPUTS, NDJSON))
+    assert body == b'{"x":1.0,"n":1,"ok":true,"s":"lone \\ud800","v":[]}\n'
