@@ -194,6 +194,9 @@ def service_definition(body: Any, *, partial: bool) -> dict[str, Any]:
         raise ApiError(400, "vectorized must be a boolean", "vectorized")
     if "maxBatchRows" in fields:
         rows = fields["maxBatchRows"]
+        # 3385.0 is an integer to JSON Schema (and to the contract): taken as 3385.
+        if isinstance(rows, float) and rows.is_integer():
+            rows = fields["maxBatchRows"] = int(rows)
         if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or not 1 <= rows <= 100_000):
             raise ApiError(400, "maxBatchRows must be an integer from 1 to 100000", "maxBatchRows")
     if "operationId" in fields:

@@ -117,6 +117,8 @@ PUBLISH_REFUSALS = (
     "runtimeType",
     "inputParameterDefinitions",  # a name defined twice: the contract says names are unique
     "outputParameterDefinitions",
+    "outputFileNames",  # with vectorized: true (the contract: a vectorized service declares none)
+    "vectorized",  # a vectorized service on a server whose workers lack pandas
 )
 DOCUMENTED_REFUSALS = {
     "POST /services/{name}": (422, PUBLISH_REFUSALS),

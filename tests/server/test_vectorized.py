@@ -161,3 +161,17 @@ def test_chunk_sizes() -> None:
     assert batch_rows({"vectorized": True, "maxBatchRows": 7}) == 7
     assert task_rows(100, timed=True) == 100
     assert task_rows(100, timed=False) > 100
+
+
+def test_max_batch_rows_takes_a_whole_number_written_as_a_float() -> None:
+    # JSON Schema's integer: 3385.0 is one (schemathesis sent it and got a 400 before).
+    from batchscore_server._errors import ApiError
+    from batchscore_server._validation import service_definition
+
+    fields = service_definition({"code": "answer = 1", "vectorized": True, "maxBatchRows": 3385.0}, partial=False)
+    assert fields["maxBatchRows"] == 3385
+    assert type(fields["maxBatchRows"]) is int
+    for bad in (3385.5, 0, 100_001, True, "10"):
+        with pytest.raises(ApiError) as refused:
+            service_definition({"code": "answer = 1", "maxBatchRows": bad}, partial=False)
+        assert refused.value.field == "maxBatchRows"
