@@ -119,12 +119,12 @@ class Call:
 PICKLED_ONE = b"\x80\x05K\x01."
 
 
-def body_file(content: bytes = PICKLED_ONE, *, for_async: bool) -> File:
+def body_file(content: bytes = PICKLED_ONE, *, for_async: bool, mime_type: str = "application/octet-stream") -> File:
     # The generated code hands File.payload to httpx as `content`. httpx.AsyncClient refuses a sync file object
     # ("Attempted to send an sync request"), so an async upload through the generated client needs bytes (or an
     # async iterable, which is what the SDK passes).
     payload: Any = content if for_async else io.BytesIO(content)
-    return File(payload=payload, file_name="cars_model", mime_type="application/octet-stream")
+    return File(payload=payload, file_name="cars_model", mime_type=mime_type)
 
 
 RECORDS_NDJSON = b'{"hp":110,"wt":2.62}\n{"hp":93,"wt":2.32}\n'
@@ -255,7 +255,9 @@ def _kwargs(call: Call, *, for_async: bool = False) -> dict[str, Any]:
     if call.operation_id == "setWorkspaceObject":
         return {"body": body_file(for_async=for_async)}
     if call.operation_id == "StartBatchExecution":
-        return {**call.kwargs, "body": body_file(RECORDS_NDJSON, for_async=for_async)}
+        # The generated start labels the body with File.mime_type (the SDK's own: NDJSON or CSV).
+        body = body_file(RECORDS_NDJSON, for_async=for_async, mime_type="application/x-ndjson")
+        return {**call.kwargs, "body": body}
     return call.kwargs
 
 

@@ -26,7 +26,8 @@ _FINISHED = sa.text("seq IS NOT NULL")
 
 def upgrade() -> None:
     """Rebuild ``ix_batch_rows_seq`` as a partial index of the rows that have a result."""
-    op.drop_index("ix_batch_rows_seq", "batch_rows")
+    # A database of a release before the baseline may not have it (the baseline adds tables, not indexes).
+    op.drop_index("ix_batch_rows_seq", "batch_rows", if_exists=True)
     op.create_index(
         "ix_batch_rows_seq", "batch_rows", ["batch_id", "seq"], sqlite_where=_FINISHED, postgresql_where=_FINISHED
     )
