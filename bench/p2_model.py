@@ -39,8 +39,8 @@ def run(bench: Bench, sizes: Sizes) -> Figure:
         value=value,
         unit="x Pool.map throughput",
         summary=f"{rows:,} rows in {batch_s:.2f} s = {rows / batch_s:,.0f} rows/s",
-        goal=">= 0.8x Pool.map",
-        checks=[Check("throughput / Pool.map", value, ">=", 0.8, "x")],
+        goal=">= 0.9x Pool.map",
+        checks=[Check("throughput / Pool.map", value, ">=", 0.9, "x")],
         baselines={
             "multiprocessing.Pool.map": {
                 "seconds": pool_s,
