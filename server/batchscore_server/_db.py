@@ -452,6 +452,21 @@ POLL_BATCH_COLUMNS = (
 )
 # Not "SELECT *": the spec (the whole service definition, JSON) is not needed to answer a poll.
 _POLL_BATCH_SQL = f"SELECT {', '.join(POLL_BATCH_COLUMNS)} FROM batches WHERE id = ? AND name = ? AND version = ?"
+# A poll after a cursor: the batch and its page's bounds in one statement (one round trip on PostgreSQL, where a
+# poll's cost is its round trips): the completion sequence of the page's last row, None when fewer rows finished
+# after the cursor than a page holds, and the highest one finished after the cursor.
+_POLL_AFTER_SQL = (
+    f"SELECT {', '.join(POLL_BATCH_COLUMNS)}, "
+    "(SELECT seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?), "
+    "(SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?) "
+    "FROM batches WHERE id = ? AND name = ? AND version = ?"
+)
+# Without a page size no row ends a page (an OFFSET past the end would walk every row after the cursor).
+_POLL_AFTER_UNPAGED_SQL = (
+    f"SELECT {', '.join(POLL_BATCH_COLUMNS)}, NULL, "
+    "(SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?) "
+    "FROM batches WHERE id = ? AND name = ? AND version = ?"
+)
 _ALL_RESULTS_SQL = "SELECT idx, state, result, seq FROM batch_rows WHERE batch_id = ? AND seq IS NOT NULL ORDER BY idx"
 _RESULTS_AFTER_SQL = (
     "SELECT idx, state, result, seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT ?"
@@ -524,6 +539,11 @@ class ReadPool:
 class PgReadPool:
     """PostgreSQL's reads of polls: the engine's pooled psycopg connections, one snapshot per block.
 
+    A block's queries go out in psycopg's pipeline mode: the snapshot's ``BEGIN`` travels with the block's first
+    query and each fetch costs one round trip. A poll so costs 4 round trips (the pool's ping, ``BEGIN`` and the
+    batch with its bounds, the first chunk, ``ROLLBACK``), not 8: under 400 polls/s on a busy machine the round trips
+    to a PostgreSQL sharing the cores were what the answers waited for (P9-pg).
+
     Args:
         engine: A PostgreSQL engine.
 
@@ -535,15 +555,26 @@ class PgReadPool:
     @contextlib.contextmanager
     def read_snapshot(self) -> Iterator[Any]:
         """A reader inside one ``REPEATABLE READ READ ONLY`` transaction (see :meth:`ReadPool.read_snapshot`)."""
+        import psycopg  # only where PostgreSQL is used
+
         pooled = self._engine.raw_connection()
         try:
             conn = pooled.driver_connection
             assert conn is not None  # a checked-out connection has one
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # Connection attributes, not a statement: psycopg sends them with the transaction's BEGIN.
+            saved = conn.isolation_level, conn.read_only
+            conn.isolation_level, conn.read_only = psycopg.IsolationLevel.REPEATABLE_READ, True
             try:
-                yield _QmarkConnection(conn)
+                with conn.pipeline():
+                    try:
+                        yield _QmarkConnection(conn)
+                    finally:
+                        conn.rollback()  # ends the read transaction; nothing was written
             finally:
-                conn.rollback()  # ends the read transaction; nothing was written
+                try:
+                    conn.isolation_level, conn.read_only = saved  # as the pool's other users expect
+                except psycopg.Error:
+                    pooled.invalidate()  # broken: closed, not given to the pool's next user
         finally:
             pooled.close()  # back to the engine's pool
 
@@ -601,6 +632,30 @@ def poll_batch(conn: Any, batch_id: str, name: str, version: str) -> dict[str, A
     return None if row is None else dict(zip(POLL_BATCH_COLUMNS, row, strict=True))
 
 
+def poll_batch_after(
+    conn: Any, batch_id: str, name: str, version: str, after: int, page: int | None
+) -> tuple[dict[str, Any], int | None, int | None] | None:
+    """A poll after the cursor ``after``: the batch (as :func:`poll_batch`), and its page's bounds.
+
+    Returns:
+        None when no batch has this id, service name and version; else the batch, the completion sequence of the
+        ``page``-th row finished after ``after`` (None when fewer did, or ``page`` is None), and the highest
+        completion sequence finished after ``after`` (None when none did).
+
+    """
+    if page is None:
+        row = conn.execute(_POLL_AFTER_UNPAGED_SQL, (batch_id, after, batch_id, name, version)).fetchone()
+    else:
+        parameters = (batch_id, after, page - 1, batch_id, after, batch_id, name, version)
+        row = conn.execute(_POLL_AFTER_SQL, parameters).fetchone()
+    if row is None:
+        return None
+    width = len(POLL_BATCH_COLUMNS)
+    batch = dict(zip(POLL_BATCH_COLUMNS, row[:width], strict=True))
+    page_end, last = row[width:]
+    return batch, None if page_end is None else int(page_end), None if last is None else int(last)
+
+
 def finished_rows(conn: Any, batch_id: str, after: int | None, limit: int | None) -> list[tuple[int, str, str, int]]:
     """``(idx, state, result JSON text, seq)`` of a batch's rows that have a result.
 
@@ -629,20 +684,6 @@ _WIDE_CHUNK_SQL = {
     by_seq: sql.replace(f"{key} FROM batch_rows", f"{key}, passthrough, inputs FROM batch_rows")
     for by_seq, key, sql in ((False, "idx", _CHUNK_BY_INDEX_SQL), (True, "seq", _CHUNK_BY_SEQ_SQL))
 }
-_NTH_SEQ_AFTER_SQL = "SELECT seq FROM batch_rows WHERE batch_id = ? AND seq > ? ORDER BY seq LIMIT 1 OFFSET ?"
-_LAST_SEQ_AFTER_SQL = "SELECT max(seq) FROM batch_rows WHERE batch_id = ? AND seq > ?"
-
-
-def nth_seq_after(conn: Any, batch_id: str, after: int, n: int) -> int | None:
-    """The completion sequence of the ``n``-th row (from 1) finished after ``after``, or None when fewer did."""
-    row = conn.execute(_NTH_SEQ_AFTER_SQL, (batch_id, after, n - 1)).fetchone()
-    return None if row is None else int(row[0])
-
-
-def last_seq_after(conn: Any, batch_id: str, after: int) -> int | None:
-    """The highest completion sequence of the rows finished after ``after``, or None when none did."""
-    row = conn.execute(_LAST_SEQ_AFTER_SQL, (batch_id, after)).fetchone()
-    return None if row is None or row[0] is None else int(row[0])
 
 
 def result_chunk(

@@ -433,7 +433,12 @@ class Store:
         """
         # Polls are the hot path: plain sqlite3 on the read pool, fixed SQL.
         with _db.read_pool(self.engine).read_snapshot() as conn:
-            batch = _db.poll_batch(conn, batch_id, name, version)
+            page_end = last = None
+            if after is None:
+                batch = _db.poll_batch(conn, batch_id, name, version)
+            else:  # the batch and its page's bounds in one query
+                polled = _db.poll_batch_after(conn, batch_id, name, version, after, page)
+                batch, page_end, last = (None, None, None) if polled is None else polled
             if batch is None or batch["state"] == RECEIVING:
                 return None
             if partial is False and batch["state"] not in FINAL_STATES:
@@ -443,13 +448,11 @@ class Store:
                 by_seq, start, bound = False, -1, int(batch["last_seq"])
             else:
                 by_seq, start = True, after
-                page_end = _db.nth_seq_after(conn, batch_id, after, page) if page else None
                 if page_end is None:  # every row finished after the cursor fits
-                    last = _db.last_seq_after(conn, batch_id, after)
                     bound = after if last is None else last
                 else:
                     bound = page_end
-                    has_more = _db.last_seq_after(conn, batch_id, page_end) is not None
+                    has_more = last is not None and last > page_end
             wide = batch.get("passthrough") not in (None, "null")  # issue 16: each row's passthrough values too
             rows, key = _db.result_chunk(conn, batch_id, by_seq, start, bound, POLL_CHUNK_ROWS, POLL_CHUNK_BYTES, wide)
         more = None if key is None else self._more_results(batch_id, by_seq, key, bound, wide)

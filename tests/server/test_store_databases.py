@@ -113,6 +113,45 @@ def test_a_result_is_recorded_once_with_its_attempt(store: Store) -> None:
     assert page.has_more
 
 
+def test_pages_after_a_cursor_end_where_the_page_or_the_finished_rows_do(store: Store) -> None:
+    add_batch(store, "b1", 6)
+    for index in (4, 1, 5, 0, 2):  # five results, in this completion order; row 3 never ends
+        store.record_results("b1", {index: ok(index)})
+    pages = []
+    cursor = 0
+    while True:
+        page = store.poll_page("b1", "s", "v", None, cursor, 2)
+        assert page is not None
+        pages.append(([row[0] for row in page.rows], page.has_more))
+        if not page.has_more:
+            break
+        cursor = page.cursor
+    assert pages == [([4, 1], True), ([5, 0], True), ([2], False)]
+    page = store.poll_page("b1", "s", "v", None, 2, None)  # no page size: every row after the cursor
+    assert page is not None
+    assert ([row[0] for row in page.rows], page.cursor, page.has_more) == ([5, 0, 2], 5, False)
+    page = store.poll_page("b1", "s", "v", None, 5, 2)  # nothing new: the cursor stays
+    assert page is not None
+    assert (page.rows, page.cursor, page.has_more) == ([], 5, False)
+    assert store.poll_page("b1", "s", "other", None, 0, 2) is None
+    assert store.poll_page("nope", "s", "v", None, 0, 2) is None
+
+
+def test_a_poll_gives_its_connection_back_as_it_found_it(store: Store) -> None:
+    # PostgreSQL's polls read in a REPEATABLE READ READ ONLY pipeline on the engine's pooled connections: the
+    # writers that get the same connection next must find it read-write, in the default isolation level.
+    add_batch(store, "b1", 2)
+    store.record_results("b1", {0: ok(0)})
+    for _ in range(3):
+        assert store.poll_page("b1", "s", "v", None, 0, 1) is not None
+    store.record_results("b1", {1: ok(1)})
+    assert [row[0] for row in polled(store, "b1")] == [0, 1]
+    if store.engine.dialect.name == "postgresql":
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW transaction_isolation").scalar() == "read committed"
+            assert conn.exec_driver_sql("SHOW transaction_read_only").scalar() == "off"
+
+
 def test_replicas_claim_each_free_batch_once(store: Store) -> None:
     for number in range(12):
         add_batch(store, f"b{number}", 1, created=float(number))
