@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
@@ -20,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from batchscore_server import _retention, _startup
+from batchscore_server import _db, _retention, _startup
 from batchscore_server._errors import ApiError
 from batchscore_server._routes import api_routes, include_routes, webhooks
 from batchscore_server._routes.deps import SafeJSONResponse
@@ -43,6 +44,14 @@ def create_app(settings: Settings) -> FastAPI:
         # Everything is closed however far the start got (a stage failed, or the start was canceled): what was
         # left running (a Dask cluster, pool processes) outlived the server and broke the interpreter's exit.
         sweep: asyncio.Task[None] | None = None
+        if server.engine.dialect.name != "sqlite":
+            # The blocking calls of requests (asyncio.to_thread) mostly wait for the database's answers there, the
+            # GIL released: the default 6 threads (2 cores) left polls queueing for a thread at 400 polls/s (P9-pg).
+            # As many as the engine's pool has connections; SQLite's calls hold the GIL, more threads would only
+            # queue for it.
+            asyncio.get_running_loop().set_default_executor(
+                ThreadPoolExecutor(max_workers=_db.POOL_SIZE + _db.POOL_OVERFLOW, thread_name_prefix="requests")
+            )
         try:
             with startup.stage(_startup.DATABASE):
                 # Other replicas' receipts may be arriving: only those whose replica died go then.
