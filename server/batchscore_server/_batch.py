@@ -656,8 +656,15 @@ class BatchEngine:
             return await self._fail_rows(batch_id, chunk, f"the row could not be run: {error!r}")
         if "seconds" in outcome:
             live.clock.observe(len(outcome["rows"]), outcome["seconds"])
+        # The return repeats every result; those its events brought are recorded (or wait in live.results for the
+        # next flush) already, and asking the database about them again was a third of the engine's writes.
         reason = await self._record(
-            batch_id, {int(index): StoredResult(*result) for index, result in outcome["rows"].items()}
+            batch_id,
+            {
+                int(index): StoredResult(*result)
+                for index, result in outcome["rows"].items()
+                if int(index) not in live.recorded and int(index) not in live.results
+            },
         )
         if outcome["stopped"] and not live.cancel_requested:
             queue.appendleft(await self._without_result(batch_id, chunk))  # a stale cancel flag: run them after all
@@ -752,6 +759,8 @@ class BatchEngine:
         results = {
             index: result for index, result in results.items() if index not in live.held and index not in live.delayed
         }
+        if not results and not live.started:
+            return None  # nothing to write: an empty transaction is not worth the database thread's time
         # Starts are written with the results: a row whose start is written and that has no result when its
         # replica dies runs again as attempt 2. A start that never got written (the replica died within a tick
         # of it) leaves that row at attempt 1 when it runs again.

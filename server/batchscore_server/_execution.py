@@ -131,11 +131,16 @@ def is_retryable_error(error: BaseException) -> bool:
     )
 
 
+# What json.dumps(allow_nan=False, separators=(",", ":")) builds on every call, built once (a row's result is
+# encoded with it on the worker).
+_RESULT_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 def stored_result(result: Mapping[str, Any]) -> StoredResult:
     """The stored form of an ``execute`` result (without its ``storedFiles``, ``initFailed`` and ``retryable``)."""
     public = {key: value for key, value in result.items() if key not in ("storedFiles", "initFailed", "retryable")}
     try:
-        text = json.dumps(public, allow_nan=False, separators=(",", ":"))
+        text = _RESULT_ENCODER.encode(public)
     except (TypeError, ValueError) as error:  # the result must stay JSON for every client that reads it
         public = {
             **public,
@@ -471,6 +476,9 @@ def _oversized_result(outputs: Mapping[str, Any], limit: int | None) -> str | No
     """Why ``outputs`` are too large to keep (their JSON is over ``limit`` bytes), or None."""
     if limit is None:
         return None
+    bound = _scalar_json_bound(outputs)
+    if bound is not None and bound <= limit:
+        return None  # surely small enough: encoding them only to measure was a tenth of a trivial row's cost
     try:
         size = len(json.dumps(outputs, separators=(",", ":")).encode("utf-8", "surrogatepass"))
     except (TypeError, ValueError):
@@ -481,6 +489,29 @@ def _oversized_result(outputs: Mapping[str, Any], limit: int | None) -> str | No
         f"the outputParameters are {size} bytes as JSON, over the server's limit of {limit} bytes "
         "(max_result_bytes): write large results to an output file instead"
     )
+
+
+def _scalar_json_bound(outputs: Mapping[str, Any]) -> int | None:
+    """At least the length of ``outputs`` as compact JSON (``json.dumps``, ASCII) when every value is a scalar.
+
+    ``None`` when a value is not a scalar (a list, a dict): only encoding them tells their size.
+    """
+    bound = 2  # {}
+    for key, value in outputs.items():
+        if not isinstance(key, str):
+            return None
+        if value is None or isinstance(value, bool):
+            size = 5  # null, true, false
+        elif isinstance(value, int):
+            size = value.bit_length() // 3 + 3  # digits (at most bits * log10(2) + 1) and a sign
+        elif isinstance(value, float):
+            size = 24  # the longest repr of a float (-2.2250738585072014e-308); NaN and Infinity are shorter
+        elif isinstance(value, str):
+            size = 12 * len(value) + 2  # a character outside the BMP is two \uXXXX escapes
+        else:
+            return None
+        bound += 12 * len(key) + 2 + 1 + size + 1  # "key":value,
+    return bound
 
 
 # Cached: compiling the same few lines again for every record costs more than running them.

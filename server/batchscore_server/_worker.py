@@ -126,6 +126,40 @@ def kill_process_trees(processes: list[psutil.Process], *, wait: bool = True) ->
         psutil.wait_procs(victims, timeout=5)  # reaps the direct children, so no zombie stays behind
 
 
+_this: psutil.Process | None = None
+
+
+def _this_process() -> psutil.Process:
+    """The current process as psutil sees it, made once per process.
+
+    A reaper is made for every chunk, and reading the process's /proc entries each time cost more than a hundred
+    trivial rows on a busy machine.
+    """
+    global _this
+    if _this is None or _this.pid != os.getpid():  # a forked child is another process
+        _this = psutil.Process()
+    return _this
+
+
+_own_listed: tuple[bytes, set[int]] | None = None  # the last pid created when the children were last listed, and they
+
+
+def _own_children(process: psutil.Process) -> set[int]:
+    """The pids of this process's children (and maybe of some that ended since).
+
+    Listing them scans every process of the machine (milliseconds, for each chunk): the last listing serves while
+    no process was created anywhere since, as then no child can have been added.
+    """
+    global _own_listed
+    mark = _last_pid()
+    if mark is not None and _own_listed is not None and _own_listed[0] == mark:
+        return _own_listed[1]
+    own = {child.pid for child in process.children()}
+    if mark is not None:
+        _own_listed = (mark, own)
+    return own
+
+
 class ChildReaper:
     """Kills the processes service code started (``subprocess``, ``multiprocessing``) when its row ends.
 
@@ -135,8 +169,8 @@ class ChildReaper:
     """
 
     def __init__(self) -> None:
-        self._process = psutil.Process()
-        self._own = {child.pid for child in self._process.children()}
+        self._process = _this_process()
+        self._own = _own_children(self._process)
         self._mark: bytes | None = None
 
     def row_started(self, *, fresh: bool = False) -> None:

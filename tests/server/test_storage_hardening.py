@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from batchscore_server import Settings, _auth, _db, _store, create_app
+from batchscore_server import Settings, _auth, _db, _execution, _store, create_app
 from batchscore_server._datadir_lock import lock_data_dir
 from batchscore_server._execution import ServiceSpec, execute, run_rows, stored_result
 from batchscore_server._routes.views import spec_of
@@ -287,6 +287,32 @@ def test_a_result_over_its_cap_fails_the_record(tmp_path: Path) -> None:
     assert result["outputParameters"] == {}
     assert "outputParameters are 213 bytes as JSON, over the server's limit of 100 bytes" in result["errorMessage"]
     assert execute(_capped_spec("answer = 'x' * 80", max_result_bytes=100), {}, tmp_path / "w2")["success"] is True
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        {},
+        {"answer": 5},
+        {"n": -(2**63), "m": 2**63 - 1, "big": -(10**40), "zero": 0, "yes": True, "none": None},
+        {"f": -2.2250738585072014e-308, "g": 1e300, "nan": float("nan"), "inf": float("-inf"), "h": 0.1},
+        {"s": "", "t": '"\\\n\x00\x1f', "u": "é\u2028😀" * 3, "😀é": "x"},
+    ],
+)
+def test_the_quick_size_bound_of_scalar_outputs_never_understates_their_json(outputs: dict[str, Any]) -> None:
+    # Outputs within the bound skip the exact measure: a bound below the real size would let an oversized one pass.
+    bound = _execution._scalar_json_bound(outputs)
+    assert bound is not None
+    size = len(json.dumps(outputs, separators=(",", ":")).encode())
+    assert bound >= size
+    assert _execution._oversized_result(outputs, size) is None
+    assert _execution._oversized_result(outputs, size - 1) is not None
+
+
+def test_outputs_that_are_not_scalars_are_measured_exactly() -> None:
+    assert _execution._scalar_json_bound({"v": [1, 2, 3]}) is None
+    assert _execution._oversized_result({"v": [1, 2, 3]}, 8) is not None  # {"v":[1,2,3]} is 13 bytes
+    assert _execution._oversized_result({"v": [1, 2, 3]}, 13) is None
 
 
 def test_an_output_file_over_its_cap_fails_the_record_and_is_not_kept(tmp_path: Path) -> None:
