@@ -1450,7 +1450,7 @@ def hold_for_retry(
         return held
     rows = _db.batch_rows.c
     first_retries = 0
-    for part in _row_slices(conn, failures):
+    for part in _row_slices(conn, sorted(failures)):
         found = conn.execute(
             sa.select(rows.idx, rows.seq, rows.attempt, rows.attempts).where(
                 rows.batch_id == batch_id, _among(conn, part)
