@@ -90,6 +90,23 @@ def test_rows_go_in_as_sent_and_come_out_in_order(store: Store) -> None:
     assert pending[7][1].replace(" ", "") == '{"x":7,"text":"é\\u0000"}'  # the JSON text, not re-encoded
 
 
+def test_rows_far_apart_and_held_retries_are_recorded_in_one_write(store: Store) -> None:
+    # Rows 5000 indexes apart go in separate slices on PostgreSQL (each read and written by an index range).
+    add_batch(store, "b1", 5001)
+    retryable = StoredResult(False, None, '{"success":false,"errorMessage":"again"}', retryable=True)
+    held, counts = store.record_attempts("b1", {0: ok(0), 3: retryable, 5000: ok(5000)}, {0, 3, 4, 5000}, 1, True)
+    assert held == {3: 0}
+    assert counts is not None
+    assert counts["complete_count"] == 2
+    assert [(index, attempt) for index, _, _, attempt in polled(store, "b1")] == [(0, 1), (5000, 1)]
+    held, _ = store.record_attempts("b1", {3: retryable, 4: ok(4)}, {3}, 1, False)  # its one retry fails too
+    assert held == {}
+    rows = {index: (state, result, attempt) for index, state, result, attempt in polled(store, "b1")}
+    assert rows[3][:1] + rows[3][2:] == ("failed", 2)
+    assert rows[3][1]["attempts"][0]["errorMessage"] == "again"
+    assert rows[4][2] == 1  # its start was written by the first write, while it ran
+
+
 def test_a_result_is_recorded_once_with_its_attempt(store: Store) -> None:
     add_batch(store, "b1", 4)
     store.record_results("b1", {}, started=[0, 1])  # rows 0 and 1 start; no result yet
